@@ -1,0 +1,1 @@
+"""Neural-network modules built on autograd_lite.Value."""
