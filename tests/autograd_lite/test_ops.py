@@ -1,0 +1,262 @@
+"""Every primitive in the op table, gradient-checked against central finite differences.
+
+``CASES`` maps each op name to a hypothesis strategy of ``(inputs, params)``: generated
+shapes (broadcasting included) and float64 values kept away from kinks and domain edges.
+The tests iterate over ``OPS`` itself, so an op added to the table without a case here
+fails ``test_every_op_has_a_gradient_case``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import autograd_lite as ag
+from autograd_lite.engine import apply
+from autograd_lite.ops import OPS
+from autograd_lite.testing import arrays, broadcastable_shapes, distinct_arrays, shapes
+
+
+@st.composite
+def maybe_scalar(draw, array_strategy):
+    """An array, or for shape () sometimes a Python float (the engine's scalar fast path)."""
+    x = draw(array_strategy)
+    if x.shape == () and draw(st.booleans()):
+        return float(x)
+    return x
+
+
+NO_PARAMS = st.just(())
+
+
+def unary(low=-3.0, high=3.0, avoid=(), params=NO_PARAMS):
+    x = shapes().flatmap(lambda s: maybe_scalar(arrays(s, low, high, avoid)))
+    return st.tuples(x.map(lambda a: [a]), params)
+
+
+def binary(x_range=(-3.0, 3.0), y_range=(-3.0, 3.0), y_avoid=()):
+    def build(pair):
+        sx, sy = pair
+        return st.tuples(
+            maybe_scalar(arrays(sx, *x_range)), maybe_scalar(arrays(sy, *y_range, y_avoid))
+        ).map(list)
+
+    return st.tuples(broadcastable_shapes().flatmap(build), st.just(()))
+
+
+@st.composite
+def tie_free_pair(draw):
+    """x and y on interleaved grids, so no element of x equals one of y (kink of max/min)."""
+    sx, sy = draw(broadcastable_shapes())
+    x = draw(hnp.arrays(np.float64, sx, elements=st.integers(-15, 15).map(lambda k: 0.2 * k)))
+    y = draw(hnp.arrays(np.float64, sy, elements=st.integers(-15, 15).map(lambda k: 0.2 * k + 0.1)))
+    return [x, y], ()
+
+
+@st.composite
+def axis_params(draw, shape):
+    nd = len(shape)
+    if nd == 0:
+        axis = None
+    else:
+        axis = draw(
+            st.one_of(
+                st.none(),
+                st.integers(-nd, nd - 1),
+                st.lists(st.integers(0, nd - 1), min_size=1, max_size=nd, unique=True).map(tuple),
+            )
+        )
+    return axis, draw(st.booleans())
+
+
+def reduction(values=arrays):
+    @st.composite
+    def build(draw):
+        s = draw(shapes())
+        return [draw(values(s))], draw(axis_params(s))
+
+    return build()
+
+
+@st.composite
+def reshape_case(draw):
+    s = draw(shapes())
+    size = int(np.prod(s))
+    new = draw(st.sampled_from([(size,), (-1,), s[::-1], (1, size), (size, 1, 1)]))
+    return [draw(arrays(s))], (new,)
+
+
+@st.composite
+def transpose_case(draw):
+    s = draw(shapes(min_dims=1))
+    axes = draw(st.one_of(st.none(), st.permutations(range(len(s))).map(tuple)))
+    return [draw(arrays(s))], (axes,)
+
+
+@st.composite
+def broadcast_to_case(draw):
+    target = draw(shapes(min_dims=1))
+    keep = draw(st.integers(0, len(target)))  # the input has the trailing `keep` dims
+    src = tuple(d if draw(st.booleans()) else 1 for d in target[len(target) - keep :])
+    return [draw(arrays(src))], (target,)
+
+
+@st.composite
+def index_case(draw):
+    s = draw(shapes(min_dims=1))
+    index = draw(
+        st.one_of(
+            hnp.basic_indices(s, allow_ellipsis=True, allow_newaxis=False),
+            hnp.integer_array_indices(s, result_shape=hnp.array_shapes(max_dims=2, max_side=5)),
+        )
+    )
+    return s, index
+
+
+@st.composite
+def getitem_case(draw):
+    s, index = draw(index_case())
+    return [draw(arrays(s))], (index,)
+
+
+@st.composite
+def scatter_add_case(draw):
+    s, index = draw(index_case())
+    g_shape = np.zeros(s)[index].shape
+    return [draw(arrays(g_shape))], (index, s)
+
+
+@st.composite
+def concatenate_case(draw):
+    s = draw(shapes(min_dims=1))
+    axis = draw(st.integers(-len(s), len(s) - 1))
+    parts = []
+    for _ in range(draw(st.integers(1, 3))):
+        part = list(s)
+        part[axis] = draw(st.integers(1, 3))
+        parts.append(draw(arrays(tuple(part))))
+    return parts, (axis,)
+
+
+@st.composite
+def matmul_case(draw):
+    n, k, m = draw(st.tuples(st.integers(1, 3), st.integers(1, 3), st.integers(1, 3)))
+    bx, by = draw(broadcastable_shapes(max_dims=2, max_side=3))
+    x_shape = draw(st.sampled_from([(k,), (n, k), bx + (n, k)]))
+    y_shape = draw(st.sampled_from([(k,), (k, m), by + (k, m)]))
+    return [draw(arrays(x_shape)), draw(arrays(y_shape))], ()
+
+
+@st.composite
+def where_case(draw):
+    sc, sa, sb = draw(broadcastable_shapes(num_shapes=3))
+    cond = draw(hnp.arrays(np.bool_, sc))
+    return [draw(arrays(sa)), draw(arrays(sb))], (bool(cond) if cond.ndim == 0 else cond,)
+
+
+CASES = {
+    "add": binary(),
+    "sub": binary(),
+    "mul": binary(),
+    "div": binary(y_range=(-3.0, 3.0), y_avoid=(0.0,)),
+    "neg": unary(),
+    "pow": binary(x_range=(0.3, 3.0), y_range=(-2.0, 2.0)),
+    "pow_const": unary(0.3, 3.0, params=st.sampled_from([-1.5, -1.0, 0.0, 0.5, 1.0, 2.0, 3.0])
+                       .map(lambda c: (c,))),
+    "exp": unary(),
+    "log": unary(0.2, 5.0),
+    "sqrt": unary(0.2, 5.0),
+    "tanh": unary(-4.0, 4.0),
+    "sigmoid": unary(-6.0, 6.0),
+    "relu": unary(avoid=(0.0,)),
+    "leaky_relu": unary(avoid=(0.0,), params=st.floats(0.01, 0.5).map(lambda a: (a,))),
+    "abs": unary(avoid=(0.0,)),
+    "sin": unary(),
+    "cos": unary(),
+    "maximum": tie_free_pair(),
+    "minimum": tie_free_pair(),
+    "where": where_case(),
+    "sum": reduction(),
+    "max": reduction(distinct_arrays),
+    "logsumexp": reduction(),
+    "reshape": reshape_case(),
+    "transpose": transpose_case(),
+    "broadcast_to": broadcast_to_case(),
+    "getitem": getitem_case(),
+    "scatter_add": scatter_add_case(),
+    "concatenate": concatenate_case(),
+    "matmul": matmul_case(),
+}
+
+
+def test_every_op_has_a_gradient_case():
+    missing = set(OPS) - set(CASES)
+    assert not missing, f"ops without a gradcheck case in CASES: {sorted(missing)}"
+    assert not set(CASES) - set(OPS), "CASES names ops that are not in the table"
+
+
+def _op_fn(name, params):
+    op = OPS[name]
+    return lambda *xs: apply(op, xs, params)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_gradient_matches_finite_differences(name):
+    @given(CASES[name])
+    def check(case):
+        inputs, params = case
+        assert ag.gradcheck(_op_fn(name, params), [ag.Value(x) for x in inputs])
+
+    check()
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_second_derivative_matches_finite_differences(name):
+    """The backward rules are differentiable too (create_graph=True), for every op."""
+
+    @given(CASES[name])
+    def check(case):
+        inputs, params = case
+        assert ag.gradgradcheck(_op_fn(name, params), [ag.Value(x) for x in inputs])
+
+    check()
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_gradient_has_the_input_shape_and_dtype(name):
+    """float32 stays float32 through forward and backward, and grads take the input's shape."""
+
+    @given(CASES[name])
+    def check(case):
+        inputs, params = case
+        xs = [ag.Value(np.asarray(x, dtype=np.float32)) for x in inputs]
+        out = apply(OPS[name], xs, params)
+        assert out.dtype == np.float32
+        out.backward(np.ones(out.shape, dtype=np.float32))
+        for x in xs:
+            assert x.grad.shape == x.shape
+            assert x.grad.dtype == np.float32
+
+    check()
+
+
+# Composite functions (built from the primitives above) are checked through the public API.
+COMPOSITES = {
+    "mean": lambda x: ag.mean(x, axis=0),
+    "min": lambda x: ag.min(x, axis=-1),
+    "softmax": lambda x: ag.softmax(x, axis=-1),
+    "log_softmax": lambda x: ag.log_softmax(x, axis=0),
+    "stack": lambda x: ag.stack([x, x * 2.0, x.tanh()], axis=1),
+    "sub_scalar_rsub": lambda x: 1.0 - x / 2.0,
+    "rpow": lambda x: 2.0**x,
+    "T": lambda x: x.T @ x,
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPOSITES))
+@given(x=shapes(min_dims=2, max_dims=2).flatmap(distinct_arrays))
+def test_composite_gradients(name, x):
+    assert ag.gradcheck(COMPOSITES[name], [ag.Value(x)])
