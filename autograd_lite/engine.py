@@ -1,8 +1,8 @@
 """The engine: `Value`, the graph it records, and the reverse-mode walk over that graph.
 
 The engine knows nothing of individual operations. An operation is any object with a
-``name`` and a method ``_vjp(node, grad, create_graph)`` returning ``(index, gradient)``
-pairs for the inputs of ``node`` that need a gradient. The built-in operations are
+``name`` and a method ``_vjp(node, grad, create_graph)`` returning one gradient per input
+of ``node`` (None for an input that needs none). The built-in operations are
 declared in :mod:`autograd_lite.ops`; user-defined ones subclass :class:`Function`.
 
 Design notes (see ``docs/performance.md``):
@@ -55,6 +55,7 @@ class _Mode(threading.local):
 
 
 _mode = _Mode()
+_anomaly_blocks = 0  # detect_anomaly blocks open in any thread: a cheap test before _mode's
 
 
 def is_grad_enabled() -> bool:
@@ -127,13 +128,17 @@ class detect_anomaly:
     """
 
     def __enter__(self) -> detect_anomaly:
+        global _anomaly_blocks
         self._prev = (_mode.anomaly, _mode.traces)
         _mode.anomaly = True
         if _mode.traces is None:
             _mode.traces = {}
+        _anomaly_blocks += 1
         return self
 
     def __exit__(self, *exc: object) -> None:
+        global _anomaly_blocks
+        _anomaly_blocks -= 1
         _mode.anomaly, _mode.traces = self._prev
 
 
@@ -563,44 +568,51 @@ def _constant(x: Any, op: Any) -> Any:
 # ------------------------------------------------------------------------ recording
 
 
-def apply(op: Any, inputs: Sequence[Any], params: tuple = ()) -> Value:
+def apply(op: Any, inputs: tuple, params: tuple = ()) -> Value:
     """Run the built-in ``op`` forward on the data of ``inputs`` and record the result.
 
     ``op.forward(*input_data, *params)`` computes the result from raw floats/ndarrays;
     ``params`` are static (non-differentiable) arguments such as an axis or a shape.
     """
     datas = []
+    track = False
+    all_values = True
     for x in inputs:
-        datas.append(x.data if isinstance(x, Value) else _constant(x, op))
+        if isinstance(x, Value):
+            datas.append(x.data)
+            if x.requires_grad:
+                track = True
+        else:
+            datas.append(_constant(x, op))
+            all_values = False
     try:
         out = op.forward(*datas, *params)
     except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError) as e:
         raise _op_error(op, e, datas) from None
-    return _record(_normalize(out), op, inputs, datas, params)
+    if type(out) is not float and type(out) is not np.ndarray:
+        out = _normalize(out)
+    if not all_values:  # keep constants in normalised form: backward rules see what forward saw
+        inputs = tuple(x if isinstance(x, Value) else d for x, d in zip(inputs, datas))
+    return _record(out, op, inputs, track, params, datas)
 
 
-def _record(out: Data, op: Any, inputs: Sequence[Any], datas: Sequence[Any], ctx: Any) -> Value:
+def _record(
+    out: Data, op: Any, inputs: tuple, track: bool, ctx: Any, datas: Sequence[Any]
+) -> Value:
     """Wrap an op's result in a Value; link it to its inputs when a gradient can flow."""
     v = _new(Value)
     v.data = out
     v.grad = None
     v.name = None
-    track = False
-    if _mode.grad_enabled:
-        for x in inputs:
-            if isinstance(x, Value) and x.requires_grad:
-                track = True
-                break
-    if track:
+    if track and _mode.grad_enabled:
         v.requires_grad = True
         v._op = op
-        # constants are kept in their normalised form, so backward rules see what forward saw
-        v._inputs = tuple(x if isinstance(x, Value) else d for x, d in zip(inputs, datas))
+        v._inputs = inputs
         v._ctx = ctx
     else:
         v.requires_grad = False
         v._op = v._inputs = v._ctx = None
-    if _mode.anomaly:
+    if _anomaly_blocks and _mode.anomaly:
         if _mode.traces is not None:
             _mode.traces[v] = traceback.extract_stack()[:-3]
         _check_forward(op, v, datas)
@@ -684,6 +696,7 @@ class Function:
         ctx = Context()
         ctx.needs_input_grad = tuple(isinstance(x, Value) and x.requires_grad for x in inputs)
         datas = [x.data if isinstance(x, Value) else x for x in inputs]
+        track = any(ctx.needs_input_grad)
         out = cls.forward(ctx, *datas)
         if isinstance(out, Value):
             out = out.data
@@ -691,7 +704,7 @@ class Function:
             out = _normalize(out)
         except TypeError as e:
             raise TypeError(f"{cls.name}.forward must return a number or an ndarray: {e}") from None
-        return _record(out, cls, inputs, datas, ctx)
+        return _record(out, cls, inputs, track, ctx, datas)
 
     @classmethod
     def _vjp(cls, node: Value, grad: Any, create_graph: bool) -> list:
@@ -708,40 +721,38 @@ class Function:
             raise TypeError(
                 f"{cls.name}.backward returned {len(grads)} gradient(s) for {len(inputs)} input(s)"
             )
-        pairs = []
-        for i, (x, g) in enumerate(zip(inputs, grads)):
-            if g is not None and isinstance(x, Value) and x.requires_grad:
-                if not create_graph:
-                    g = _normalize(g.data if isinstance(g, Value) else g)
-                pairs.append((i, g))
-        return pairs
+        return [
+            None
+            if g is None or not (isinstance(x, Value) and x.requires_grad)
+            else g
+            if create_graph
+            else _normalize(g.data if isinstance(g, Value) else g)
+            for x, g in zip(inputs, grads)
+        ]
 
 
 # -------------------------------------------------------------------------- backward
 
 
 def _topological_order(roots: Sequence[Value]) -> list[Value]:
-    """Every node reachable from ``roots`` that requires grad, each after all its inputs.
+    """Every node below ``roots`` that requires grad, each after all of its inputs.
 
-    Iterative depth-first search: no recursion, so graphs of any depth work.
+    Iterative depth-first search (no recursion, so graphs of any depth work): a node is
+    pushed back as "done" before its inputs, and emitted when popped again after them.
     """
     order: list[Value] = []
     visited: set[Value] = set()
-    for root in roots:
-        if root in visited:
-            continue
-        visited.add(root)
-        stack = [(root, iter(root._inputs or ()))]
-        while stack:
-            node, children = stack[-1]
-            for child in children:
-                if isinstance(child, Value) and child.requires_grad and child not in visited:
-                    visited.add(child)
-                    stack.append((child, iter(child._inputs or ())))
-                    break
-            else:
-                stack.pop()
-                order.append(node)
+    stack = [(root, False) for root in reversed(roots)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+        elif node not in visited:
+            visited.add(node)
+            stack.append((node, True))
+            for x in node._inputs or ():
+                if isinstance(x, Value) and x.requires_grad and x not in visited:
+                    stack.append((x, False))
     return order
 
 
@@ -840,16 +851,21 @@ def _run_backward(
             if g is None:
                 continue
             if accumulate:
-                _accumulate(node, g)
-            if node in wanted_set:
+                if node.grad is None and type(g) is float:
+                    node.grad = g
+                else:
+                    _accumulate(node, g)
+            if wanted_set and node in wanted_set:
                 found[node] = g
-            op = node._op
-            if op is None:
-                continue
             inputs = node._inputs
-            for i, gx in op._vjp(node, g, create_graph):
+            if inputs is None:
+                continue
+            for i, gx in enumerate(node._op._vjp(node, g, create_graph)):
+                if gx is None:
+                    continue
                 x = inputs[i]
-                gx = _sum_to(gx, x, node, i)
+                if type(gx) is not float or type(x.data) is not float:  # scalars: as is
+                    gx = _sum_to(gx, x, node, i)
                 if anomaly:
                     _check_backward(node, i, gx)
                 prev = grads.get(x)

@@ -93,23 +93,24 @@ class Op:
         """Short label of this op with its static parameters, for graph drawings."""
         return self.label(*params) if callable(self.label) else self.label
 
-    def _vjp(self, node: Value, g: Any, create_graph: bool) -> list[tuple[int, Any]]:
-        """Gradients for those inputs of ``node`` that require grad (engine protocol)."""
-        inputs = node._inputs
-        if create_graph:
-            out, args = node, inputs
+    def _vjp(self, node: Value, g: Any, create_graph: bool) -> list[Any]:
+        """Gradients for the inputs of ``node``, None where none is needed (engine protocol)."""
+        inputs, params = node._inputs, node._ctx
+        if create_graph:  # the rules see Values, so what they compute is recorded
+            out, args = node, (*inputs, *params)
         else:
             out, args = node.data, [x.data if isinstance(x, Value) else x for x in inputs]
-        params = node._ctx
+            args += params
         vjps = self.vjps
-        pairs = []
-        for i, x in enumerate(inputs):
-            if isinstance(x, Value) and x.requires_grad:
-                if type(vjps) is tuple:
-                    pairs.append((i, vjps[i](g, out, *args, *params)))
-                else:
-                    pairs.append((i, vjps(i, g, out, *args, *params)))
-        return pairs
+        if type(vjps) is tuple:
+            return [
+                vjp(g, out, *args) if isinstance(x, Value) and x.requires_grad else None
+                for vjp, x in zip(vjps, inputs)
+            ]
+        return [  # variadic: one rule, told which input
+            vjps(i, g, out, *args) if isinstance(x, Value) and x.requires_grad else None
+            for i, x in enumerate(inputs)
+        ]
 
 
 OPS: dict[str, Op] = {}
@@ -133,7 +134,7 @@ def _call(op: Op, inputs: Sequence[Any], params: tuple = ()) -> Any:
     """Apply ``op``: recorded when an input is a Value, plain computation on raw data."""
     for x in inputs:
         if isinstance(x, Value):
-            return apply(op, inputs, params)
+            return apply(op, tuple(inputs), params)
     return _normalize(op.forward(*[_raw_operand(x) for x in inputs], *params))
 
 
