@@ -620,7 +620,11 @@ def _record(
 
 
 def _shape(d: Any) -> tuple[int, ...]:
-    return () if type(d) is float else np.shape(d)
+    if type(d) is float:
+        return ()
+    if type(d) is np.ndarray:
+        return d.shape
+    return np.shape(d)
 
 
 def _op_error(op: Any, e: Exception, datas: Sequence[Any]) -> Exception:
@@ -759,8 +763,8 @@ def _topological_order(roots: Sequence[Value]) -> list[Value]:
 def _sum_to(g: Any, x: Value, node: Value, index: int) -> Any:
     """Reduce gradient ``g`` to the shape and dtype of input ``x`` (undo broadcasting)."""
     xd = x.data
-    if type(g) is float and type(xd) is float:
-        return g
+    if type(g) is np.ndarray and type(xd) is np.ndarray and g.shape == xd.shape:
+        return g if g.dtype == xd.dtype else g.astype(xd.dtype)
     is_value = isinstance(g, Value)
     gshape = g.shape if is_value else _shape(g)
     xshape = _shape(xd)
