@@ -48,6 +48,7 @@ from autograd_lite.ops import (
     transpose,
     where,
 )
+from autograd_lite.viz import draw_graph, to_dot
 
 __version__ = "0.1.0"
 
@@ -65,6 +66,7 @@ __all__ = [
     "concatenate",
     "cos",
     "detect_anomaly",
+    "draw_graph",
     "enable_grad",
     "exp",
     "grad",
@@ -93,6 +95,7 @@ __all__ = [
     "stack",
     "sum",
     "tanh",
+    "to_dot",
     "transpose",
     "where",
 ]

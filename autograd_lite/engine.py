@@ -394,6 +394,12 @@ class Value:
             parts.append("requires_grad=False")
         return f"Value({', '.join(parts)})"
 
+    def _repr_svg_(self) -> str | None:
+        """Jupyter: display the graph that computed this Value (None: the text repr)."""
+        from autograd_lite.viz import repr_svg
+
+        return repr_svg(self)
+
     def __format__(self, spec: str) -> str:
         if spec and self.size == 1:
             return format(self.item(), spec)

@@ -70,9 +70,11 @@ class Op:
     ``vjps`` is a tuple with one rule per input, or for an op with any number of inputs
     (``concatenate``) a single rule that takes the input's index first. ``label`` names
     the op in drawings; it may be a function of the op's static parameters.
+    ``commutative`` ops do not care about the order of their inputs (drawings then leave
+    the edges unnumbered).
     """
 
-    __slots__ = ("name", "forward", "vjps", "label")
+    __slots__ = ("name", "forward", "vjps", "label", "commutative")
 
     def __init__(
         self,
@@ -80,11 +82,13 @@ class Op:
         forward: Callable,
         vjps: tuple[Callable, ...] | Callable,
         label: str | Callable[..., str] | None = None,
+        commutative: bool = False,
     ) -> None:
         self.name = name
         self.forward = forward
         self.vjps = vjps
         self.label = label or name
+        self.commutative = commutative
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
@@ -97,10 +101,17 @@ class Op:
         """Gradients for the inputs of ``node``, None where none is needed (engine protocol)."""
         inputs, params = node._inputs, node._ctx
         if create_graph:  # the rules see Values, so what they compute is recorded
-            out, args = node, (*inputs, *params)
-        else:
-            out, args = node.data, [x.data if isinstance(x, Value) else x for x in inputs]
-            args += params
+            return self._rules(g, node, inputs, (*inputs, *params))
+        args = [x.data if isinstance(x, Value) else x for x in inputs]
+        args += params
+        try:
+            return self._rules(g, node.data, inputs, args)
+        except ArithmeticError:  # Python floats raise at poles (1/0): redo as numpy, inf/nan
+            with np.errstate(all="ignore"):
+                wide = [np.float64(a) if type(a) is float else a for a in args]
+                return self._rules(np.float64(g), np.float64(node.data), inputs, wide)
+
+    def _rules(self, g: Any, out: Any, inputs: tuple, args: Sequence[Any]) -> list[Any]:
         vjps = self.vjps
         if type(vjps) is tuple:
             return [
@@ -117,7 +128,12 @@ OPS: dict[str, Op] = {}
 
 
 def defop(
-    name: str, forward: Callable, *vjps: Callable, label: Any = None, variadic: bool = False
+    name: str,
+    forward: Callable,
+    *vjps: Callable,
+    label: Any = None,
+    variadic: bool = False,
+    commutative: bool = False,
 ) -> Op:
     """Declare a primitive: add it to :data:`OPS` and return it.
 
@@ -125,7 +141,7 @@ def defop(
     """
     if name in OPS:
         raise ValueError(f"op {name!r} is already declared")
-    op = Op(name, forward, vjps[0] if variadic else vjps, label)
+    op = Op(name, forward, vjps[0] if variadic else vjps, label, commutative)
     OPS[name] = op
     return op
 
@@ -238,7 +254,7 @@ def _tie_mask(x: Any, y: Any) -> Any:
 
 ADD = defop("add", lambda x, y: x + y,
             lambda g, out, x, y: g,
-            lambda g, out, x, y: g, label="+")
+            lambda g, out, x, y: g, label="+", commutative=True)
 
 SUB = defop("sub", lambda x, y: x - y,
             lambda g, out, x, y: g,
@@ -246,7 +262,7 @@ SUB = defop("sub", lambda x, y: x - y,
 
 MUL = defop("mul", lambda x, y: x * y,
             lambda g, out, x, y: g * y,
-            lambda g, out, x, y: g * x, label="*")
+            lambda g, out, x, y: g * x, label="*", commutative=True)
 
 DIV = defop("div", _scalar_or_array(lambda x, y: x / y, np.divide),
             lambda g, out, x, y: g / y,
@@ -310,11 +326,11 @@ COS = defop("cos", _scalar_or_array(math.cos, np.cos),
 
 MAXIMUM = defop("maximum", _scalar_or_array(lambda x, y: x if x >= y else y, np.maximum),
                 lambda g, out, x, y: g * _tie_mask(data(x), data(y)),
-                lambda g, out, x, y: g * _tie_mask(data(y), data(x)))
+                lambda g, out, x, y: g * _tie_mask(data(y), data(x)), commutative=True)
 
 MINIMUM = defop("minimum", _scalar_or_array(lambda x, y: x if x <= y else y, np.minimum),
                 lambda g, out, x, y: g * _tie_mask(data(y), data(x)),
-                lambda g, out, x, y: g * _tie_mask(data(x), data(y)))
+                lambda g, out, x, y: g * _tie_mask(data(x), data(y)), commutative=True)
 
 
 def _where_forward(a: Any, b: Any, cond: Any) -> Any:

@@ -551,6 +551,21 @@ def test_math_domain_follows_numpy_on_scalars_too():
     assert (Value(1.0) / 0.0).data == math.inf
 
 
+@pytest.mark.parametrize(
+    ("f", "grad"),
+    [
+        (lambda x: x.sqrt(), math.inf),
+        (lambda x: x**0.5, math.inf),
+        (lambda x: 1 / x, -math.inf),
+        (lambda x: x.log(), math.inf),
+    ],
+)
+def test_scalar_backward_at_a_pole_follows_numpy_too(f, grad):
+    x = Value(0.0)
+    f(x).backward()
+    assert x.grad == grad and type(x.grad) is float
+
+
 # -------------------------------------------------------------------------- anomalies
 
 

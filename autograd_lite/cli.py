@@ -1,0 +1,448 @@
+"""The ``autograd-lite`` command (also ``python -m autograd_lite``).
+
+    autograd-lite graph "tanh(x*w + b)" x=2 w=-3 b=6.88 -o graph.svg
+    autograd-lite grad "x**2 * y" x=3 y=2 --check
+    autograd-lite demo
+
+Expressions are parsed by :mod:`autograd_lite.expr` (a whitelist over ``ast``; nothing is
+evaluated as Python). Errors are one line on stderr, ``autograd-lite: error: ...``, with
+exit status 2 for a usage or expression error and 1 for a math error (a NaN or infinite
+value or gradient), a failed ``--check``, or a file or Graphviz problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import keyword
+import math
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import graphviz
+
+from autograd_lite import __version__
+from autograd_lite.engine import Value
+from autograd_lite.expr import (
+    CONSTANTS,
+    FUNCTIONS,
+    ExpressionError,
+    normalize_name,
+    parse,
+)
+from autograd_lite.viz import GraphvizNotFoundError, draw_graph, save_graph
+
+__all__ = ["demo", "main"]
+
+PROG = "autograd-lite"
+FORMATS = ("svg", "png", "pdf", "dot")
+_SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+
+
+class UsageError(Exception):
+    """A bad command line (exit status 2)."""
+
+    exit_code = 2
+
+
+class CommandError(Exception):
+    """A command that could not do its job: file, Graphviz or check failure (exit status 1)."""
+
+    exit_code = 1
+
+
+# ----------------------------------------------------------------------- arguments
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with this program's error prefix and a hint for expressions like "-x"."""
+
+    def error(self, message: str) -> Any:  # argparse calls this and expects it to exit
+        hint = ""
+        if "unrecognized arguments: -" in message or "arguments are required: EXPR" in message:
+            hint = (
+                ' (an EXPR that starts with "-" must come after --, e.g. '
+                f'{PROG} grad -- "-x*y" x=1 y=2)'
+            )
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{PROG}: error: {message}{hint}\n")
+
+
+_FUNCTIONS_HELP = ", ".join(FUNCTIONS)
+_EXPR_HELP = (
+    "the expression, quoted: numbers, variables, + - * / ** (power), unary -, parentheses "
+    f"and the functions {_FUNCTIONS_HELP}; pi and e are constants"
+)
+_VARS_HELP = "the value of each variable of EXPR, e.g. x=2 w=-3"
+
+_GRAPH_EPILOG = f"""examples:
+  {PROG} graph "tanh(x*w + b)" x=2 w=-3 b=6.88 -o graph.svg
+  {PROG} graph "x**2 * y" x=3 y=2 -o graph.png
+  {PROG} graph "log(x) * y" x=-1 y=2 --allow-nonfinite -o nan.svg   (NaN shown in red)
+  {PROG} graph "sigmoid(a*b)" a=1 b=2 --format dot -o -             (DOT text on stdout)
+
+Values are drawn with their data and gradient (after backward), each operation as a
+small ellipse between its inputs and its output. The file is written at exactly the
+path given; its format comes from --format, else from its suffix, else svg. svg, png and
+pdf need Graphviz's 'dot' program; --format dot does not."""
+
+_GRAD_EPILOG = f"""examples:
+  {PROG} grad "x**2 * y" x=3 y=2
+  {PROG} grad "tanh(x*w + b)" x=2 w=-3 b=6.88 --check
+
+Prints the value and the partial derivative with respect to each variable. With --check
+it also prints the central finite-difference estimate and the error beside each one, and
+exits with status 1 if any of them disagree (as they may at a kink such as relu(0))."""
+
+_DEMO_EPILOG = f"""example:
+  {PROG} demo                      (writes ./autograd_lite_demo.svg)
+  {PROG} demo -o neuron.png
+
+Builds micrograd's neuron, o = tanh(x1*w1 + x2*w2 + b), backpropagates, prints every
+value and gradient and draws the graph."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="autograd_lite from the command line: draw the graph of an expression, "
+        "print its gradients, or run the demo.",
+        epilog=f'example:\n  {PROG} grad "x**2 * y" x=3 y=2\n\n'
+        f"Run '{PROG} COMMAND --help' for the options and examples of each command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    g = sub.add_parser(
+        "graph",
+        help="draw the computation graph of an expression (after backward)",
+        description="Draw the computation graph of an expression, after backward.",
+        epilog=_GRAPH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    g.add_argument("expr", metavar="EXPR", help=_EXPR_HELP)
+    g.add_argument("values", metavar="NAME=VALUE", nargs="*", help=_VARS_HELP)
+    g.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="file to write ('-' for stdout; default graph.FORMAT)",
+    )
+    g.add_argument("--format", choices=FORMATS, help="svg, png, pdf or dot (default: from FILE)")
+    g.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="layout direction")
+    g.add_argument(
+        "--max-nodes",
+        type=_positive_int,
+        default=500,
+        metavar="N",
+        help="fold the graph above N values (default 500)",
+    )
+    g.add_argument(
+        "--allow-nonfinite",
+        action="store_true",
+        help="draw NaN/inf values (in red) instead of refusing them",
+    )
+    g.set_defaults(run=_cmd_graph)
+
+    d = sub.add_parser(
+        "grad",
+        help="print the value and every partial derivative of an expression",
+        description="Print the value of an expression and its partial derivatives.",
+        epilog=_GRAD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    d.add_argument("expr", metavar="EXPR", help=_EXPR_HELP)
+    d.add_argument("values", metavar="NAME=VALUE", nargs="*", help=_VARS_HELP)
+    d.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with central finite differences and print the error",
+    )
+    d.set_defaults(run=_cmd_grad)
+
+    m = sub.add_parser(
+        "demo",
+        help="run the demo (backprop through micrograd's neuron and draw it)",
+        description="Run the demo: backprop through micrograd's neuron and draw its graph.",
+        epilog=_DEMO_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    m.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        default="autograd_lite_demo.svg",
+        help="where to draw the graph (default ./autograd_lite_demo.svg)",
+    )
+    m.set_defaults(run=lambda args: demo(args))
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def parse_assignments(items: Sequence[str]) -> dict[str, float]:
+    """``["x=2", "w=-3"]`` -> ``{"x": 2.0, "w": -3.0}``; raises UsageError on bad input."""
+    values: dict[str, float] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = normalize_name(name.strip())
+        if not sep:
+            raise UsageError(f"expected NAME=VALUE, got {item!r} (quote the whole expression)")
+        if not name.isidentifier() or keyword.iskeyword(name):
+            raise UsageError(f"{name!r} in {item!r} is not a valid variable name")
+        if name in FUNCTIONS:
+            raise UsageError(f"{name!r} is a function, it cannot be a variable")
+        if name in values:
+            raise UsageError(f"{name} is given twice")
+        try:
+            x = float(text.strip())
+        except ValueError:
+            raise UsageError(f"the value of {name} must be a number, got {text!r}") from None
+        if not math.isfinite(x):
+            raise UsageError(f"the value of {name} must be finite, got {text!r}")
+        values[name] = x
+    return values
+
+
+def _evaluate(args: argparse.Namespace, *, strict: bool = True, label_nodes: bool = False):
+    expression = parse(args.expr.removeprefix(_SENTINEL))
+    values = parse_assignments([a.removeprefix(_SENTINEL) for a in args.values])
+    ev = expression.evaluate(values, label_nodes=label_nodes, strict=strict)
+    try:
+        ev.backward(strict=strict)
+    except ExpressionError as e:
+        if strict:
+            raise
+        # the engine stopped part-way (e.g. a division by zero in a scalar backward rule):
+        # draw what there is, and say so
+        print(f"{PROG}: warning: {e}; some gradients are missing", file=sys.stderr)
+    unused = [n for n in values if n not in expression.variables]
+    return expression, values, ev, unused
+
+
+def _fmt(x: Any) -> str:
+    x = x.data if isinstance(x, Value) else x
+    return f"{float(x):.10g}"
+
+
+# ------------------------------------------------------------------------ commands
+
+
+def _cmd_grad(args: argparse.Namespace) -> int:
+    expression, values, ev, _ = _evaluate(args)
+    print(f"{expression.text.strip()} = {_fmt(ev.root.data)}")
+    names = [n for n in values] + [n for n in expression.variables if n not in values]
+    names = [n for n in names if n not in CONSTANTS or n in values]
+    if not names:
+        print("(no variables: nothing to differentiate)")
+        return 0
+    width = max(len(n) for n in names) + 3
+    grads = {}
+    for n in names:
+        v = ev.inputs.get(n)
+        grads[n] = 0.0 if v is None or v.grad is None else float(v.grad)
+    if not args.check:
+        for n in names:
+            print(f"{'d/d' + n:<{width}} = {_fmt(grads[n])}")
+        return 0
+    header = f"{'':<{width}}   {'backprop':<18} {'finite difference':<18} {'abs error':<10}"
+    print(header.rstrip())
+    failed = []
+    for n in names:
+        x = values[n]
+        h = 1e-6 * max(1.0, abs(x))
+        plus = expression.value_at({**values, n: x + h})
+        minus = expression.value_at({**values, n: x - h})
+        fd = (plus - minus) / (2 * h)
+        a = grads[n]
+        if math.isfinite(fd):
+            err = abs(a - fd)
+            ok = err <= 1e-5 + 1e-3 * abs(fd)
+            verdict = "ok" if ok else "MISMATCH"
+            if not ok:
+                failed.append(n)
+            print(f"{'d/d' + n:<{width}} = {_fmt(a):<18} {_fmt(fd):<18} {err:<10.2g} {verdict}")
+        else:
+            print(f"{'d/d' + n:<{width}} = {_fmt(a):<18} {'n/a (not finite nearby)':<18}")
+    if failed:
+        raise CommandError(
+            "gradient check failed for "
+            + ", ".join(failed)
+            + " (backprop and finite differences disagree; expected at a kink such as relu(0))"
+        )
+    return 0
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    expression, _values, ev, _ = _evaluate(args, strict=not args.allow_nonfinite, label_nodes=True)
+    out = args.output
+    fmt = args.format
+    if fmt is None:
+        suffix = os.path.splitext(out)[1].lower() if out and out != "-" else ""
+        fmt = _SUFFIX_FORMATS.get(suffix, "svg")
+    if out is None:
+        out = f"graph.{fmt}"
+    graph = draw_graph(
+        ev.root,
+        format="svg" if fmt == "dot" else fmt,
+        rankdir=args.rankdir,
+        max_nodes=args.max_nodes,
+    )
+    info = sys.stderr if out == "-" else sys.stdout
+    print(f"{expression.text.strip()} = {_fmt(ev.root.data)}", file=info)
+    if out == "-":
+        data = graph.source.encode("utf-8") if fmt == "dot" else _render(graph, fmt)
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
+    _save(graph, out, fmt)
+    print(f"wrote {out} ({fmt})", file=info)
+    return 0
+
+
+def _render(graph: graphviz.Digraph, fmt: str) -> bytes:
+    try:
+        return graph.pipe(format=fmt)
+    except GraphvizNotFoundError as e:
+        raise CommandError(f"{e}") from None
+    except graphviz.CalledProcessError as e:
+        raise CommandError(f"Graphviz failed: {_first_line(e.stderr)}") from None
+
+
+def _save(graph: graphviz.Digraph, path: str, fmt: str) -> None:
+    try:
+        save_graph(graph, path, fmt)
+    except GraphvizNotFoundError as e:
+        raise CommandError(f"{e}") from None
+    except graphviz.CalledProcessError as e:
+        raise CommandError(f"Graphviz failed: {_first_line(e.stderr)}") from None
+    except OSError as e:
+        raise CommandError(f"cannot write {path}: {e.strerror or e}") from None
+
+
+def _first_line(err: Any) -> str:
+    if isinstance(err, bytes):
+        err = err.decode("utf-8", "replace")
+    lines = [ln for ln in str(err or "").splitlines() if ln.strip()]
+    return lines[0] if lines else "unknown error"
+
+
+def demo(args: argparse.Namespace) -> int:
+    """The main demo. For now: micrograd's neuron, backprop, values, grads and a drawing."""
+    x1 = Value(2.0, name="x1")
+    x2 = Value(0.0, name="x2")
+    w1 = Value(-3.0, name="w1")
+    w2 = Value(1.0, name="w2")
+    b = Value(6.8813735870195432, name="b")
+    x1w1 = x1 * w1
+    x1w1.name = "x1*w1"
+    x2w2 = x2 * w2
+    x2w2.name = "x2*w2"
+    x1w1x2w2 = x1w1 + x2w2
+    x1w1x2w2.name = "x1*w1 + x2*w2"
+    n = x1w1x2w2 + b
+    n.name = "n"
+    o = n.tanh()
+    o.name = "o"
+    o.backward()
+
+    print("micrograd's neuron: o = tanh(x1*w1 + x2*w2 + b), after o.backward()")
+    nodes = [x1, w1, x2, w2, b, x1w1, x2w2, x1w1x2w2, n, o]
+    width = max(len(v.name or "") for v in nodes)
+    print(f"  {'value':<{width}}  {'data':>10}  {'grad':>10}")
+    for v in nodes:
+        print(f"  {v.name:<{width}}  {v.data:>10.4f}  {v.grad:>10.4f}")
+    path = getattr(args, "output", None) or "autograd_lite_demo.svg"
+    fmt = _SUFFIX_FORMATS.get(os.path.splitext(path)[1].lower(), "svg")
+    _save(draw_graph(o, format="svg" if fmt == "dot" else fmt), path, fmt)
+    print(f"drew the graph to {os.path.abspath(path)} (open it in a web browser)")
+    return 0
+
+
+# ---------------------------------------------------------------------------- main
+
+_SENTINEL = "\x00"
+_TAKES_VALUE = ("-o", "--output", "--format", "--rankdir", "--max-nodes")
+
+
+def _protect_negative_expressions(argv: list[str]) -> list[str]:
+    """Let ``grad "-x*y" x=1`` work: argparse would take "-x*y" for an option.
+
+    An argument of ``graph``/``grad`` that starts with "-" but is no option (nor an
+    abbreviation of one, nor an option's value) gets a leading NUL (which no real command
+    line argument can contain), so argparse reads it as a positional argument; the
+    commands remove it again.
+    """
+    if not argv or argv[0] not in ("graph", "grad"):
+        return argv
+    out = [argv[0]]
+    after_value_option = False
+    for i, a in enumerate(argv[1:], 1):
+        if a == "--":
+            return out + argv[i:]
+        is_option = a.startswith(("-o", "-h"))
+        if (
+            a.startswith("-")
+            and not a.startswith("--")
+            and len(a) > 1
+            and not is_option
+            and not after_value_option
+        ):
+            a = _SENTINEL + a
+        after_value_option = a in _TAKES_VALUE
+        out.append(a)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 math/run error, 2 usage)."""
+    parser = build_parser()
+    try:
+        argv = list(sys.argv[1:] if argv is None else argv)
+        args, extras = parser.parse_known_args(_protect_negative_expressions(argv))
+        # NAME=VALUE may also follow options: "grad EXPR --check x=1"
+        loose = [a for a in extras if not a.startswith("-") and "=" in a]
+        if loose and hasattr(args, "values"):
+            args.values = list(args.values) + loose
+            extras = [a for a in extras if a not in loose]
+        if extras:
+            parser.error("unrecognized arguments: " + " ".join(a.lstrip(_SENTINEL) for a in extras))
+        if getattr(args, "run", None) is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return int(args.run(args) or 0)
+    except (ExpressionError, UsageError, CommandError) as e:
+        _error(str(e))
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. piped into `head`
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except OSError:
+            pass
+        return 1
+    except Exception as e:  # never a traceback on the command line
+        _error(f"internal error (please report it): {type(e).__name__}: {e}")
+        return 1
+
+
+def _error(message: str) -> None:
+    message = " ".join(message.split())  # always one line
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

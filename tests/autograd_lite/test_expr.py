@@ -1,0 +1,200 @@
+"""The CLI's expression parser: whitelist, values and gradients, clear errors, never eval."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from autograd_lite.expr import (
+    EvaluationError,
+    ExpressionError,
+    parse,
+)
+
+
+def run(text, **values):
+    ev = parse(text).evaluate(values)
+    ev.backward()
+    return ev.value, {k: v.grad for k, v in ev.inputs.items()}
+
+
+def test_values_and_gradients():
+    value, grads = run("x**2 * y", x=3, y=2)
+    assert value == 18 and grads == {"x": 12.0, "y": 9.0}
+    value, grads = run("tanh(x*w + b)", x=2, w=-3, b=6.8813735870195432)
+    assert value == pytest.approx(math.sqrt(0.5))
+    assert grads["x"] == pytest.approx(-1.5) and grads["b"] == pytest.approx(0.5)
+    value, grads = run("-x / (1 + exp(-y)) - +x", x=2, y=0)
+    assert value == pytest.approx(-3.0) and grads["x"] == pytest.approx(-1.5)
+    value, grads = run("pow(x, 3) + maximum(x, 1) + sigmoid(0) + relu(x) + abs(-x)", x=2)
+    assert value == pytest.approx(8 + 2 + 0.5 + 2 + 2) and grads["x"] == pytest.approx(15)
+    value, grads = run("sqrt(x) + log(x) + sin(x) + cos(x)", x=1)
+    assert grads["x"] == pytest.approx(0.5 + 1 + math.cos(1) - math.sin(1))
+
+
+def test_variables_in_order_and_constants():
+    e = parse("b*x + a*x + pi")
+    assert e.variables == ("b", "x", "a", "pi")
+    assert e.evaluate({"a": 1, "b": 2, "x": 1}).value == pytest.approx(3 + math.pi)
+    assert e.evaluate({"a": 1, "b": 2, "x": 1, "pi": 0}).value == 3  # a given value wins
+    assert parse("2 * 3").evaluate({}).value == 6  # no variables at all
+
+
+def test_variables_become_named_values_and_nodes_can_be_labelled():
+    ev = parse("tanh(x*w)").evaluate({"x": 1, "w": 2}, label_nodes=True)
+    assert ev.inputs["x"].name == "x" and ev.root.name == "tanh(x*w)"
+    assert ev.root.inputs[0].name == "x*w"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("x.real", "not allowed: attribute access at column 1"),
+        ("(x).__class__", "attribute access"),
+        ("x[0]", "not allowed: indexing"),
+        ("__import__('os').system('echo hi')", "attribute access"),
+        ("__import__('os')", "unknown function '__import__'"),
+        ("lambda: 1", "not allowed: lambda"),
+        ("x if x else x", "'if'/'else'"),
+        ("x < 1", "comparisons"),
+        ("x and x", "'and'/'or'"),
+        ("[x]", "lists"),
+        ("(x, x)", "tuples"),
+        ("'text'", "a string"),
+        ("1j", "complex"),
+        ("True", "True"),
+        ("x % 2", "operator '%'"),
+        ("x // 2", "operator '//'"),
+        ("x @ x", "operator '@'"),
+        ("~x", "operator '~'"),
+        ("not x", "operator 'not'"),
+        ("tanh", "call it, e.g. tanh(x)"),
+        ("tanh(x, x)", "takes 1 argument, got 2"),
+        ("pow(x)", "takes 2 arguments, got 1"),
+        ("tanh(x=1)", "keyword argument"),
+        ("foo(x)", "unknown function 'foo'"),
+        ("(x := 1)", "':='"),
+        ("x +", "syntax error at the end"),
+        ("x y", "syntax error at column 3 ('y')"),
+        ("tanh(x", "syntax error"),
+        ("", "empty"),
+        ("x\n+ 1", "one line"),
+        ("x\x00", "NUL"),
+        ("1e999", "too large"),
+        ("x" + "+x" * 1500, "too long"),
+        ("-" * 1500 + "x", "too deeply nested"),
+        ("é + y.z", "at column 5"),  # columns count characters, not UTF-8 bytes
+        ("  x.y", "at column 3"),
+    ],
+)
+def test_refused_with_a_message_that_points_at_the_problem(text, fragment):
+    with pytest.raises(ExpressionError) as info:
+        parse(text)
+    assert fragment in str(info.value)
+    assert info.value.exit_code == 2 and "\n" not in str(info.value)
+
+
+def test_missing_variable():
+    with pytest.raises(ExpressionError, match=r"no value for the variable 'b' used at column 9"):
+        parse("x*w + 1+b").evaluate({"x": 1, "w": 2})
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "fragment"),
+    [
+        ("log(x)", {"x": -1}, "log(x) (column 1) is nan (log of -1)"),
+        ("log(-1)", {}, "log(-1) (column 1) is nan"),
+        ("1/x", {"x": 0}, "1/x (column 1) is inf (1 / 0)"),
+        ("exp(x)", {"x": 1000}, "exp(x) (column 1) is inf"),
+        ("10**400", {}, "is inf"),
+        ("sqrt(x)", {"x": -4}, "nan"),
+        ("2 * sqrt(x)", {"x": 0}, "the derivative of sqrt(x) (column 5) is inf at x=0"),
+        ("x**0.5", {"x": 0}, "the derivative of x**0.5 (column 1) is inf"),
+    ],
+)
+def test_math_errors_name_the_function(text, values, fragment):
+    with pytest.raises(EvaluationError) as info:
+        run(text, **values)
+    assert fragment in str(info.value)
+    assert info.value.exit_code == 1
+
+
+def test_non_strict_mode_lets_nan_through():
+    ev = parse("log(x) * y").evaluate({"x": -1, "y": 2}, strict=False)
+    ev.backward(strict=False)
+    assert math.isnan(ev.value) and ev.inputs["y"].grad != ev.inputs["y"].grad  # nan
+
+
+def test_value_at_is_nan_outside_the_domain():
+    e = parse("sqrt(x)")
+    assert e.value_at({"x": 4}) == 2 and math.isnan(e.value_at({"x": -1}))
+
+
+def test_long_flat_expression_evaluates_iteratively():
+    value, grads = run("+".join(["x"] * 900), x=0.5)
+    assert value == pytest.approx(450) and grads["x"] == pytest.approx(900)
+
+
+# ------------------------------------------------------------------- hypothesis
+
+_ALPHABET = "xyab0123456789.e+-*/() ,_tanhlogexpsqrtsigmoidrelu[]'\"%<=:@~!"
+_VALUES = {name: 0.7 for name in ("x", "y", "a", "b")}
+
+
+def _only_own_errors(text: str) -> None:
+    try:
+        e = parse(text)
+        ev = e.evaluate({**_VALUES, **{n: 0.3 for n in e.variables if n not in _VALUES}})
+        ev.backward()
+        e.value_at(_VALUES | {n: 0.3 for n in e.variables if n not in _VALUES})
+    except ExpressionError as err:
+        msg = str(err)
+        assert msg and "\n" not in msg and "Traceback" not in msg
+
+
+@settings(deadline=None, max_examples=150)
+@given(st.text(max_size=60))
+def test_arbitrary_text_raises_only_expression_errors(text):
+    _only_own_errors(text)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.text(alphabet=_ALPHABET, max_size=40))
+def test_expression_like_text_raises_only_expression_errors(text):
+    _only_own_errors(text)
+
+
+@st.composite
+def expressions(draw, depth=0):
+    leaf = st.one_of(
+        st.sampled_from(["x", "y", "a"]),
+        st.floats(-5, 5, allow_nan=False).map(repr),
+        st.integers(0, 400).map(str),
+    )
+    if depth > 3 or draw(st.booleans()):
+        return draw(leaf)
+    kind = draw(st.sampled_from(["bin", "call", "neg"]))
+    if kind == "bin":
+        op = draw(st.sampled_from(["+", "-", "*", "/", "**"]))
+        return f"({draw(expressions(depth + 1))} {op} {draw(expressions(depth + 1))})"
+    if kind == "neg":
+        return f"-{draw(expressions(depth + 1))}"
+    fn = draw(st.sampled_from(["tanh", "exp", "log", "sigmoid", "relu", "sin", "sqrt", "abs"]))
+    return f"{fn}({draw(expressions(depth + 1))})"
+
+
+@settings(deadline=None, max_examples=150)
+@given(expressions())
+def test_valid_grammar_gives_finite_results_or_math_errors(text):
+    e = parse(text)  # always accepted
+    try:
+        ev = e.evaluate(_VALUES)
+        ev.backward()
+    except EvaluationError:
+        return
+    assert math.isfinite(ev.value)
+    for v in ev.inputs.values():
+        assert v.grad is None or math.isfinite(v.grad)

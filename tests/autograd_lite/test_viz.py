@@ -1,0 +1,541 @@
+"""Graph drawings: DOT text (nodes, edges, labels), real rendering, folding, NaN, no-dot errors."""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import time
+import warnings
+
+import graphviz
+import numpy as np
+import pytest
+
+import autograd_lite as ag
+from autograd_lite import Value, viz
+
+HAVE_DOT = shutil.which("dot") is not None
+needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz 'dot' is not installed")
+
+# ---------------------------------------------------------------------- DOT parsing
+
+_NODE = re.compile(r"^\s*(\w+) \[label=<(.*)> (.*)\]$", re.M)
+_EDGE = re.compile(r"^\s*(\w+) -> (\w+)(?: \[(.*)\])?$", re.M)
+
+
+class Dot:
+    """The nodes, edges and labels of a drawing, read back from its DOT text."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.nodes: dict[str, dict] = {}
+        for node_id, label, attrs in _NODE.findall(source):
+            cells = re.findall(r"<TD>(.*?)</TD>", label) or [label]
+            texts = [html.unescape(re.sub(r"<[^>]*>", "", c)) for c in cells]
+            texts = [" ".join(t.split()) for t in texts]
+            self.nodes[node_id] = {"label": label, "cells": texts, "attrs": attrs}
+        self.edges = [(a, b) for a, b, _ in _EDGE.findall(source)]
+        self.edge_attrs = {(a, b): attrs for a, b, attrs in _EDGE.findall(source)}
+
+    def values(self) -> list[str]:
+        return [n for n in self.nodes if re.fullmatch(r"v\d+", n)]
+
+    def named(self, name: str) -> str:
+        found = [n for n, d in self.nodes.items() if n.startswith("v") and d["cells"][0] == name]
+        assert len(found) == 1, (name, found)
+        return found[0]
+
+    def cells(self, node_id: str) -> list[str]:
+        return self.nodes[node_id]["cells"]
+
+    def into(self, node_id: str) -> list[str]:
+        return [a for a, b in self.edges if b == node_id]
+
+    def out_of(self, node_id: str) -> list[str]:
+        return [b for a, b in self.edges if a == node_id]
+
+    def ops(self, label: str) -> list[str]:
+        return [
+            n
+            for n, d in self.nodes.items()
+            if n.startswith("o") and html.unescape(d["label"]) == label
+        ]
+
+
+def neuron():
+    """micrograd's neuron, backpropagated."""
+    x1 = Value(2.0, name="x1")
+    x2 = Value(0.0, name="x2")
+    w1 = Value(-3.0, name="w1")
+    w2 = Value(1.0, name="w2")
+    b = Value(6.8813735870195432, name="b")
+    o = (x1 * w1 + x2 * w2 + b).tanh()
+    o.name = "o"
+    o.backward()
+    return o, (x1, x2, w1, w2, b)
+
+
+# ------------------------------------------------------------------- scalar graphs
+
+
+def test_neuron_nodes_edges_and_labels():
+    o, _ = neuron()
+    d = Dot(ag.to_dot(o))
+    assert len(d.values()) == 10  # 5 leaves, 2 products, 2 sums, tanh
+    assert d.cells(d.named("x1")) == ["x1", "data 2", "grad -1.5"]
+    assert d.cells(d.named("w1")) == ["w1", "data -3", "grad 1"]
+    assert d.cells(d.named("x2")) == ["x2", "data 0", "grad 0.5"]
+    assert d.cells(d.named("w2")) == ["w2", "data 1", "grad 0"]
+    assert d.cells(d.named("b")) == ["b", "data 6.881", "grad 0.5"]  # %.4g
+    assert d.cells(d.named("o")) == ["o", "data 0.7071", "grad 1"]
+
+    # each "*" op node sits between its two inputs and its output
+    muls = d.ops("*")
+    assert len(muls) == 2
+    pairs = {frozenset(d.cells(v)[0] for v in d.into(m)) for m in muls}
+    assert pairs == {frozenset({"x1", "w1"}), frozenset({"x2", "w2"})}
+    for m in muls:
+        (out,) = d.out_of(m)
+        assert d.cells(out)[0] in ("data -6", "data 0")
+    (tanh,) = d.ops("tanh")
+    assert d.out_of(tanh) == [d.named("o")]
+    (pre,) = d.into(tanh)
+    assert d.cells(pre) == ["data 0.8814", "grad 0.5"]
+    assert len(d.ops("+")) == 2
+    # every op node has exactly one output, and every non-leaf value exactly one op
+    for op_id in [n for n in d.nodes if n.startswith("o")]:
+        assert len(d.out_of(op_id)) == 1
+
+
+def test_kinds_are_told_apart():
+    o, _ = neuron()
+    d = Dot(ag.to_dot(o))
+    out_attrs = d.nodes[d.named("o")]["attrs"]
+    leaf_attrs = d.nodes[d.named("x1")]["attrs"]
+    mid = d.into(d.ops("tanh")[0])[0]
+    assert 'peripheries="2"' in out_attrs and "#dcfce7" in out_attrs
+    assert "#dbeafe" in leaf_attrs and "peripheries" not in leaf_attrs
+    assert "#ffffff" in d.nodes[mid]["attrs"]
+    for n in d.nodes:
+        if n.startswith("o"):
+            assert 'shape="ellipse"' in d.nodes[n]["attrs"]
+
+
+def test_numbers_use_4g_and_grad_none_before_backward():
+    x = Value(1234567.0, name="x")
+    y = x * 0.000123456
+    d = Dot(ag.to_dot(y))
+    assert d.cells(d.named("x")) == ["x", "data 1.235e+06", "grad None"]
+    (const,) = [n for n in d.nodes if n.startswith("c")]
+    assert d.nodes[const]["label"] == "0.000123456"  # constants: %.6g
+    assert d.into(d.ops("*")[0]) == [d.named("x"), const]
+
+
+def test_constant_values_and_raw_constants():
+    x = Value(3.0, name="x")
+    k = Value(2.0, name="k", requires_grad=False)
+    y = x * k + 2.5
+    y.backward()
+    d = Dot(ag.to_dot(y))
+    assert d.cells(d.named("k")) == ["k", "data 2"]  # a constant has no gradient
+    assert "dashed" in d.nodes[d.named("k")]["attrs"]
+    consts = [n for n in d.nodes if n.startswith("c")]
+    assert [d.nodes[c]["label"] for c in consts] == ["2.5"]
+    assert d.out_of(consts[0]) == d.ops("+")
+
+
+def test_non_commutative_inputs_are_numbered():
+    a, b = Value(5.0, name="a"), Value(3.0, name="b")
+    d = Dot(ag.to_dot(a - b))
+    (sub,) = d.ops("-")
+    assert '" 0"' in d.edge_attrs[(d.named("a"), sub)]
+    assert '" 1"' in d.edge_attrs[(d.named("b"), sub)]
+    d2 = Dot(ag.to_dot(a + b))
+    (add,) = d2.ops("+")
+    assert d2.edge_attrs[(d2.named("a"), add)] == ""
+
+
+def test_repeated_input_gives_two_edges():
+    x = Value(3.0, name="x")
+    d = Dot(ag.to_dot(x * x))
+    (mul,) = d.ops("*")
+    assert d.into(mul) == [d.named("x"), d.named("x")]
+
+
+def test_op_labels_come_from_the_op_table():
+    x = Value(np.ones((2, 3)), name="x")
+    y = ((x**2).sum(axis=0) @ np.ones(3)).tanh()
+    y.backward()
+    d = Dot(ag.to_dot(y))
+    for label in ("**2", "sum(axis=0)", "@", "tanh"):
+        assert len(d.ops(label)) == 1, label
+    # the labels are exactly what the op table says
+    y2 = x**2
+    assert ag.OPS["pow_const"].describe(y2._ctx) == "**2"
+
+
+def test_user_function_is_labelled_by_its_name():
+    class Cube(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 3 * x**2 * g
+
+    x = Value(2.0, name="x")
+    y = Cube.apply(x)
+    y.backward()
+    d = Dot(ag.to_dot(y))
+    (op,) = d.ops("Cube")
+    assert d.into(op) == [d.named("x")]
+    assert d.cells(d.named("x")) == ["x", "data 2", "grad 12"]
+
+
+def test_show_data_and_show_grad_switches():
+    o, _ = neuron()
+    d = Dot(ag.to_dot(o, show_data=False))
+    assert d.cells(d.named("x1")) == ["x1", "grad -1.5"]
+    d = Dot(ag.to_dot(o, show_grad=False))
+    assert d.cells(d.named("x1")) == ["x1", "data 2"]
+    assert "rankdir=TB" in ag.to_dot(o, rankdir="TB")
+
+
+def test_dot_is_deterministic_with_stable_ids():
+    a = ag.to_dot(neuron()[0])
+    b = ag.to_dot(neuron()[0])
+    assert a == b
+    ids = [i for i in re.findall(r"^\s*(\w+) \[", a, re.M) if i not in ("node", "edge")]
+    assert "v0" in ids and all(re.fullmatch(r"[voc]\d+(_\d+)?", i) for i in ids)
+    assert not re.search(r"\d{9,}", a)  # no id() values
+
+
+def test_second_order_grads_are_drawn():
+    x = Value(3.0, name="x")
+    y = x**3
+    y.backward(create_graph=True)  # .grad holds Values
+    d = Dot(ag.to_dot(y))
+    assert d.cells(d.named("x")) == ["x", "data 3", "grad 27"]
+
+
+def test_multiple_outputs():
+    x = Value(2.0, name="x")
+    a, b = x * 3.0, x + 1.0
+    a.name, b.name = "a", "b"
+    d = Dot(ag.to_dot([a, b]))
+    for name in ("a", "b"):
+        assert 'peripheries="2"' in d.nodes[d.named(name)]["attrs"]
+    assert len(d.values()) == 3
+
+
+# ------------------------------------------------------------------- tensor graphs
+
+
+def test_tensor_labels_show_shape_dtype_and_summary():
+    W = Value(np.arange(12, dtype=np.float32).reshape(3, 4), name="W")
+    x = Value([1.0, -1.0, 2.0, 0.5], name="x")
+    y = (W @ x).sum()
+    y.backward()
+    d = Dot(ag.to_dot(y))
+    w = d.named("W (3, 4) float32")
+    assert d.cells(w) == [
+        "W (3, 4) float32",
+        "data min 0 mean 5.5 max 11",
+        "grad min -1 mean 0.625 max 2",
+    ]
+    # at most 4 numbers: all of them
+    assert d.cells(d.named("x (4,) float64")) == [
+        "x (4,) float64",
+        "data [1, -1, 2, 0.5]",
+        "grad [12, 15, 18, 21]",
+    ]
+    (mm,) = d.ops("@")
+    assert set(d.into(mm)) == {w, d.named("x (4,) float64")}
+    (s,) = d.ops("sum")
+    assert d.cells(d.out_of(s)[0]) == ["() float64", "data 43.5", "grad 1"]
+
+
+def test_empty_and_zero_d_tensors():
+    e = Value(np.zeros((0, 3)), name="e")
+    z = Value(np.float32(1.5), name="z")
+    d = Dot(ag.to_dot(e.sum() + z))
+    assert d.cells(d.named("e (0, 3) float64")) == ["e (0, 3) float64", "data empty", "grad None"]
+    assert d.cells(d.named("z () float32"))[1] == "data 1.5"
+
+
+def test_tensor_constant_is_summarised():
+    x = Value(np.ones(3), name="x")
+    y = (x * np.array([1.0, 2.0, 3.0])).sum()
+    d = Dot(ag.to_dot(y))
+    (c,) = [n for n in d.nodes if n.startswith("c")]
+    assert "(3,) float64" in d.nodes[c]["label"] and "[1, 2, 3]" in d.nodes[c]["label"]
+
+
+# ------------------------------------------------------------------ non-finite
+
+
+def test_nan_and_inf_are_red():
+    a = Value(-1.0, name="a")
+    c = Value(0.0, name="c")
+    big = Value(np.inf, name="big", requires_grad=False)
+    r = a.log() * 2.0 + c * big
+    r.name = "r"
+    r.backward()
+    d = Dot(ag.to_dot(r))
+    red = viz._RED
+    log_out = d.out_of(d.ops("log")[0])[0]
+    assert red in d.nodes[log_out]["attrs"] and "#fee2e2" in d.nodes[log_out]["attrs"]
+    assert f'<FONT COLOR="{red}">data nan</FONT>' in d.nodes[log_out]["label"]
+    # c's data is fine but its gradient is inf: only the grad cell is red
+    c_label = d.nodes[d.named("c")]["label"]
+    assert f'<FONT COLOR="{red}">grad inf</FONT>' in c_label
+    assert f'<FONT COLOR="{red}">data' not in c_label
+    # a finite node stays normal
+    assert red not in d.nodes[d.named("a")]["attrs"]
+    assert "6 values with NaN or inf" in d.source  # log, its product, c*big, the sum, c, big
+
+
+def test_nan_count_in_tensor_summary():
+    x = Value(np.array([1.0, np.nan, np.inf, 2.0, -np.inf, 3.0]), name="x")
+    d = Dot(ag.to_dot(x))
+    assert (
+        d.cells(d.named("x (6,) float64"))[1] == "data min 1 mean 2 max 3 | 1 nan, 1 +inf, 1 -inf"
+    )
+    assert viz._RED in d.nodes[d.named("x (6,) float64")]["attrs"]
+
+
+# ------------------------------------------------------------------- names, modules
+
+
+class TinyModel:
+    def __init__(self):
+        rng = np.random.default_rng(0)
+        self.params = {
+            "layers.0.weight": Value(rng.standard_normal((3, 2))),
+            "layers.0.bias": Value(np.zeros(3)),
+            "layers.1.weight": Value(rng.standard_normal((1, 3))),
+        }
+
+    def named_parameters(self):
+        yield from self.params.items()
+
+    def __call__(self, x):
+        p = self.params
+        h = (p["layers.0.weight"] @ x + p["layers.0.bias"]).tanh()
+        return (p["layers.1.weight"] @ h).sum()
+
+
+def test_names_from_a_model_label_parameters_and_cluster_modules():
+    model = TinyModel()
+    loss = model(np.ones(2))
+    loss.backward()
+    d = Dot(ag.to_dot(loss, names=model))
+    w0 = d.named("layers.0.weight (3, 2) float64")
+    assert 'shape="box3d"' in d.nodes[w0]["attrs"]  # a parameter
+    # nested clusters: "layers" holds "layers.0" and "layers.1"
+    labels = re.findall(r"subgraph (cluster_\w+) \{\s*label=<([^>]*)>", d.source)
+    assert sorted(lab for _, lab in labels) == ["layers", "layers.0", "layers.1"]
+    block = d.source.split("label=<layers.0>")[1].split("}")[0]
+    assert "layers.0.weight" in block and "layers.0.bias" in block
+    assert "layers.1.weight" not in block
+
+
+def test_dotted_value_names_as_set_by_nn_are_parameters():
+    w = Value(np.ones(2), name="encoder.weight")
+    y = (w * 2.0).sum()
+    d = Dot(ag.to_dot(y))
+    node = d.named("encoder.weight (2,) float64")
+    assert 'shape="box3d"' in d.nodes[node]["attrs"]
+    assert "subgraph cluster_m0 {" in d.source and "label=<encoder>" in d.source
+
+
+def test_names_dict_overrides_value_names():
+    w = Value(3.0, name="old")
+    x = Value(2.0)
+    y = w * x
+    d = Dot(ag.to_dot(y, names={"w": w, "x": x}))
+    assert d.cells(d.named("w"))[0] == "w" and d.cells(d.named("x"))[0] == "x"
+    assert "#dbeafe" in d.nodes[d.named("w")]["attrs"]  # a dict only names; not a parameter
+    d = Dot(ag.to_dot(y, names=[("ww", w)]))
+    assert d.named("ww")
+
+
+def test_labels_are_escaped():
+    nasty = '<b>{x}|"q"&\\ \x01 ]'
+    x = Value(2.0, name=nasty)
+    w = Value(np.ones(2), name='a<b>."c"')  # a dotted name: becomes a cluster label too
+    y = x * (w * 1.0).sum()
+    src = ag.to_dot(y)
+    assert "<b>{x}" not in src and "&lt;b&gt;{x}|&quot;q&quot;&amp;" in src
+    assert "\x01" not in src and "\\x01" in src
+    d = Dot(src)
+    assert d.named('<b>{x}|"q"&\\ \\x01 ]')
+    if HAVE_DOT:  # and Graphviz accepts it
+        svg = ag.draw_graph(y).pipe(format="svg").decode()
+        assert "&lt;b&gt;{x}" in svg
+
+
+def test_long_names_are_cut():
+    x = Value(1.0, name="n" * 500)
+    src = ag.to_dot(x * 2.0)
+    assert "n" * 47 + "\u2026" in src and "n" * 48 not in src
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="expected a Value"):
+        ag.draw_graph(3.0)
+    with pytest.raises(TypeError, match="expected a Value"):
+        ag.draw_graph([])
+    with pytest.raises(ValueError, match="max_nodes"):
+        ag.draw_graph(Value(1.0), max_nodes=0)
+    with pytest.raises(TypeError, match="max_nodes"):
+        ag.draw_graph(Value(1.0), max_nodes=2.5)
+    with pytest.raises(ValueError, match="rankdir"):
+        ag.draw_graph(Value(1.0), rankdir="sideways")
+    with pytest.raises(TypeError, match="not a Value"):
+        ag.draw_graph(Value(1.0), names={"x": 3.0})
+    with pytest.raises(TypeError, match="names"):
+        ag.draw_graph(Value(1.0), names=42)
+
+
+# ---------------------------------------------------------------- large graphs
+
+
+def _chain(n):
+    x = Value(1.0, name="x")
+    y = x
+    for _ in range(n):
+        y = y + 0.5
+    return x, y
+
+
+def test_deep_chain_is_walked_iteratively_and_folded_fast():
+    _, y = _chain(20_000)
+    y.backward()
+    t = time.perf_counter()
+    src = ag.to_dot(y)  # default max_nodes=500
+    assert time.perf_counter() - t < 3.0
+    d = Dot(src)
+    assert len(d.values()) == 500
+    assert "showing the 500 values nearest the output out of 20,001" in src
+    (s,) = [n for n in d.nodes if n.startswith("s")]
+    assert "19,501 more values" in d.nodes[s]["label"]
+    assert "add\u00d719,500" in d.nodes[s]["label"] and "1 leaf" in d.nodes[s]["label"]
+
+
+def test_deep_chain_unfolded():
+    _, y = _chain(20_000)
+    t = time.perf_counter()
+    src = ag.to_dot(y, max_nodes=None)
+    assert time.perf_counter() - t < 5.0
+    d = Dot(src)
+    assert len(d.values()) == 20_001 and len(d.ops("+")) == 20_000
+    assert "Large graph: 20,001 values drawn unfolded" in src
+
+
+def test_folding_counts_what_it_hides():
+    _, y = _chain(10)  # 11 values: x and 10 sums
+    y.backward()
+    d = Dot(ag.to_dot(y, max_nodes=4))
+    assert d.values() == ["v0", "v1", "v2", "v3"]
+    (s,) = [n for n in d.nodes if n.startswith("s")]
+    label = d.nodes[s]["label"]
+    assert "7 more values" in label and "add\u00d76" in label and "1 leaf" in label
+    assert d.out_of(s) == ["o3"]  # the summary feeds the op of the last drawn value
+    assert "Folded: showing the 4 values nearest the output out of 11" in d.source
+    # no budget exceeded, ever
+    for k in range(1, 12):
+        assert len(Dot(ag.to_dot(y, max_nodes=k)).values()) == k
+    assert "Folded" not in ag.to_dot(y, max_nodes=11)
+
+
+def test_many_folded_regions_merge_into_one_box():
+    xs = [Value(float(i), name=f"x{i}") for i in range(30)]
+    y = ag.stack([x * x for x in xs]).sum()
+    d = Dot(ag.to_dot(y, max_nodes=5))
+    summaries = [n for n in d.nodes if n.startswith("s")]
+    assert summaries == ["s0"]
+    assert "in 30 regions" in d.nodes["s0"]["label"]  # 27 reshapes + 3 products
+    total = len(Dot(ag.to_dot(y, max_nodes=None)).values())
+    assert f"{total - 5:,} more values" in d.nodes["s0"]["label"]
+
+
+def test_folded_nan_is_reported():
+    x = Value(-1.0, name="x")
+    y = x.log()
+    for _ in range(10):
+        y = y + 1.0
+    d = Dot(ag.to_dot(y, max_nodes=3))
+    (s,) = [n for n in d.nodes if n.startswith("s")]
+    assert "with NaN/inf!" in d.nodes[s]["label"]
+
+
+# ---------------------------------------------------------------------- rendering
+
+
+@needs_dot
+def test_svg_is_rendered_for_real():
+    o, _ = neuron()
+    g = ag.draw_graph(o)
+    assert isinstance(g, graphviz.Digraph) and g.format == "svg"
+    svg = g.pipe(format="svg").decode()
+    assert "<svg" in svg and "tanh" in svg and ">x1<" in svg and "data 0.7071" in svg
+    bundle = g._repr_mimebundle_()  # what Jupyter displays
+    assert "<svg" in bundle["image/svg+xml"]
+
+
+@needs_dot
+def test_save_graph_writes_exactly_the_path(tmp_path):
+    o, _ = neuron()
+    g = ag.draw_graph(o, legend=True)
+    assert viz.save_graph(g, tmp_path / "out.png") == "png"
+    assert (tmp_path / "out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    viz.save_graph(g, tmp_path / "noext")
+    assert (tmp_path / "noext").read_bytes().lstrip().startswith(b"<?xml")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noext", "out.png"]
+
+
+@needs_dot
+def test_repr_svg_helper_for_value():
+    o, _ = neuron()
+    svg = viz.repr_svg(o)
+    assert svg is not None and "<svg" in svg and "tanh" in svg
+
+
+def test_save_graph_dot_needs_no_binary(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    o, _ = neuron()
+    viz.save_graph(ag.draw_graph(o), tmp_path / "g.dot")
+    assert (tmp_path / "g.dot").read_text().startswith("digraph")
+
+
+def test_missing_dot_explains_how_to_install(tmp_path, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    o, _ = neuron()
+    g = ag.draw_graph(o)  # building works
+    assert "digraph" in g.source and "tanh" in ag.to_dot(o)
+    for attempt in (
+        lambda: g.pipe(),
+        lambda: g.render(directory=tmp_path / "out"),
+        lambda: g._repr_mimebundle_(),
+        lambda: viz.save_graph(g, tmp_path / "x.svg"),
+        lambda: viz.save_graph(graphviz.Digraph(), tmp_path / "y.svg"),
+    ):
+        with pytest.raises(viz.GraphvizNotFoundError) as info:
+            attempt()
+        assert isinstance(info.value, graphviz.ExecutableNotFound)  # old handlers still work
+        msg = str(info.value)
+        for hint in ("apt-get install graphviz", "brew install graphviz", "conda", "winget"):
+            assert hint in msg
+    assert not (tmp_path / "x.svg").exists()
+    viz._warned_missing_dot = False
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert viz.repr_svg(o) is None  # Jupyter falls back to the text repr
+    assert any("brew install graphviz" in str(w.message) for w in caught)
