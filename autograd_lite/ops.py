@@ -37,6 +37,7 @@ __all__ = [
     "exp",
     "getitem",
     "leaky_relu",
+    "linear",
     "log",
     "log_softmax",
     "logsumexp",
@@ -46,6 +47,7 @@ __all__ = [
     "mean",
     "min",
     "minimum",
+    "mse",
     "pow",
     "relu",
     "reshape",
@@ -499,6 +501,31 @@ def _matmul_vjp_y(g: Any, out: Any, x: Any, y: Any) -> Any:
 
 
 MATMUL = defop("matmul", _matmul_forward, _matmul_vjp_x, _matmul_vjp_y, label="@")
+
+# ------------------------------------------------------------------- fused layers
+# One node where the composition would make two (x @ w + b) or four (mean((p - t)**2)):
+# fewer nodes is less Python per training step (see docs/performance.md).
+
+LINEAR = defop("linear", lambda x, w, b: _matmul_forward(x, w) + b,       # x @ w + b
+               lambda g, out, x, w, b: _matmul_vjp_x(g, out, x, w),
+               lambda g, out, x, w, b: _matmul_vjp_y(g, out, x, w),
+               lambda g, out, x, w, b: g)                 # the engine sums g to b's shape
+
+
+def _mse_forward(p: Any, t: Any) -> Any:
+    d = p - t
+    return d * d if type(d) is float else np.mean(d * d)
+
+
+def _mse_vjp(sign: float) -> Callable:
+    def vjp(g: Any, out: Any, p: Any, t: Any) -> Any:
+        n = int(np.prod(np.broadcast_shapes(shape(p), shape(t))))
+        return g * (sign * 2.0 / n) * (p - t)
+
+    return vjp
+
+
+MSE = defop("mse", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0))  # mean((p - t)**2)
 # fmt: on
 
 
@@ -588,6 +615,21 @@ def where(cond: Any, x: Any, y: Any) -> Any:
 def matmul(x: Any, y: Any) -> Any:
     """Matrix product x @ y, with numpy's rules for 1-D and stacked operands."""
     return _call(MATMUL, (x, y))
+
+
+def linear(x: Any, weight: Any, bias: Any = None) -> Any:
+    """x @ weight + bias as one node; ``weight`` is (in, out), so x is (..., in).
+
+    (PyTorch's ``F.linear`` takes its weight as (out, in); this is plain ``x @ W + b``.)
+    """
+    if bias is None:
+        return _call(MATMUL, (x, weight))
+    return _call(LINEAR, (x, weight, bias))
+
+
+def mse(pred: Any, target: Any) -> Any:
+    """mean((pred - target)**2) as one node (shapes broadcast)."""
+    return _call(MSE, (pred, target))
 
 
 def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:

@@ -151,6 +151,18 @@ def matmul_case(draw):
 
 
 @st.composite
+def linear_case(draw):
+    n_in, n_out = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    batch = draw(st.sampled_from([(), (2,), (3, 2)]))
+    b_shape = draw(st.sampled_from([(n_out,), (), (1, n_out)]))
+    return [
+        draw(arrays((*batch, n_in))),
+        draw(arrays((n_in, n_out))),
+        draw(arrays(b_shape)),
+    ], ()
+
+
+@st.composite
 def where_case(draw):
     sc, sa, sb = draw(broadcastable_shapes(num_shapes=3))
     cond = draw(hnp.arrays(np.bool_, sc))
@@ -189,6 +201,8 @@ CASES = {
     "scatter_add": scatter_add_case(),
     "concatenate": concatenate_case(),
     "matmul": matmul_case(),
+    "linear": linear_case(),
+    "mse": binary(),
 }
 
 
