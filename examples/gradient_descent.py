@@ -1,0 +1,44 @@
+"""Seed 002, section 3: plain gradient descent on the paraboloid g(a, b) = a^2 + b^2.
+
+Starting from (a, b) = (10, 10) with eta = 0.3, every step multiplies both coordinates
+by 1 - 2 * 0.3 = 0.4. The script prints the post's step table in the post's format
+(the error is g at the point before the step, (a, b) the point after it); the gradient
+comes from backprop and the step from ``nn.optim.SGD``.
+
+    python examples/gradient_descent.py [--steps 7] [--eta 0.3]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+import nn
+from autograd_lite import Value
+
+
+def run(a0: float = 10.0, b0: float = 10.0, eta: float = 0.3, steps: int = 7) -> list[str]:
+    a, b = Value(a0, name="a"), Value(b0, name="b")
+    opt = nn.optim.SGD([a, b], lr=eta)
+    lines = []
+    for step in range(steps):
+        error = a**2 + b**2
+        opt.zero_grad()
+        error.backward()
+        opt.step()
+        line = f"Step: {step:>2}, (a, b): ({a.data:>1.2}, {b.data:>1.2}) Error: {error.data:>3.5}"
+        print(line)
+        lines.append(line)
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=7, help="number of steps (default 7)")
+    parser.add_argument("--eta", type=float, default=0.3, help="learning rate (default 0.3)")
+    args = parser.parse_args(argv)
+    run(eta=args.eta, steps=args.steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The seeds' data sets, scikit-learn's 8x8 digits and MNIST from IDX files.
+
+Everything is generated or read locally: nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from typing import Any
+
+import numpy as np
+
+from nn.init import as_rng
+
+__all__ = ["addition", "load_digits", "load_mnist", "parity", "read_idx", "trapezoid"]
+
+
+def addition(
+    n: int, low: float = 0.0, high: float = 100.0, rng: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seed 000/001: pairs of numbers and their sum. X is (n, 2) from U(low, high), y is (n,)."""
+    X = as_rng(rng).uniform(low, high, (n, 2))
+    return X, X.sum(axis=1)
+
+
+def parity(n_bits: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Seed 002: every n-bit number as bits (most significant first) and its label.
+
+    X is (2**n_bits, n_bits) of 0/1 floats; y is 1 for an even number, 0 for odd (the
+    post's one-hot target [0, 1] for even is ``np.eye(2)[y]``).
+    """
+    if not 1 <= n_bits <= 24:
+        raise ValueError(f"parity: n_bits must be between 1 and 24, got {n_bits}")
+    numbers = np.arange(2**n_bits)
+    X = ((numbers[:, None] >> np.arange(n_bits - 1, -1, -1)) & 1).astype(np.float64)
+    return X, (numbers % 2 == 0).astype(np.int64)
+
+
+def trapezoid_function(x: np.ndarray) -> np.ndarray:
+    """0 outside [-2, 2], rising linearly on [-2, -1], 1 on [-1, 1], falling on [1, 2]."""
+    return np.clip(2.0 - np.abs(x), 0.0, 1.0)
+
+
+def trapezoid(
+    n: int, low: float = -3.0, high: float = 3.0, rng: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Seed 004: samples of a trapezoidal function; x and y are both (n, 1)."""
+    x = np.sort(as_rng(rng).uniform(low, high, n))[:, None]
+    return x, trapezoid_function(x)
+
+
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 8x8 handwritten digits that ship inside scikit-learn.
+
+    Returns X (1797, 64) scaled to [0, 1] and integer labels y (1797,). Needs the
+    ``examples`` extra (scikit-learn).
+    """
+    try:
+        from sklearn.datasets import load_digits as sk_load_digits
+    except ImportError:
+        raise ImportError(
+            "load_digits needs scikit-learn: pip install 'autograd-lite[examples]' "
+            "(or pip install scikit-learn)"
+        ) from None
+    d = sk_load_digits()
+    return d.data / 16.0, d.target.astype(np.int64)
+
+
+_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+_MNIST_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read one IDX file (the MNIST format), gzipped or not."""
+    path = os.fspath(path)
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise ValueError(f"read_idx: {path} is not an IDX file (bad magic number)")
+    ndim = raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"read_idx: {path} is truncated (header)")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_TYPES[raw[2]])
+    expected = header + int(np.prod(shape)) * dtype.itemsize
+    if len(raw) != expected:
+        raise ValueError(
+            f"read_idx: {path} has {len(raw)} bytes, expected {expected} for shape {shape}"
+        )
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def _find(folder: str, stem: str) -> str | None:
+    for name in (
+        stem,
+        stem + ".gz",
+        stem.replace("-idx", ".idx"),
+        stem.replace("-idx", ".idx") + ".gz",
+    ):
+        p = os.path.join(folder, name)
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def load_mnist(path: str | os.PathLike, kind: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST from the standard IDX files in folder ``path`` (gzipped or not).
+
+    ``kind`` is "train" (60,000 images) or "test" (10,000). Returns X (n, 784) float32
+    in [0, 1] and integer labels y (n,). The files are not downloaded: a missing file is
+    a FileNotFoundError saying which files to get and where.
+    """
+    if kind not in _MNIST_FILES:
+        raise ValueError(f"load_mnist: kind must be 'train' or 'test', got {kind!r}")
+    folder = os.fspath(path)
+    found = [_find(folder, stem) for stem in _MNIST_FILES[kind]]
+    if None in found:
+        missing = [stem for stem, p in zip(_MNIST_FILES[kind], found) if p is None]
+        raise FileNotFoundError(
+            f"load_mnist: {', '.join(m + '[.gz]' for m in missing)} not found in {folder!r}. "
+            "Download the four IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+            "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) from the MNIST page "
+            "(http://yann.lecun.com/exdb/mnist/ or one of its mirrors) into that folder."
+        )
+    images, labels = (read_idx(p) for p in found)
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(
+            f"load_mnist: images {images.shape} and labels {labels.shape} in {folder!r} "
+            "do not match"
+        )
+    X = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    return X, labels.astype(np.int64)

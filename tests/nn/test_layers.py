@@ -1,0 +1,228 @@
+"""Layers: gradients (weights and inputs), shapes, dtypes, init, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+import autograd_lite as ag
+import nn
+from autograd_lite import Value
+from autograd_lite.testing import arrays
+
+ACTIVATIONS = ["tanh", "sigmoid", "linear", "relu", "leaky_relu"]
+
+
+def params_as_inputs(module):
+    """A function of (x, *params) that runs module with the given parameter Values swapped in."""
+    names = [n for n, _ in module.named_parameters()]
+
+    def run(x, *ps):
+        saved = {}
+        for name, p in zip(names, ps):
+            owner, attr = _owner(module, name)
+            saved[name] = getattr(owner, attr)
+            setattr(owner, attr, p)
+        try:
+            return module(x)
+        finally:
+            for name, old in saved.items():
+                owner, attr = _owner(module, name)
+                setattr(owner, attr, old)
+
+    return run, [p.data for _, p in module.named_parameters()]
+
+
+def _owner(module, dotted):
+    *path, attr = dotted.split(".")
+    obj = module
+    for part in path:
+        obj = obj[int(part)] if isinstance(obj, list) else getattr(obj, part)
+    return obj, attr
+
+
+def away_from_kinks(module, x):
+    """relu-type activations: keep every pre-activation away from 0 (finite differences)."""
+    layers = module.layers if isinstance(module, nn.MLP) else [module]
+    h = np.asarray(x, dtype=np.float64)
+    for layer in layers:
+        pre = h @ layer.weight.data + (0.0 if layer.bias is None else layer.bias.data)
+        assume(np.all(np.abs(pre) > 1e-3))
+        h = layer.activation(Value(pre)).data
+
+
+@given(
+    activation=st.sampled_from(ACTIVATIONS),
+    batch=st.sampled_from([(), (3,)]),
+    seed=st.integers(0, 2**16),
+    data=st.data(),
+)
+def test_layer_gradients_for_weights_and_inputs(activation, batch, seed, data):
+    layer = nn.Layer(3, 2, activation, rng=seed)
+    x = data.draw(arrays((*batch, 3)))
+    away_from_kinks(layer, x)
+    fn, ps = params_as_inputs(layer)
+    assert ag.gradcheck(fn, [Value(x)] + [Value(p) for p in ps])
+
+
+@given(seed=st.integers(0, 2**16), data=st.data())
+def test_mlp_gradients_for_weights_and_inputs(seed, data):
+    mlp = nn.MLP(2, [3, 2], activation="tanh", output_activation="sigmoid", rng=seed)
+    x = data.draw(arrays((4, 2)))
+    fn, ps = params_as_inputs(mlp)
+    assert ag.gradcheck(fn, [Value(x)] + [Value(p) for p in ps])
+
+
+@given(
+    batch=st.sampled_from([(), (2,)]), bias=st.booleans(), seed=st.integers(0, 99), data=st.data()
+)
+def test_neuron_and_linear_gradients(batch, bias, seed, data):
+    for module in (nn.Neuron(3, "tanh", bias, rng=seed), nn.Linear(3, 2, bias, rng=seed)):
+        x = data.draw(arrays((*batch, 3)))
+        fn, ps = params_as_inputs(module)
+        assert ag.gradcheck(fn, [Value(x)] + [Value(p) for p in ps])
+
+
+def test_linear_is_x_at_w_plus_b():
+    lin = nn.Linear(3, 2, rng=0)
+    x = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_allclose(lin(x).data, x @ lin.weight.data + lin.bias.data)
+    assert lin.weight.shape == (3, 2) and lin.bias.shape == (2,)
+    assert nn.Linear(3, 2, bias=False, rng=0).bias is None
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_layer_applies_its_activation(activation):
+    layer = nn.Layer(4, 3, activation, rng=1)
+    x = np.linspace(-2, 2, 8).reshape(2, 4)
+    pre = x @ layer.weight.data + layer.bias.data
+    expected = {
+        "tanh": np.tanh(pre),
+        "sigmoid": 1 / (1 + np.exp(-pre)),
+        "linear": pre,
+        "relu": np.maximum(pre, 0),
+        "leaky_relu": np.where(pre > 0, pre, 0.01 * pre),
+    }[activation]
+    np.testing.assert_allclose(layer(x).data, expected)
+
+
+def test_activation_as_callable_and_unknown_name():
+    layer = nn.Layer(2, 2, activation=lambda v: v * 3.0, rng=0)
+    x = np.ones(2)
+    np.testing.assert_allclose(layer(x).data, 3 * (x @ layer.weight.data + layer.bias.data))
+    with pytest.raises(ValueError, match=r"unknown activation 'swish'.*'relu'"):
+        nn.Layer(2, 2, activation="swish")
+
+
+def test_neuron_is_micrograds():
+    n = nn.Neuron(3, rng=0)
+    assert n.weight.shape == (3,) and n.bias.data == 0.0 and type(n.bias.data) is float
+    assert np.all(np.abs(n.weight.data) <= 1.0)
+    out = n([1.0, -2.0, 0.5])
+    expected = max(0.0, float(np.dot(n.weight.data, [1.0, -2.0, 0.5])))
+    assert out.shape == () and out.item() == pytest.approx(expected)
+    assert n(np.ones((4, 3))).shape == (4,)
+
+
+def test_neuron_accepts_a_list_of_scalar_values_and_backprops_into_them():
+    n = nn.Neuron(2, activation="linear", rng=0)
+    xs = [Value(1.5), Value(-0.5)]
+    n(xs).backward()
+    assert xs[0].grad == pytest.approx(n.weight.data[0])
+    assert xs[1].grad == pytest.approx(n.weight.data[1])
+
+
+def test_mlp_shapes_and_names():
+    mlp = nn.MLP(3, [4, 4, 2], rng=0)
+    assert mlp(np.ones(3)).shape == (2,)
+    assert mlp(np.ones((5, 3))).shape == (5, 2)
+    assert mlp([1.0, 2.0, 3.0]).shape == (2,)
+    names = [n for n, _ in mlp.named_parameters()]
+    assert names == [f"layers.{i}.{w}" for i in range(3) for w in ("weight", "bias")]
+    assert len(mlp.parameters()) == 6
+    assert [layer.activation for layer in mlp.layers] == [
+        ag.tanh,
+        ag.tanh,
+        nn.get_activation("linear"),
+    ]
+
+
+def test_float32_stays_float32_forward_and_backward():
+    mlp = nn.MLP(3, [4, 2], activation="sigmoid", dtype=np.float32, rng=0)
+    out = mlp(np.random.default_rng(0).standard_normal((5, 3)))  # float64 input is converted
+    loss = nn.mse_loss(out, np.zeros((5, 2)))
+    assert out.dtype == np.float32 and loss.dtype == np.float32
+    loss.backward()
+    assert all(p.grad.dtype == np.float32 for p in mlp.parameters())
+
+
+def test_same_seed_same_weights():
+    a, b = nn.MLP(3, [4, 2], rng=7), nn.MLP(3, [4, 2], rng=7)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(p.data, q.data)
+    c = nn.MLP(3, [4, 2], rng=8)
+    assert not np.array_equal(a.parameters()[0].data, c.parameters()[0].data)
+
+
+@pytest.mark.parametrize(
+    ("make", "pattern"),
+    [
+        (
+            lambda: nn.Linear(3, 2)(np.ones((4, 5))),
+            r"Linear\(3, 2.*\(batch, 3\), got shape \(4, 5\)",
+        ),
+        (lambda: nn.Linear(3, 2)(np.float64(1.0)), r"got shape \(\)"),
+        (lambda: nn.MLP(2, [3])(np.ones(3)), r"\(batch, 2\), got shape \(3,\)"),
+        (lambda: nn.Linear(0, 2), "nin must be a positive integer"),
+        (lambda: nn.Linear(2, 2.5), "nout must be a positive integer"),
+        (lambda: nn.MLP(2, []), "non-empty list"),
+        (lambda: nn.MLP(2, 3), "non-empty list"),
+        (lambda: nn.Linear(2, 2, init="glorot"), "unknown init 'glorot'"),
+    ],
+)
+def test_bad_input_is_a_clear_error(make, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make()
+
+
+def test_non_numeric_input_is_a_type_error():
+    with pytest.raises(TypeError, match="input must be numbers"):
+        nn.Linear(2, 2)(["a", "b"])
+
+
+# ------------------------------------------------------------------------------- init
+
+
+def test_default_init_is_pytorchs_linear_default():
+    lin = nn.Linear(100, 50, rng=0)
+    bound = 1 / math.sqrt(100)
+    assert np.abs(lin.weight.data).max() <= bound and np.abs(lin.bias.data).max() <= bound
+    assert np.abs(lin.weight.data).max() > 0.9 * bound  # spread over the whole interval
+
+
+@pytest.mark.parametrize(
+    ("name", "std"),
+    [
+        ("xavier_uniform", math.sqrt(2 / (400 + 300))),
+        ("xavier_normal", math.sqrt(2 / (400 + 300))),
+        ("kaiming_uniform", math.sqrt(2 / 400)),
+        ("kaiming_normal", math.sqrt(2 / 400)),
+    ],
+)
+def test_initialisers_have_the_textbook_spread(name, std):
+    w = nn.init.INITIALIZERS[name]((400, 300), rng=0)
+    assert w.shape == (400, 300)
+    assert abs(w.std() - std) < 0.02 * std
+    assert abs(w.mean()) < 0.01 * std * 10
+
+
+def test_uniform_bounds_and_other_init_zero_bias():
+    layer = nn.Linear(10, 5, init="xavier_uniform", rng=0)
+    np.testing.assert_array_equal(layer.bias.data, np.zeros(5))
+    a = math.sqrt(6 / 15)
+    assert np.abs(layer.weight.data).max() <= a
+    assert nn.init.calculate_gain("tanh") == pytest.approx(5 / 3)

@@ -1,0 +1,256 @@
+"""Optimizers step by step against the closed-form rules (and torch when installed)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import autograd_lite as ag
+import nn
+from autograd_lite import Value
+
+RNG = np.random.default_rng(0)
+GRADS = [RNG.standard_normal(3) for _ in range(5)]  # a fixed sequence of gradients
+P0 = RNG.standard_normal(3)
+
+
+def run(opt_class, steps=5, **kw):
+    """Apply ``opt_class`` to one parameter fed the gradients GRADS; the trajectory."""
+    p = Value(P0.copy())
+    opt = opt_class([p], **kw)
+    out = []
+    for g in GRADS[:steps]:
+        p.grad = g.copy()
+        opt.step()
+        out.append(p.data.copy())
+    return out
+
+
+def sgd_reference(lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+    """PyTorch's documented SGD algorithm, written out independently."""
+    p, buf, out = P0.copy(), None, []
+    for g in GRADS:
+        g = g + weight_decay * p
+        if momentum:
+            buf = g.copy() if buf is None else momentum * buf + (1 - dampening) * g
+            g = g + momentum * buf if nesterov else buf
+        p = p - lr * g
+        out.append(p)
+    return out
+
+
+def adam_reference(lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, decoupled=False):
+    """Kingma & Ba's Adam (with PyTorch's L2 or AdamW's decoupled decay)."""
+    p, m, v, out = P0.copy(), np.zeros(3), np.zeros(3), []
+    for t, g in enumerate(GRADS, start=1):
+        if decoupled:
+            p = p * (1 - lr * weight_decay)
+        else:
+            g = g + weight_decay * p
+        m = betas[0] * m + (1 - betas[0]) * g
+        v = betas[1] * v + (1 - betas[1]) * g * g
+        m_hat, v_hat = m / (1 - betas[0] ** t), v / (1 - betas[1] ** t)
+        p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
+        out.append(p)
+    return out
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lr=0.1),
+        dict(lr=0.1, momentum=0.9),
+        dict(lr=0.05, momentum=0.9, dampening=0.5),
+        dict(lr=0.1, momentum=0.9, nesterov=True),
+        dict(lr=0.1, weight_decay=0.01),
+        dict(lr=0.1, momentum=0.5, weight_decay=0.1, nesterov=True),
+    ],
+)
+def test_sgd_matches_the_closed_form_rule(kw):
+    for got, want in zip(run(nn.optim.SGD, **kw), sgd_reference(**kw)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("cls", "kw", "decoupled"),
+    [
+        (nn.optim.Adam, dict(lr=0.01), False),
+        (nn.optim.Adam, dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1), False),
+        (nn.optim.AdamW, dict(lr=0.01, weight_decay=0.1), True),
+    ],
+)
+def test_adam_matches_the_closed_form_rule(cls, kw, decoupled):
+    for got, want in zip(run(cls, **kw), adam_reference(**kw, decoupled=decoupled)):
+        np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_scalar_float_parameters_are_updated_too():
+    a = Value(10.0)
+    opt = nn.optim.SGD([a], lr=0.3, momentum=0.5)
+    for _ in range(3):
+        opt.zero_grad()
+        (a * a).backward()
+        opt.step()
+    assert type(a.data) is float
+    expected, buf = 10.0, None
+    for _ in range(3):
+        g = 2 * expected
+        buf = g if buf is None else 0.5 * buf + g
+        expected -= 0.3 * buf
+    assert a.data == pytest.approx(expected)
+
+
+def test_parameters_without_grad_are_skipped_and_zero_grad_clears():
+    a, b = Value(np.ones(2)), Value(np.ones(2))
+    opt = nn.optim.Adam([a, b], lr=0.1)
+    a.grad = np.ones(2)
+    opt.step()
+    np.testing.assert_array_equal(b.data, np.ones(2))
+    assert not np.array_equal(a.data, np.ones(2))
+    opt.zero_grad()
+    assert a.grad is None and b.grad is None
+
+
+def test_the_seed_003_example_through_sgd():
+    """Backprop by hand, seed 003: gradient 40, new weight 0.8, new output 4."""
+    phi = lambda v: 2 * v
+    xh1 = Value(2.0)
+    rest = {"hh1": 0.75, "hh2": 0.25, "hy1": 0.25, "hy2": 0.5}
+
+    def output():
+        a1 = phi(2.0 * xh1)
+        return phi(rest["hy1"] * phi(rest["hh1"] * a1) + rest["hy2"] * phi(rest["hh2"] * a1))
+
+    opt = nn.optim.SGD([xh1], lr=0.03)
+    loss = 0.5 * (output() - 2.0) ** 2
+    loss.backward()
+    assert xh1.grad == 40.0
+    opt.step()
+    assert xh1.data == pytest.approx(0.8)
+    assert output().data == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "pattern"),
+    [
+        (lambda p: nn.optim.SGD(p, lr=-0.1), "invalid learning rate -0.1"),
+        (lambda p: nn.optim.SGD(p, lr=0.1, nesterov=True), "nesterov momentum needs momentum > 0"),
+        (lambda p: nn.optim.SGD(p, lr=0.1, momentum=-1), "invalid momentum"),
+        (lambda p: nn.optim.SGD(p, lr=0.1, weight_decay=-1), "invalid weight_decay"),
+        (lambda p: nn.optim.SGD([], lr=0.1), "empty parameter list"),
+        (lambda p: nn.optim.SGD(p + p, lr=0.1), "more than once"),
+        (lambda p: nn.optim.Adam(p, betas=(1.0, 0.9)), r"betas must be in \[0, 1\)"),
+        (lambda p: nn.optim.Adam(p, lr=float("nan")), "invalid learning rate"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(make, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        make([Value(np.ones(2))])
+
+
+def test_a_non_value_parameter_is_a_type_error():
+    with pytest.raises(TypeError, match="parameter 0 is a ndarray"):
+        nn.optim.SGD([np.ones(2)], lr=0.1)
+
+
+def test_param_groups_with_their_own_learning_rates():
+    a, b = Value(np.ones(1)), Value(np.ones(1))
+    opt = nn.optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
+    a.grad, b.grad = np.ones(1), np.ones(1)
+    opt.step()
+    assert a.data[0] == pytest.approx(0.9) and b.data[0] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    ("make", "rule"),
+    [
+        (lambda o: nn.optim.StepLR(o, step_size=2, gamma=0.5), lambda e: 0.5 ** (e // 2)),
+        (lambda o: nn.optim.ExponentialLR(o, gamma=0.9), lambda e: 0.9**e),
+        (lambda o: nn.optim.LambdaLR(o, lambda e: 1 / (e + 1)), lambda e: 1 / (e + 1)),
+    ],
+)
+def test_schedules_follow_their_formula(make, rule):
+    opt = nn.optim.SGD([Value(np.ones(1))], lr=0.2)
+    sched = make(opt)
+    for epoch in range(7):
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.2 * rule(epoch))
+        assert sched.get_last_lr() == [opt.param_groups[0]["lr"]]
+        sched.step()
+
+
+def _steps(p, opt, ks):
+    for k in ks:
+        p.grad = np.cos(p.data + k)
+        opt.step()
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda ps: nn.optim.SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: nn.optim.Adam(ps, lr=0.1, betas=(0.8, 0.9)),
+        lambda ps: nn.optim.AdamW(ps, lr=0.1),
+    ],
+)
+def test_optimizer_state_round_trips_through_save_and_load(factory, tmp_path):
+    """3 steps, save, load into a fresh optimizer, 3 more == 6 steps without stopping."""
+    p_ref = Value(np.linspace(0, 1, 4))
+    ref_opt = factory([p_ref])
+    _steps(p_ref, ref_opt, range(3))
+    nn.save(ref_opt.state_dict(), tmp_path / "opt.npz")
+    middle = p_ref.data.copy()
+    p_res = Value(middle)
+    opt = factory([p_res])
+    opt.load_state_dict(nn.load(tmp_path / "opt.npz"))
+    _steps(p_ref, ref_opt, range(3, 6))
+    _steps(p_res, opt, range(3, 6))
+    np.testing.assert_allclose(p_res.data, p_ref.data, rtol=1e-15)
+    assert opt.param_groups[0]["lr"] == ref_opt.param_groups[0]["lr"]
+    fresh = Value(middle)  # without the saved state the trajectory differs
+    _steps(fresh, factory([fresh]), range(3, 6))
+    assert not np.allclose(fresh.data, p_ref.data)
+
+
+def test_optimizer_load_checks_the_parameter_count():
+    opt = nn.optim.SGD([Value(np.ones(1)), Value(np.ones(1))], lr=0.1)
+    other = nn.optim.SGD([Value(np.ones(1))], lr=0.1)
+    with pytest.raises(
+        ValueError, match="group 0 has 1 parameters in the state, 2 in the optimizer"
+    ):
+        opt.load_state_dict(other.state_dict())
+
+
+def test_matches_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    w0 = RNG.standard_normal((4, 3))
+    x = RNG.standard_normal((5, 4))
+    for name, kw in (
+        ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+        ("Adam", dict(lr=0.05, weight_decay=0.01)),
+        ("AdamW", dict(lr=0.05, weight_decay=0.1)),
+    ):
+        w = Value(w0.copy())
+        tw = torch.tensor(w0.copy(), requires_grad=True)
+        ours = getattr(nn.optim, name)([w], **kw)
+        theirs = getattr(torch.optim, name)([tw], **kw)
+        for _ in range(4):
+            ours.zero_grad()
+            theirs.zero_grad()
+            (ag.tanh(Value(x) @ w) ** 2).sum().backward()
+            (torch.tanh(torch.tensor(x) @ tw) ** 2).sum().backward()
+            ours.step()
+            theirs.step()
+        np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_lr_equal_c_over_epoch_plus_one_as_in_the_first_seed():
+    opt = nn.optim.SGD([Value(1.0)], lr=1 / (2 * 100000))
+    sched = nn.optim.LambdaLR(opt, lambda epoch: 1 / (epoch + 1))
+    lrs = []
+    for _ in range(3):
+        lrs.append(opt.param_groups[0]["lr"])
+        sched.step()
+    assert lrs == pytest.approx([1 / (2 * 100000 * (e + 1)) for e in range(3)])
+    assert not math.isnan(lrs[-1])
