@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Sequence
@@ -781,14 +782,13 @@ def _sum_to(g: Any, x: Value, node: Value, index: int) -> Any:
                 f"backward of {_op_name(node._op)!r} gave a gradient of shape {gshape} "
                 f"for its input {index} of shape {xshape}"
             )
-        axes = tuple(range(lead)) + tuple(
-            lead + i for i, s in enumerate(xshape) if s == 1 and gshape[lead + i] != 1
-        )
-        g = (
-            _ops.reshape(_ops.sum(g, axes, True), xshape)
-            if is_value
-            else g.sum(axis=axes, keepdims=True).reshape(xshape)
-        )
+        kept = tuple(lead + i for i, s in enumerate(xshape) if s == 1 and gshape[lead + i] != 1)
+        if is_value:
+            g = _ops.reshape(_ops.sum(g, tuple(range(lead)) + kept, True), xshape)
+        elif kept:
+            g = g.sum(axis=tuple(range(lead)) + kept, keepdims=True).reshape(xshape)
+        else:  # only leading axes were added (a bias over a batch): one plain sum
+            g = g.sum(axis=tuple(range(lead)))
     if is_value:
         return g
     if type(xd) is float:
@@ -888,8 +888,16 @@ def _run_backward(
 def _accumulate(node: Value, g: Any) -> None:
     old = node.grad
     if old is None:
-        # a leaf's .grad is its own writable array (g may be a shared or read-only view)
-        if type(g) is np.ndarray and node._op is None:
+        # A leaf's .grad must be its own writable array: optimizers and clipping change it
+        # in place, and g may be shared (the add rule hands one array to both inputs) or a
+        # read-only view. An array nobody else refers to is taken as is (as PyTorch's
+        # AccumulateGrad does); that saves a copy of every weight gradient per step.
+        # (3 references: the caller's variable, this argument, getrefcount's argument.)
+        if (
+            type(g) is np.ndarray
+            and node._op is None
+            and (g.base is not None or not g.flags.writeable or sys.getrefcount(g) > 3)
+        ):
             g = g.copy()
         node.grad = g
     else:

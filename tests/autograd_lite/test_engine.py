@@ -265,6 +265,40 @@ def test_leaf_grads_are_their_own_writable_arrays():
     np.testing.assert_array_equal(b.grad, [1.0, 1.0])
 
 
+def _all_nodes(root):
+    seen, stack = {id(root): root}, [root]
+    while stack:
+        for x in stack.pop().inputs:
+            if isinstance(x, Value) and id(x) not in seen:
+                seen[id(x)] = x
+                stack.append(x)
+    return list(seen.values())
+
+
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda a, b, W: (a + b).sum(),
+        lambda a, b, W: ag.ops.linear(a, W, b).sum(),
+        lambda a, b, W: ag.ops.linear(np.ones((4, 3)), W, b).tanh().sum(),
+        lambda a, b, W: (a * b + a).sum() + (W @ b).sum(),
+        lambda a, b, W: (W + b).sum(),
+        lambda a, b, W: a[0] + b[1] + W[0, 0],
+    ],
+)
+def test_no_leaf_grad_shares_memory_with_another_grad(f):
+    """Leaf grads are taken without a copy only when nothing else refers to them."""
+    a, b, W = Value(np.ones(3)), Value(np.ones(3)), Value(np.ones((3, 3)))
+    root = f(a, b, W)
+    root.backward()
+    grads = [v.grad for v in _all_nodes(root) if isinstance(v.grad, np.ndarray)]
+    for leaf in (a, b, W):
+        if leaf.grad is None:
+            continue
+        assert leaf.grad.flags.writeable and leaf.grad.base is None
+        assert not any(g is not leaf.grad and np.shares_memory(g, leaf.grad) for g in grads)
+
+
 def test_non_scalar_backward_needs_a_gradient():
     y = Value(np.ones(3)) * 2
     with pytest.raises(ValueError, match=r"gradient must be given .* shape \(3,\)"):
