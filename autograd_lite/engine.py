@@ -583,22 +583,23 @@ def apply(op: Any, inputs: tuple, params: tuple = ()) -> Value:
     """
     datas = []
     track = False
-    all_values = True
+    converted = False
     for x in inputs:
         if isinstance(x, Value):
             datas.append(x.data)
             if x.requires_grad:
                 track = True
         else:
-            datas.append(_constant(x, op))
-            all_values = False
+            d = _constant(x, op)
+            datas.append(d)
+            converted = converted or d is not x
     try:
         out = op.forward(*datas, *params)
     except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError) as e:
         raise _op_error(op, e, datas) from None
     if type(out) is not float and type(out) is not np.ndarray:
         out = _normalize(out)
-    if not all_values:  # keep constants in normalised form: backward rules see what forward saw
+    if converted:  # keep constants in normalised form: backward rules see what forward saw
         inputs = tuple(x if isinstance(x, Value) else d for x, d in zip(inputs, datas))
     return _record(out, op, inputs, track, params, datas)
 

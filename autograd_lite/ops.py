@@ -99,31 +99,36 @@ class Op:
         """Short label of this op with its static parameters, for graph drawings."""
         return self.label(*params) if callable(self.label) else self.label
 
-    def _vjp(self, node: Value, g: Any, create_graph: bool) -> list[Any]:
+    def _vjp(self, node: Value, g: Any, create_graph: bool, wide: bool = False) -> list[Any]:
         """Gradients for the inputs of ``node``, None where none is needed (engine protocol)."""
-        inputs, params = node._inputs, node._ctx
+        inputs = node._inputs
         if create_graph:  # the rules see Values, so what they compute is recorded
-            return self._rules(g, node, inputs, (*inputs, *params))
-        args = [x.data if isinstance(x, Value) else x for x in inputs]
-        args += params
-        try:
-            return self._rules(g, node.data, inputs, args)
-        except ArithmeticError:  # Python floats raise at poles (1/0): redo as numpy, inf/nan
-            with np.errstate(all="ignore"):
-                wide = [np.float64(a) if type(a) is float else a for a in args]
-                return self._rules(np.float64(g), np.float64(node.data), inputs, wide)
-
-    def _rules(self, g: Any, out: Any, inputs: tuple, args: Sequence[Any]) -> list[Any]:
+            out, args = node, (*inputs, *node._ctx)
+        else:
+            out = node.data
+            args = [x.data if isinstance(x, Value) else x for x in inputs]
+            if node._ctx:
+                args += node._ctx
+            if wide:  # Python floats raise at poles (1/0); numpy float64 gives inf/nan instead
+                g, out = np.float64(g), np.float64(out)
+                args = [np.float64(a) if type(a) is float else a for a in args]
         vjps = self.vjps
-        if type(vjps) is tuple:
-            return [
-                vjp(g, out, *args) if isinstance(x, Value) and x.requires_grad else None
-                for vjp, x in zip(vjps, inputs)
-            ]
-        return [  # variadic: one rule, told which input
-            vjps(i, g, out, *args) if isinstance(x, Value) and x.requires_grad else None
-            for i, x in enumerate(inputs)
-        ]
+        try:
+            if type(vjps) is not tuple:  # variadic: one rule, told which input
+                return [
+                    vjps(i, g, out, *args) if isinstance(x, Value) and x.requires_grad else None
+                    for i, x in enumerate(inputs)
+                ]
+            grads = []
+            for vjp, x in zip(vjps, inputs):  # a loop: most ops have one or two inputs
+                needed = isinstance(x, Value) and x.requires_grad
+                grads.append(vjp(g, out, *args) if needed else None)
+            return grads
+        except ArithmeticError:
+            if create_graph or wide:
+                raise
+            with np.errstate(all="ignore"):
+                return self._vjp(node, g, False, wide=True)
 
 
 OPS: dict[str, Op] = {}
@@ -186,8 +191,8 @@ def _scalar_or_array(scalar: Callable, array: Callable) -> Callable:
     Outside the math domain a float follows numpy (nan or inf) instead of raising.
     """
 
-    def forward(x: Any, *rest: Any) -> Any:
-        if type(x) is float and all(type(r) is float for r in rest):
+    def forward(x: Any, *rest: Any) -> Any:  # rest: the second input or parameter, if any
+        if type(x) is float and (not rest or type(rest[0]) is float):
             try:
                 return scalar(x, *rest)
             except (ValueError, OverflowError, ZeroDivisionError):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import gc
+import importlib.metadata
+import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,6 +30,34 @@ def median_time(fn: Callable[[], Any], repeat: int, warmup: int = 1) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return float(np.median(times))
+
+
+def in_fresh_process(module: str, function: str, *args: Any) -> Any:
+    """Call ``benchmarks.<module>.<function>(*args)`` in a new interpreter; its JSON result.
+
+    For workloads that the garbage collector dominates: CPython decides when to run a full
+    collection from what the previous ones found, so a library measured after another in
+    the same process inherits that history. A fresh process gives each side a clean heap.
+    """
+    code = (
+        "import json, sys, benchmarks\n"
+        f"from benchmarks.{module} import {function}\n"
+        f"print(json.dumps({function}(*json.loads(sys.argv[1]))))"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark worker {module}.{function} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def peer(name: str) -> Any | None:
@@ -100,8 +131,12 @@ def machine() -> dict[str, Any]:
             cwd=os.path.dirname(os.path.abspath(__file__)),
         ).stdout.strip()
     for lib in ("micrograd", "autograd", "torch"):
-        mod = peer(lib)
-        info[lib] = getattr(mod, "__version__", "installed") if mod else "not installed"
+        # from the package metadata: importing torch here would put its objects on the heap
+        # that every later garbage collection walks, slowing the scalar workloads
+        try:
+            info[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            info[lib] = "not installed"
     return info
 
 

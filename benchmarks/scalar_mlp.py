@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from benchmarks.common import Row, median_time, peer
+from benchmarks.common import Row, in_fresh_process, median_time, peer
 
 
 class Neuron:
@@ -84,24 +84,29 @@ def count_nodes(root: Any) -> int:
     return len(seen)
 
 
-def run(repeat: int = 5, n: int = 100) -> list[Row]:
-    from autograd_lite import Value
-
+def measure(library: str, repeat: int, n: int) -> tuple[float, int]:
+    """(median seconds per step, nodes in the graph) for one library, in this process."""
+    if library == "micrograd":
+        from micrograd.engine import Value
+    else:
+        from autograd_lite import Value
     X, y = data(n)
     random.seed(0)
-    ours_step = make_step(Value, MLP(Value, 2, [16, 16, 1]), X, y)
-    ours = median_time(ours_step, repeat)
-    nodes = count_nodes(ours_step())
-    mg = peer("micrograd")
-    theirs = mg_nodes = None
-    if mg:
-        from micrograd.engine import Value as MgValue
+    step = make_step(Value, MLP(Value, 2, [16, 16, 1]), X, y)
+    return median_time(step, repeat), count_nodes(step())
 
-        random.seed(0)
-        mg_step = make_step(MgValue, MLP(MgValue, 2, [16, 16, 1]), X, y)
-        theirs = median_time(mg_step, repeat)
-        mg_nodes = count_nodes(mg_step())
-    note = f"{nodes:,} nodes" + ("" if mg_nodes is None else f" (micrograd: {mg_nodes:,})")
+
+def run(repeat: int = 5, n: int = 100) -> list[Row]:
+    """Each library in a fresh interpreter (see ``common.in_fresh_process``)."""
+    ours, nodes = in_fresh_process("scalar_mlp", "measure", "autograd_lite", repeat, n)
+    theirs = mg_nodes = None
+    if peer("micrograd"):
+        theirs, mg_nodes = in_fresh_process("scalar_mlp", "measure", "micrograd", repeat, n)
+    note = f"{nodes:,} nodes" + (
+        ""
+        if mg_nodes is None
+        else f" (micrograd: {mg_nodes:,}, which counts each constant as a node too)"
+    )
     return [
         Row(
             f"1. scalar MLP 2-16-16-1, {n} samples, fwd+bwd",
