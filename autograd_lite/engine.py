@@ -813,7 +813,7 @@ def _seed(root: Value, gradient: Any, create_graph: bool, who: str) -> Any:
                 f"{who}: a gradient must be given for an output of shape {root.shape} "
                 "(only a one-element output gets the implicit gradient 1)"
             )
-        seed: Any = 1.0 if type(root.data) is float else np.ones_like(root.data)
+        seed: Any = 1.0 if type(root.data) is float else np.ones(root.shape, root.dtype)
     else:
         seed = gradient
         if isinstance(seed, Value) and not create_graph:

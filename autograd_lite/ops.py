@@ -495,15 +495,17 @@ def _as_matrices(g: Any, x: Any, y: Any) -> tuple[Any, Any, Any]:
 
 
 def _matmul_vjp_x(g: Any, out: Any, x: Any, y: Any) -> Any:
-    if ndim(x) == 2 and ndim(y) == 2:
-        return g @ y.T  # .T: arrays and Values alike, without np.transpose's wrapper
+    # x and y are arrays or Values (never floats): .ndim, .shape and .T serve both, without
+    # the polymorphic helpers' overhead on this hot path
+    if x.ndim == 2 and y.ndim == 2:
+        return g @ y.T
     g2, _, y2 = _as_matrices(g, x, y)
     return g2 @ _mT(y2)  # (..., 1, k) for a 1-D x: the engine sums the leading axes
 
 
 def _matmul_vjp_y(g: Any, out: Any, x: Any, y: Any) -> Any:
-    if ndim(x) == 2 and ndim(y) == 2:
-        if shape(x)[0] == 1:  # an outer product: broadcasting beats BLAS gemm with k = 1
+    if x.ndim == 2 and y.ndim == 2:
+        if x.shape[0] == 1:  # an outer product: broadcasting beats BLAS gemm with k = 1
             return x.T * g  # (2.5x faster for a batch of 1 through 784x32)
         return x.T @ g
     g2, x2, _ = _as_matrices(g, x, y)
