@@ -95,12 +95,13 @@ Prints the value and the partial derivative with respect to each variable. With 
 it also prints the central finite-difference estimate and the error beside each one, and
 exits with status 1 if any of them disagree (as they may at a kink such as relu(0))."""
 
-_DEMO_EPILOG = f"""example:
-  {PROG} demo                      (writes ./autograd_lite_demo.svg)
-  {PROG} demo -o neuron.png
+_DEMO_EPILOG = f"""examples:
+  {PROG} demo                         (writes into ./autograd_lite_demo/)
+  {PROG} demo --out results --epochs 30
 
-Builds micrograd's neuron, o = tanh(x1*w1 + x2*w2 + b), backpropagates, prints every
-value and gradient and draws the graph."""
+Trains an MLP on scikit-learn's 8x8 handwritten digits (needs the examples extra:
+pip install 'autograd-lite[examples]'), saves its loss curve, draws the graph of one
+forward/backward pass, and checks a layer's gradients against finite differences."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -164,18 +165,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser(
         "demo",
-        help="run the demo (backprop through micrograd's neuron and draw it)",
-        description="Run the demo: backprop through micrograd's neuron and draw its graph.",
+        help="train a digits MLP, draw its graph and gradcheck a layer, in a minute",
+        description="The main demo: train, see the graph, check the gradients.",
         epilog=_DEMO_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     m.add_argument(
-        "-o",
-        "--output",
-        metavar="FILE",
-        default="autograd_lite_demo.svg",
-        help="where to draw the graph (default ./autograd_lite_demo.svg)",
+        "--out",
+        metavar="DIR",
+        default="autograd_lite_demo",
+        help="folder for the loss curve and the graph (default ./autograd_lite_demo)",
     )
+    m.add_argument(
+        "--epochs", type=_positive_int, default=15, metavar="N", help="epochs (default 15)"
+    )
+    m.add_argument("--quick", action="store_true", help="2 epochs, for a smoke test")
     m.set_defaults(run=lambda args: demo(args))
     return parser
 
@@ -339,35 +343,15 @@ def _first_line(err: Any) -> str:
 
 
 def demo(args: argparse.Namespace) -> int:
-    """The main demo. For now: micrograd's neuron, backprop, values, grads and a drawing."""
-    x1 = Value(2.0, name="x1")
-    x2 = Value(0.0, name="x2")
-    w1 = Value(-3.0, name="w1")
-    w2 = Value(1.0, name="w2")
-    b = Value(6.8813735870195432, name="b")
-    x1w1 = x1 * w1
-    x1w1.name = "x1*w1"
-    x2w2 = x2 * w2
-    x2w2.name = "x2*w2"
-    x1w1x2w2 = x1w1 + x2w2
-    x1w1x2w2.name = "x1*w1 + x2*w2"
-    n = x1w1x2w2 + b
-    n.name = "n"
-    o = n.tanh()
-    o.name = "o"
-    o.backward()
+    """The main demo (:mod:`autograd_lite.demo`): train, draw, gradcheck."""
+    from autograd_lite import demo as main_demo
 
-    print("micrograd's neuron: o = tanh(x1*w1 + x2*w2 + b), after o.backward()")
-    nodes = [x1, w1, x2, w2, b, x1w1, x2w2, x1w1x2w2, n, o]
-    width = max(len(v.name or "") for v in nodes)
-    print(f"  {'value':<{width}}  {'data':>10}  {'grad':>10}")
-    for v in nodes:
-        print(f"  {v.name:<{width}}  {v.data:>10.4f}  {v.grad:>10.4f}")
-    path = getattr(args, "output", None) or "autograd_lite_demo.svg"
-    fmt = _SUFFIX_FORMATS.get(os.path.splitext(path)[1].lower(), "svg")
-    _save(draw_graph(o, format="svg" if fmt == "dot" else fmt), path, fmt)
-    print(f"drew the graph to {os.path.abspath(path)} (open it in a web browser)")
-    return 0
+    try:
+        return main_demo.run(args.out, 2 if args.quick else args.epochs)
+    except main_demo.DemoError as e:
+        raise CommandError(str(e)) from None
+    except OSError as e:
+        raise CommandError(f"cannot write into {args.out}: {e.strerror or e}") from None
 
 
 # ---------------------------------------------------------------------------- main

@@ -168,35 +168,60 @@ def test_graph_folds_with_max_nodes(tmp_path):
 # ---------------------------------------------------------------------------- demo
 
 
+def _have(module):
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+needs_sklearn = pytest.mark.skipif(not _have("sklearn"), reason="scikit-learn not installed")
+
+
 @needs_dot
-def test_demo_backprops_prints_and_draws(tmp_path):
-    proc = run("demo", cwd=tmp_path)
+@needs_sklearn
+def test_demo_trains_draws_and_checks(tmp_path):
+    proc = run("demo", "--quick", "--out", "results", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "o = tanh(x1*w1 + x2*w2 + b)" in out
-    rows = {ln.split()[0]: ln.split()[1:] for ln in out.splitlines()[2:] if ln.startswith("  ")}
-    assert rows["x1"] == ["2.0000", "-1.5000"] and rows["w2"] == ["1.0000", "0.0000"]
-    assert rows["o"] == ["0.7071", "1.0000"]
-    target = tmp_path / "autograd_lite_demo.svg"
-    assert f"drew the graph to {target}" in out
-    assert "<svg" in target.read_text()
-    proc = run("demo", "-o", "neuron.png", cwd=tmp_path)
-    assert proc.returncode == 0 and (tmp_path / "neuron.png").read_bytes()[:4] == b"\x89PNG"
+    accuracy = float(out.split("test accuracy: ")[1].split("%")[0])
+    assert accuracy > 50  # two epochs are far better than chance (10%)
+    assert "gradients of input, weight and bias match" in out
+    svg = (tmp_path / "results" / "graph.svg").read_text()
+    assert "<svg" in svg and "layers.0.weight" in svg
+    if _have("matplotlib"):
+        assert (tmp_path / "results" / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_demo_without_dot_explains(tmp_path):
+@needs_sklearn
+def test_demo_without_dot_explains_and_keeps_the_dot_text(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
-    proc = run("demo", cwd=tmp_path, path=empty)
+    proc = run("demo", "--quick", cwd=tmp_path, path=empty)
     assert "apt-get install graphviz" in one_error_line(proc, 1)
-    assert "x1" in proc.stdout  # the numbers were printed before the drawing failed
+    assert "test accuracy" in proc.stdout  # training ran before the drawing failed
+    assert "digraph" in (tmp_path / "autograd_lite_demo" / "graph.dot").read_text()
+
+
+def test_demo_without_scikit_learn_is_one_clear_line(monkeypatch, capsys, tmp_path):
+    import nn
+
+    monkeypatch.chdir(tmp_path)
+    def missing():
+        raise ImportError("load_digits needs scikit-learn: pip install 'autograd-lite[examples]'")
+
+    monkeypatch.setattr(nn.datasets, "load_digits", missing)
+    assert cli.main(["demo", "--quick", "--out", "unused"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "autograd-lite[examples]" in err[0]
 
 
 def test_demo_dispatches_to_cli_demo(monkeypatch):
     seen = []
-    monkeypatch.setattr(cli, "demo", lambda args: seen.append(args.output) or 0)
-    assert cli.main(["demo", "-o", "x.svg"]) == 0
-    assert seen == ["x.svg"]
+    monkeypatch.setattr(cli, "demo", lambda args: seen.append((args.out, args.epochs)) or 0)
+    assert cli.main(["demo", "--out", "x", "--epochs", "3"]) == 0
+    assert seen == [("x", 3)]
 
 
 # ------------------------------------------------------------------------ refusals

@@ -1,0 +1,143 @@
+"""Every example reproduces its seed's key numbers (at reduced sizes) and answers --help."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+sys.path.insert(0, str(EXAMPLES))
+
+import add_neuron  # noqa: E402
+import backprop_by_hand  # noqa: E402
+import custom_op  # noqa: E402
+import gradient_descent  # noqa: E402
+import parity  # noqa: E402
+import trapezoid  # noqa: E402
+
+SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
+
+
+def test_backprop_by_hand_reproduces_seed_003(tmp_path):
+    result = backprop_by_hand.run(eta=0.03, out=str(tmp_path / "graph.svg"))
+    assert result["locals"] == [8.0, 0.5, 1.0, 1.5, 0.5, 4.0]  # the post's eq. 6-8 values
+    assert result["grad"] == 40.0
+    assert result["new_weight"] == pytest.approx(0.8)
+    assert result["new_output"] == pytest.approx(4.0)
+    assert "<svg" in (tmp_path / "graph.svg").read_text()
+
+
+def test_gradient_descent_prints_seed_002s_step_table():
+    post = """Step:  0, (a, b): (4.0, 4.0) Error: 200.0
+Step:  1, (a, b): (1.6, 1.6) Error: 32.0
+Step:  2, (a, b): (0.64, 0.64) Error: 5.12
+Step:  3, (a, b): (0.26, 0.26) Error: 0.8192
+Step:  4, (a, b): (0.1, 0.1) Error: 0.13107
+Step:  5, (a, b): (0.041, 0.041) Error: 0.020972
+Step:  6, (a, b): (0.016, 0.016) Error: 0.0033554"""  # copied from the post
+    assert gradient_descent.run() == post.splitlines()
+
+
+def test_add_neuron_is_exact_after_one_epoch_without_the_regulariser():
+    result = add_neuron.train(rows=2_000, epochs=1, weight_decay=0.0, verbose=False)
+    assert result["accuracies"] == [1.0]
+    for (a, b), got in zip(add_neuron.DEMO, result["after"]):
+        assert abs(got - (a + b)) <= (a + b) * add_neuron.TOLERANCE
+    assert result["before"][1] != pytest.approx(3072.0, rel=1e-3)  # it did learn
+
+
+def test_the_posts_regulariser_pushes_the_weights_above_one():
+    """w -= lr * (grad - w) is weight decay -1: the weights settle at about 1 + 1/lambda."""
+    result = add_neuron.train(rows=2_000, epochs=2, weight_decay=-1.0, verbose=False)
+    X, _ = add_neuron.nn.datasets.addition(2_000, 0.0, add_neuron.HIGH, rng=0)
+    lam = np.linalg.eigvalsh(X.T @ X / len(X)).max()
+    assert np.all(result["weights"] > 1.0)
+    assert np.all(result["weights"] - 1.0 < 3.0 / lam)
+
+
+def test_add_neuron_large_learning_rate_is_caught_by_the_nan_guard():
+    message = add_neuron.explode(lr=1e-3)
+    assert message.startswith("detect_anomaly:") and "non-finite" in message
+    assert "add_neuron.py" in message
+
+
+def test_parity_reaches_100_percent_and_the_last_bit_dominates(tmp_path):
+    result = parity.run(epochs=20, out=str(tmp_path))
+    assert result["accuracy"] == 1.0
+    assert result["strongest_bit"] == 9
+    assert result["errors"][-1] < result["errors"][0]
+
+
+def test_digits_beats_a_floor_and_reloads_exactly(tmp_path):
+    pytest.importorskip("sklearn")
+    import digits
+
+    result = digits.run(epochs=3, out=str(tmp_path))
+    assert result["accuracy"] > 0.9
+    assert result["reloaded_accuracy"] == result["accuracy"]
+    assert (tmp_path / "digits_weights.npz").exists()
+
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(struct.pack(">i", d) for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_digits_reads_mnist_idx_files_with_the_posts_network(tmp_path):
+    import digits
+
+    rng = np.random.default_rng(0)
+    for kind, n in (("train", 64), ("t10k", 16)):
+        labels = rng.integers(0, 10, n)
+        images = np.zeros((n, 28, 28))
+        images[np.arange(n), labels, :] = 255  # a bright row whose index is the digit
+        _write_idx(tmp_path / f"{kind}-images-idx3-ubyte.gz", images)
+        _write_idx(tmp_path / f"{kind}-labels-idx1-ubyte.gz", labels)
+    result = digits.run(epochs=15, mnist=str(tmp_path), out=None)
+    assert result["model"].layers[0].weight.shape == (784, 32)
+    assert result["accuracy"] > 0.8  # the toy images are easy; the code path is the point
+
+
+def test_trapezoid_beats_the_posts_rmse_in_a_fraction_of_the_epochs():
+    result = trapezoid.run(epochs=150, compare=True, out=None)
+    assert result["rmse"] < trapezoid.POST_RMSE
+    assert result["plain_rmse"] > result["rmse"]
+
+
+def test_custom_op_passes_both_gradient_checks_and_trains():
+    result = custom_op.run(epochs=40, out=None)
+    assert result["gradcheck"] and result["gradgradcheck"]
+    assert result["rmse"] < 0.2
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_example_answers_help(script):
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=EXAMPLES,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage:") and "--help" in proc.stdout
+
+
+def test_every_seed_example_exists():
+    expected = {
+        "backprop_by_hand.py",
+        "add_neuron.py",
+        "gradient_descent.py",
+        "parity.py",
+        "digits.py",
+        "trapezoid.py",
+        "custom_op.py",
+    }
+    assert expected <= set(SCRIPTS)
