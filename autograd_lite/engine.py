@@ -160,7 +160,10 @@ def _where_made(node: Value) -> str:
 
 
 def _finite(x: Any) -> bool:
+    """True when ``x`` (a Value, a float, an array or None) holds no NaN or infinity."""
     d = x.data if isinstance(x, Value) else x
+    if d is None:
+        return True
     if type(d) is float:
         return math.isfinite(d)
     return bool(np.all(np.isfinite(d)))

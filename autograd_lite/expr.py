@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from autograd_lite import ops
-from autograd_lite.engine import Value, no_grad
+from autograd_lite.engine import Value, _finite, no_grad
 
 __all__ = [
     "CONSTANTS",
@@ -125,16 +125,6 @@ class _Instr:
     arg: Any
     col: int  # 1-based column in the original text
     source: str  # the text of the sub-expression
-
-
-def _finite(x: Any) -> bool:
-    d = x.data if isinstance(x, Value) else x
-    if type(d) is float:
-        return math.isfinite(d)
-    try:
-        return bool(np.all(np.isfinite(d)))
-    except TypeError:
-        return False
 
 
 def _show(x: Any) -> str:

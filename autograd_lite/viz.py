@@ -29,7 +29,7 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from autograd_lite.engine import Value
+from autograd_lite.engine import Value, _finite
 
 __all__ = [
     "GraphDrawing",
@@ -166,18 +166,6 @@ def _num(x: Any) -> str:
 def _raw(x: Any) -> Any:
     """A gradient's raw data (``create_graph=True`` leaves Values in ``.grad``)."""
     return x.data if isinstance(x, Value) else x
-
-
-def _is_finite(x: Any) -> bool:
-    x = _raw(x)
-    if x is None:
-        return True
-    if type(x) is float:
-        return math.isfinite(x)
-    try:
-        return bool(np.all(np.isfinite(x)))
-    except TypeError:
-        return True
 
 
 def _stats(x: Any) -> str:
@@ -346,7 +334,7 @@ class _Walk:
                     st["leaves"] += 1
                 else:
                     st["ops"][_op_name(v)] += 1
-                if not (_is_finite(v.data) and _is_finite(v.grad)):
+                if not (_finite(v.data) and _finite(v.grad)):
                     st["nonfinite"] += 1
                 for x in v._inputs or ():
                     if isinstance(x, Value) and x not in owner and x not in self.index:
@@ -464,7 +452,7 @@ def draw_graph(
             kind = "input"
         kinds_seen.add(kind)
         data, grad = v.data, _raw(v.grad)
-        data_ok, grad_ok = _is_finite(data), _is_finite(grad)
+        data_ok, grad_ok = _finite(data), _finite(grad)
         attrs = dict(_STYLE[kind])
         if not (data_ok and grad_ok):
             n_nonfinite += 1

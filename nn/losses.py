@@ -126,8 +126,9 @@ def binary_cross_entropy(pred: Any, target: Any, reduction: str = "mean") -> Val
     """
     pred = _pred(pred, "binary_cross_entropy")
     t = _target(target, pred, "binary_cross_entropy")
-    log_p = maximum(ops.log(pred), -100.0)
-    log_q = maximum(ops.log(1.0 - pred), -100.0)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is expected here: it is clamped
+        log_p = maximum(ops.log(pred), -100.0)
+        log_q = maximum(ops.log(1.0 - pred), -100.0)
     return _reduce(-(t * log_p + (1.0 - t) * log_q), reduction, "binary_cross_entropy")
 
 

@@ -603,6 +603,7 @@ def test_scalar_backward_at_a_pole_follows_numpy_too(f, grad):
 # -------------------------------------------------------------------------- anomalies
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
 def test_detect_anomaly_names_the_forward_op_and_the_line():
     x = Value(np.array([1.0, 0.0]))
     with pytest.raises(ag.AnomalyError) as info, ag.detect_anomaly():
@@ -612,6 +613,7 @@ def test_detect_anomaly_names_the_forward_op_and_the_line():
     assert "test_engine.py" in msg and "(x * 2).log()" in msg
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
 def test_detect_anomaly_in_backward_names_the_op():
     x = Value(np.array([4.0, 0.0]))
     with ag.detect_anomaly():
