@@ -12,8 +12,8 @@ coefficient -1, the gradient of the loss term -|w|^2 / 2. It pushes the weights 
 from zero, so they settle slightly above 1 (at about 1 + 1/lambda_max of the inputs'
 second-moment matrix) instead of at 1. ``--weight-decay W`` adds W |w|^2 / 2 to the loss;
 the default run compares W = -1 (the post) with W = 0 and shows what the post found:
-without the term the neuron is exact after one epoch, with the very same final demo
-(2.2 + 1.5 = 3.7000000000000006, 1024 + 2048 = 3072.0000000000014).
+without the term the neuron is exact after one epoch, up to float rounding (here
+2.2 + 1.5 = 3.700000000000002; the post printed 3.7000000000000006).
 
 Last, it shows the post's exploding gradient: a learning rate 200 times larger makes the
 weights overshoot further each step until they overflow, and ``ag.detect_anomaly()`` stops
