@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     m.add_argument(
+        "-o",
         "--out",
         metavar="DIR",
         default="autograd_lite_demo",

@@ -16,7 +16,11 @@ def out_path(name: str, folder: str = OUT) -> str:
 
 
 def progress(items: Iterable[Any], desc: str, total: int | None = None) -> Iterator[Any]:
-    """A tqdm progress bar when tqdm is installed (the examples extra), else plain items."""
+    """A tqdm progress bar when tqdm is installed (the examples extra), else the plain items.
+
+    Without tqdm the examples' own per-epoch lines (printed with :func:`log`) are the
+    progress report.
+    """
     try:
         from tqdm import tqdm
     except ImportError:
@@ -32,6 +36,20 @@ def log(message: str) -> None:
         print(message)
     else:
         tqdm.write(message)
+
+
+def save_svg(graph: Any, path: str) -> str:
+    """Render a ``draw_graph`` result to ``path`` (SVG); without Graphviz's ``dot``, write
+    the DOT text next to it instead and say how to get pictures. Returns the file written."""
+    from autograd_lite.viz import GraphvizNotFoundError, save_graph
+
+    try:
+        save_graph(graph, path)
+    except GraphvizNotFoundError as e:
+        path = os.path.splitext(path)[0] + ".dot"
+        save_graph(graph, path, "dot")
+        print(f"(no picture, the DOT text is in {path}: {e})")
+    return path
 
 
 def save_plot(draw: Any, path: str) -> str | None:

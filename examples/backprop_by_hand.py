@@ -5,9 +5,9 @@ and loss L = (Y - T)^2 / 2. It works out dL/dxh1 by the chain rule, one local de
 at a time, and gets 40; one gradient-descent step at eta = 0.03 moves xh1 from 2 to 0.8,
 and the output from 10 to 4. This script prints each of the post's local derivatives
 beside the engine's, takes the step with ``nn.optim.SGD``, and draws the graph with its
-gradients.
+gradients as an SVG (``out/backprop_by_hand.svg``).
 
-    python examples/backprop_by_hand.py [--eta 0.03] [--out backprop_by_hand.svg]
+    python examples/backprop_by_hand.py [--eta 0.03] [--out out]
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from _common import out_path, save_svg
+
 import autograd_lite as ag
 import nn
 from autograd_lite import Value
-from autograd_lite.viz import save_graph
 
 X, T = 2.0, 2.0
 
@@ -45,7 +46,11 @@ def local(out: Value, wrt: Value) -> float:
     return g
 
 
-def run(eta: float = 0.03, out: str | None = "backprop_by_hand.svg") -> dict[str, float]:
+def run(eta: float = 0.03, out: str | None = "out") -> dict:
+    """Forward, the post's local derivatives, backward, one SGD step; the key numbers.
+
+    ``out`` is the folder for the graph picture (None: no picture).
+    """
     weights = {
         "xh1": Value(2.0, name="xh1"),
         "hh1": Value(0.75, name="hh1"),
@@ -74,9 +79,10 @@ def run(eta: float = 0.03, out: str | None = "backprop_by_hand.svg") -> dict[str
     grad = weights["xh1"].grad
     print(f"\ndL/dxh1 = 8 * [0.5*1.5*4 + 1*0.5*4] = 40 (post); engine: {grad:g}")
 
+    graph = None
     if out:
-        save_graph(ag.draw_graph(L), out)
-        print(f"graph with gradients written to {out}")
+        graph = save_svg(ag.draw_graph(L), out_path("backprop_by_hand.svg", out))
+        print(f"graph with gradients written to {graph}")
 
     # one step of gradient descent on xh1 alone, as in the post
     opt = nn.optim.SGD([weights["xh1"]], lr=eta)
@@ -85,15 +91,22 @@ def run(eta: float = 0.03, out: str | None = "backprop_by_hand.svg") -> dict[str
     new_y = forward(weights)["Y"].data
     print(f"xh1: 2 - {eta:g} * {grad:g} = {new_w:g} (post: 0.8)")
     print(f"new output Y = {new_y:g} (post: 4), error Y - T = {new_y - T:g} (was 8)")
-    return {"grad": grad, "new_weight": new_w, "new_output": new_y, "locals": [r[2] for r in rows]}
+    return {
+        "grad": grad,
+        "new_weight": new_w,
+        "new_output": new_y,
+        "locals": [r[2] for r in rows],
+        "graph": graph,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--eta", type=float, default=0.03, help="learning rate (default 0.03)")
     parser.add_argument(
-        "--out", default="backprop_by_hand.svg", help="where to save the graph (SVG); '' skips"
+        "--out", default="out", help="folder for the graph picture (default out/; '' for none)"
     )
+    parser.add_argument("--quick", action="store_true", help="accepted for uniformity (instant)")
     args = parser.parse_args(argv)
     run(args.eta, args.out or None)
 

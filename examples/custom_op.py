@@ -16,11 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from _common import out_path
+from _common import out_path, save_svg
 
 import autograd_lite as ag
 import nn
-from autograd_lite.viz import save_graph
 
 
 class SiLU(ag.Function):
@@ -69,8 +68,7 @@ def run(epochs: int = 200, seed: int = 0, out: str | None = "out") -> dict:
     if out:
         loss = nn.mse_loss(model(x[:4]), y[:4])
         loss.backward()
-        result["graph"] = out_path("custom_op_graph.svg", out)
-        save_graph(ag.draw_graph(loss), result["graph"])
+        result["graph"] = save_svg(ag.draw_graph(loss), out_path("custom_op_graph.svg", out))
         print(f"graph of one forward/backward pass saved to {result['graph']}")
     return result
 

@@ -18,6 +18,7 @@ from autograd_lite import Value
 
 
 def run(a0: float = 10.0, b0: float = 10.0, eta: float = 0.3, steps: int = 7) -> list[str]:
+    """Gradient descent from (a0, b0); the printed table lines."""
     a, b = Value(a0, name="a"), Value(b0, name="b")
     opt = nn.optim.SGD([a, b], lr=eta)
     lines = []
@@ -36,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=7, help="number of steps (default 7)")
     parser.add_argument("--eta", type=float, default=0.3, help="learning rate (default 0.3)")
+    parser.add_argument("--quick", action="store_true", help="accepted for uniformity (instant)")
     args = parser.parse_args(argv)
     run(eta=args.eta, steps=args.steps)
 

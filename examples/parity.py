@@ -57,7 +57,8 @@ def run(epochs: int = 100, lr: float = 0.6, seed: int = 0, out: str | None = "ou
     if out:
 
         def draw(plt):
-            plt.imshow(weights, cmap="coolwarm", aspect="auto")
+            limit = float(np.abs(weights).max())  # symmetric, so white is zero
+            plt.imshow(weights, cmap="coolwarm", aspect="auto", vmin=-limit, vmax=limit)
             plt.colorbar(label="weight")
             plt.xticks(range(10))
             plt.yticks(range(weights.shape[0]))

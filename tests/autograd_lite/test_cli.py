@@ -208,6 +208,7 @@ def test_demo_without_scikit_learn_is_one_clear_line(monkeypatch, capsys, tmp_pa
     import nn
 
     monkeypatch.chdir(tmp_path)
+
     def missing():
         raise ImportError("load_digits needs scikit-learn: pip install 'autograd-lite[examples]'")
 
@@ -215,6 +216,40 @@ def test_demo_without_scikit_learn_is_one_clear_line(monkeypatch, capsys, tmp_pa
     assert cli.main(["demo", "--quick", "--out", "unused"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "autograd-lite[examples]" in err[0]
+
+
+def test_demo_gradcheck_runs_the_layers_own_forward_and_can_fail(monkeypatch):
+    """The demo's check covers nn.Layer's code: a wrong backward there makes it fail."""
+    import numpy as np
+
+    import autograd_lite as ag
+    import nn
+    from autograd_lite import demo as main_demo
+
+    assert main_demo.check_a_layer() is True
+
+    class TanhWithoutItsDerivative(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return np.tanh(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad  # forgets the factor 1 - tanh(x)**2
+
+    monkeypatch.setattr(
+        nn.Layer,
+        "forward",
+        lambda self, x: TanhWithoutItsDerivative.apply(nn.Linear.forward(self, x)),
+    )
+    assert main_demo.check_a_layer() is False
+
+
+def test_demo_accepts_o_for_the_folder(monkeypatch):
+    seen = []
+    monkeypatch.setattr(cli, "demo", lambda args: seen.append(args.out) or 0)
+    assert cli.main(["demo", "-o", "elsewhere"]) == 0
+    assert seen == ["elsewhere"]
 
 
 def test_demo_dispatches_to_cli_demo(monkeypatch):

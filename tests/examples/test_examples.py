@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import itertools
+import shutil
 import struct
 import subprocess
 import sys
@@ -25,12 +27,13 @@ SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith(
 
 
 def test_backprop_by_hand_reproduces_seed_003(tmp_path):
-    result = backprop_by_hand.run(eta=0.03, out=str(tmp_path / "graph.svg"))
+    result = backprop_by_hand.run(eta=0.03, out=str(tmp_path))
     assert result["locals"] == [8.0, 0.5, 1.0, 1.5, 0.5, 4.0]  # the post's eq. 6-8 values
     assert result["grad"] == 40.0
     assert result["new_weight"] == pytest.approx(0.8)
     assert result["new_output"] == pytest.approx(4.0)
-    assert "<svg" in (tmp_path / "graph.svg").read_text()
+    assert result["graph"] == str(tmp_path / "backprop_by_hand.svg")
+    assert "<svg" in (tmp_path / "backprop_by_hand.svg").read_text()
 
 
 def test_gradient_descent_prints_seed_002s_step_table():
@@ -45,7 +48,9 @@ Step:  6, (a, b): (0.016, 0.016) Error: 0.0033554"""  # copied from the post
 
 
 def test_add_neuron_is_exact_after_one_epoch_without_the_regulariser():
-    result = add_neuron.train(rows=2_000, epochs=1, weight_decay=0.0, verbose=False)
+    result = add_neuron.train(
+        rows=2_000, epochs=1, weight_decay=0.0, test_rows=5_000, verbose=False
+    )
     assert result["accuracies"] == [1.0]
     for (a, b), got in zip(add_neuron.DEMO, result["after"]):
         assert abs(got - (a + b)) <= (a + b) * add_neuron.TOLERANCE
@@ -55,16 +60,44 @@ def test_add_neuron_is_exact_after_one_epoch_without_the_regulariser():
 def test_the_posts_regulariser_pushes_the_weights_above_one():
     """w -= lr * (grad - w) is weight decay -1: the weights settle at about 1 + 1/lambda."""
     result = add_neuron.train(rows=2_000, epochs=2, weight_decay=-1.0, verbose=False)
-    X, _ = add_neuron.nn.datasets.addition(2_000, 0.0, add_neuron.HIGH, rng=0)
+    X, _ = add_neuron.nn.datasets.addition(2_000, 0.0, add_neuron.HIGH, rng=add_neuron.SEED)
     lam = np.linalg.eigvalsh(X.T @ X / len(X)).max()
     assert np.all(result["weights"] > 1.0)
     assert np.all(result["weights"] - 1.0 < 3.0 / lam)
 
 
+def test_with_the_posts_regulariser_the_accuracy_climbs_to_100_percent():
+    """The post's curve: well under 100% after epoch 1, rising every epoch, 100% by epoch 6."""
+    result = add_neuron.train(weight_decay=-1.0, epochs=6, test_rows=5_000, verbose=False)
+    acc = result["accuracies"]
+    assert acc[0] < 0.6
+    assert all(a < b for a, b in itertools.pairwise(acc))
+    assert acc[5] == 1.0
+    assert np.all(result["weights"] > 1.0)  # settled above 1, as the post's final demo
+
+
+def test_without_the_decaying_learning_rate_the_climb_stalls():
+    result = add_neuron.train(
+        weight_decay=-1.0, epochs=3, test_rows=5_000, decay=False, verbose=False
+    )
+    acc = result["accuracies"]
+    assert acc[0] < 0.6 and acc[-1] == pytest.approx(acc[0], abs=0.02)
+
+
 def test_add_neuron_large_learning_rate_is_caught_by_the_nan_guard():
-    message = add_neuron.explode(lr=1e-3)
-    assert message.startswith("detect_anomaly:") and "non-finite" in message
-    assert "add_neuron.py" in message
+    blowup = add_neuron.explode(lr=1e-3)
+    assert blowup["message"].startswith("detect_anomaly:") and "non-finite" in blowup["message"]
+    assert "add_neuron.py" in blowup["message"]
+    assert blowup["factor"] > 2 and 1 < blowup["step"] < 500
+    assert add_neuron.explode(lr=add_neuron.LR)["message"] == ""  # the post's rate is stable
+
+
+def test_add_neuron_run_prints_the_demo_and_both_regimes(capsys):
+    results = add_neuron.run(rows=500, epochs=1)
+    out = capsys.readouterr().out
+    assert set(results) == {-1.0, 0.0, "explode"}
+    assert "1024 + 2048 = 3072" in out and "correct within -/+0.01%" in out
+    assert "step " in out and "detect_anomaly" in out
 
 
 def test_parity_reaches_100_percent_and_the_last_bit_dominates(tmp_path):
@@ -141,3 +174,31 @@ def test_every_seed_example_exists():
         "custom_op.py",
     }
     assert expected <= set(SCRIPTS)
+
+
+QUICK_OUTPUTS = {
+    "backprop_by_hand.py": ["backprop_by_hand.svg"],
+    "custom_op.py": ["custom_op_graph.svg"],
+    "digits.py": ["digits_weights.npz"],
+}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_example_runs_quick_into_out(script, tmp_path):
+    """The command line itself: --quick runs, exits 0, and writes into ./out/ only."""
+    if script == "digits.py":
+        pytest.importorskip("sklearn")
+    if script in ("backprop_by_hand.py", "custom_op.py") and not shutil.which("dot"):
+        pytest.skip("Graphviz 'dot' is not installed")
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip()
+    for name in QUICK_OUTPUTS.get(script, []):
+        assert (tmp_path / "out" / name).exists()
+    assert {p.name for p in tmp_path.iterdir()} <= {"out"}  # nothing outside ./out/
