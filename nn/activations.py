@@ -39,6 +39,7 @@ def get_activation(activation: str | Callable[[Any], Any] | None) -> Callable[[A
 
 
 def activation_name(fn: Callable[[Any], Any]) -> str:
+    """The name an activation is known by (for ``repr``): its key, or the callable's name."""
     for name, f in ACTIVATIONS.items():
         if f is fn:
             return name

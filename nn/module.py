@@ -3,8 +3,9 @@
 A module's parameters and submodules are found by looking at its attributes: a leaf
 ``Value`` that requires grad is a parameter, a ``Module`` is a submodule, and lists,
 tuples and dicts of them count too (``self.layers = [Layer(...), ...]`` names its
-parameters ``layers.0.weight`` ...). There is nothing to register. Attributes whose
-name starts with ``_`` are private and not searched.
+parameters ``layers.0.weight`` ...). There is nothing to register, and a subclass need
+not call ``super().__init__()``. Attributes whose name starts with ``_`` are private and
+not searched.
 """
 
 from __future__ import annotations
@@ -30,12 +31,32 @@ class _AutoName(str):
     """A parameter name given by ``Module.__call__`` (as opposed to one the user chose)."""
 
 
+# Bumped whenever a module or a parameter is assigned as an attribute of any module: a
+# module whose parameters were named at an older generation names them again on its next
+# call, so a layer swapped in after the first call is still labelled with its path.
+_generation = 0
+
+
+def _holds_parts(value: Any) -> bool:
+    """True for a Module, a parameter, or a list/tuple/dict holding one."""
+    if isinstance(value, (list, tuple)):
+        return any(_holds_parts(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_parts(v) for v in value.values())
+    return isinstance(value, Module) or (
+        isinstance(value, Value) and value.is_leaf and value.requires_grad
+    )
+
+
 class Module:
     """Base class of layers and models: subclass it and define ``forward``.
 
-    ``model(x)`` calls ``model.forward(x)``. The first call of the outermost module also
-    names each unnamed parameter after its dotted path (``layers.0.weight``), so graph
-    drawings of a loss label the parameters.
+    ``model(x)`` calls ``model.forward(x)``. The first call of a module also gives each
+    parameter without a name (``.name is None``) its dotted path relative to that module
+    (``layers.0.weight``), so ``ag.draw_graph(loss)`` labels the parameters. The outermost
+    module is called first, so its paths win; a name you set yourself is never replaced.
+    Later calls skip the naming (one dictionary look-up), unless a module or parameter
+    has been assigned as an attribute since.
     """
 
     training: bool = True
@@ -44,18 +65,34 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if "_named" not in self.__dict__:
+        if self.__dict__.get("_named") != _generation:
             self._name_parameters()
         return self.forward(*args, **kwargs)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        global _generation
+        object.__setattr__(self, name, value)
+        if not name.startswith("_") and _holds_parts(value):
+            _generation += 1
 
     def _name_parameters(self) -> None:
         for name, p in self.named_parameters():
             if p.name is None or isinstance(p.name, _AutoName):
                 p.name = _AutoName(name)
         for _, m in self.named_modules():
-            m.__dict__["_named"] = True
+            m.__dict__["_named"] = _generation
 
     # ------------------------------------------------------------------ structure
+    def children(self) -> Iterator[Module]:
+        """Direct submodules."""
+        for _, m in self.named_children():
+            yield m
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every submodule below it, each once."""
+        for _, m in self.named_modules():
+            yield m
+
     def named_children(self) -> Iterator[tuple[str, Module]]:
         """Direct submodules, with their attribute names (``layers.0`` for list items)."""
         for name, obj in _members(self):
@@ -88,10 +125,12 @@ class Module:
         """The parameters (leaf Values that require grad), each once."""
         return [p for _, p in self.named_parameters()]
 
-    def zero_grad(self) -> None:
-        """Forget the gradients: set every parameter's ``.grad`` to None."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget the gradients: every parameter's ``.grad`` becomes None (PyTorch's default;
+        the next backward then stores its gradient without adding), or zeros with
+        ``set_to_none=False``."""
         for p in self.parameters():
-            p.grad = None
+            _zero(p, set_to_none)
 
     def train(self, mode: bool = True) -> Module:
         """Set training mode (``self.training``) here and in every submodule."""
@@ -162,6 +201,16 @@ class Module:
             body = repr(child).replace("\n", "\n  ")
             lines.append(f"  ({name}): {body}")
         return "\n".join(lines) + "\n)"
+
+
+def _zero(p: Value, set_to_none: bool) -> None:
+    """Set ``p.grad`` to None, or to zeros of ``p``'s shape and dtype, in place if it can."""
+    if set_to_none or p.grad is None:
+        p.grad = None
+    elif type(p.grad) is np.ndarray and p.grad.shape == p.shape and p.grad.flags.writeable:
+        p.grad[...] = 0
+    else:
+        p.grad = 0.0 if type(p.data) is float else np.zeros_like(p.data)
 
 
 def _members(module: Module) -> Iterator[tuple[str, Any]]:

@@ -2,7 +2,10 @@
 
 Each optimizer holds ``param_groups``: dicts with ``"params"`` and the hyper-parameters
 (a schedule changes ``group["lr"]``). ``step()`` updates each parameter that has a
-gradient, in place, with numpy (nothing is recorded in the graph).
+gradient, in place, with numpy on ``p.data`` (nothing is recorded in the graph; a
+Python-float parameter stays a float). State (momentum buffers, Adam's moments and step
+counts) is kept per parameter, in the parameter's dtype; ``state_dict()`` holds only
+arrays and numbers, so :func:`nn.save` can write it.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from autograd_lite import Value
+from nn.module import _zero
 
 __all__ = [
     "SGD",
@@ -32,6 +36,16 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         name = type(self).__name__
+        if hasattr(params, "named_parameters") and callable(params.named_parameters):
+            raise TypeError(f"{name}: got a Module; pass model.parameters()")
+        if isinstance(params, (str, bytes)) or not (
+            isinstance(params, Value) or hasattr(params, "__iter__")
+        ):
+            raise TypeError(
+                f"{name}: params must be an iterable of Values (or of parameter-group dicts), "
+                f"got {type(params).__name__}"
+            )
+        self.defaults = defaults
         groups = list(params) if not isinstance(params, Value) else [params]
         if groups and isinstance(groups[0], Mapping):
             groups = [dict(g) for g in groups]
@@ -39,10 +53,17 @@ class Optimizer:
             groups = [{"params": groups}]
         seen: set[int] = set()
         for g in groups:
-            g["params"] = list(g["params"])
+            if "params" not in g:
+                raise ValueError(f"{name}: a parameter group needs a 'params' entry")
+            g["params"] = [g["params"]] if isinstance(g["params"], Value) else list(g["params"])
             for i, p in enumerate(g["params"]):
                 if not isinstance(p, Value):
                     raise TypeError(f"{name}: parameter {i} is a {type(p).__name__}, not a Value")
+                if not p.is_leaf:
+                    raise ValueError(
+                        f"{name}: parameter {i} is the result of an operation ({p.op}), not a "
+                        "leaf Value; an optimizer can only update leaves"
+                    )
                 if id(p) in seen:
                     raise ValueError(f"{name}: a parameter appears more than once")
                 seen.add(id(p))
@@ -51,17 +72,19 @@ class Optimizer:
             self._check(g)
         if not seen:
             raise ValueError(f"{name}: got an empty parameter list")
-        self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = groups
         self.state: dict[int, dict[str, Any]] = {}  # by position among all parameters
 
     def _check(self, group: dict[str, Any]) -> None:
+        """Raise a ValueError for a hyper-parameter out of range (subclasses add theirs)."""
+        name = type(self).__name__
+        for key in self.defaults:
+            if not _is_hyper(group[key]):
+                raise TypeError(f"{name}: {key} must be a number, got {group[key]!r}")
         if not group["lr"] >= 0.0:
-            raise ValueError(
-                f"{type(self).__name__}: invalid learning rate {group['lr']} (must be >= 0)"
-            )
+            raise ValueError(f"{name}: invalid learning rate {group['lr']} (must be >= 0)")
         if not group.get("weight_decay", 0.0) >= 0.0:
-            raise ValueError(f"{type(self).__name__}: invalid weight_decay {group['weight_decay']}")
+            raise ValueError(f"{name}: invalid weight_decay {group['weight_decay']} (must be >= 0)")
 
     def _params(self) -> Iterable[tuple[int, Value, dict[str, Any]]]:
         k = 0
@@ -70,28 +93,34 @@ class Optimizer:
                 yield k, p, g
                 k += 1
 
-    def zero_grad(self) -> None:
-        """Set every parameter's ``.grad`` to None."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Set every parameter's ``.grad`` to None (PyTorch's default), or to zeros with
+        ``set_to_none=False``."""
         for g in self.param_groups:
             for p in g["params"]:
-                p.grad = None
+                _zero(p, set_to_none)
 
     def step(self) -> None:
-        """Update every parameter that has a gradient."""
-        for k, p, group in self._params():
-            grad = p.grad
-            if grad is None:
-                continue
-            if isinstance(grad, Value):
-                grad = grad.data
-            if type(p.data) is float:  # a Python-float parameter: the rule on 0-d arrays
-                data = np.array(p.data)
-                self._update(
-                    data, np.asarray(grad, dtype=np.float64), self.state.setdefault(k, {}), group
-                )
-                p.data = float(data)
-            else:
-                self._update(p.data, grad, self.state.setdefault(k, {}), group)
+        """Update every parameter that has a gradient (``.grad`` not None), in place."""
+        states = self.state
+        k = -1
+        for group in self.param_groups:
+            for p in group["params"]:
+                k += 1
+                grad = p.grad
+                if grad is None:
+                    continue
+                if isinstance(grad, Value):  # from a create_graph backward
+                    grad = grad.data
+                state = states.get(k)
+                if state is None:
+                    state = states[k] = {}
+                if type(p.data) is float:  # a Python-float parameter: the rule on a 0-d array
+                    data = np.array(p.data)
+                    self._update(data, np.asarray(grad, dtype=np.float64), state, group)
+                    p.data = float(data)
+                else:
+                    self._update(p.data, grad, state, group)
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError
@@ -115,38 +144,71 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
-        """Restore hyper-parameters and state (from :meth:`state_dict` or ``nn.load``)."""
+        """Restore hyper-parameters and state (from :meth:`state_dict` or ``nn.load``).
+
+        Everything is checked first (group and parameter counts, each state array's shape
+        against its parameter, the hyper-parameters' ranges); on any problem a ValueError
+        names it and the optimizer is left unchanged. State arrays are copied, in the
+        parameter's dtype.
+        """
         from nn.serialization import unflatten
 
+        who = f"{type(self).__name__}.load_state_dict"
         sd = unflatten(state_dict)
         groups = sd.get("param_groups", {})
         if isinstance(groups, Mapping):  # came back from nn.load: {"0": {...}, "1": ...}
             groups = [groups[k] for k in sorted(groups, key=int)]
         if len(groups) != len(self.param_groups):
             raise ValueError(
-                f"{type(self).__name__}.load_state_dict: {len(groups)} parameter group(s) in the "
-                f"state, {len(self.param_groups)} in the optimizer"
+                f"{who}: {len(groups)} parameter group(s) in the state, "
+                f"{len(self.param_groups)} in the optimizer"
             )
-        sizes = [len(g["params"]) for g in self.param_groups]
-        for i, (g, size) in enumerate(zip(groups, sizes)):
-            n = len(np.atleast_1d(g.get("params", [])))
-            if n != size:
+        params = [p for g in self.param_groups for p in g["params"]]
+        new_groups = []
+        for i, (g, saved) in enumerate(zip(self.param_groups, groups)):
+            n = len(np.atleast_1d(saved.get("params", [])))
+            if n != len(g["params"]):
                 raise ValueError(
-                    f"{type(self).__name__}.load_state_dict: group {i} has {n} parameters in "
-                    f"the state, {size} in the optimizer"
+                    f"{who}: group {i} has {n} parameters in the state, "
+                    f"{len(g['params'])} in the optimizer"
                 )
-        total = sum(sizes)
-        state: dict[int, dict[str, Any]] = {}
-        for key, s in sd.get("state", {}).items():
-            k = int(key)
-            if not 0 <= k < total:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: no parameter {k}")
-            state[k] = {name: v.item() if np.ndim(v) == 0 else np.array(v) for name, v in s.items()}
-        for g, saved in zip(self.param_groups, groups):
+            new = dict(g)
             for key, v in saved.items():
                 if key != "params":  # nn.load gives arrays: back to numbers and tuples
-                    g[key] = tuple(np.asarray(v).tolist()) if np.ndim(v) else np.asarray(v).item()
+                    new[key] = tuple(np.asarray(v).tolist()) if np.ndim(v) else np.asarray(v).item()
+            try:
+                self._check(new)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{who}: group {i}: {e}") from None
+            new_groups.append(new)
+        state: dict[int, dict[str, Any]] = {}
+        for key, saved_state in sd.get("state", {}).items():
+            k = int(key)
+            if not 0 <= k < len(params):
+                raise ValueError(f"{who}: state for parameter {k}, but there are {len(params)}")
+            p, entry = params[k], {}
+            for name, v in saved_state.items():
+                if name == "step":
+                    entry[name] = int(np.asarray(v).item())
+                    continue
+                arr = np.array(v, dtype=p.dtype)
+                if arr.shape != p.shape:
+                    raise ValueError(
+                        f"{who}: {name} of parameter {k} has shape {arr.shape}, "
+                        f"the parameter {p.shape}"
+                    )
+                entry[name] = arr
+            state[k] = entry
+        for g, new in zip(self.param_groups, new_groups):
+            g.update(new)
         self.state = state
+
+
+def _is_hyper(value: Any) -> bool:
+    """A number, a bool, or a tuple of numbers (Adam's betas)."""
+    if isinstance(value, tuple):
+        return all(_is_hyper(v) for v in value)
+    return isinstance(value, (int, float, bool, np.integer, np.floating, np.bool_))
 
 
 class SGD(Optimizer):
@@ -249,8 +311,12 @@ class Adam(Optimizer):
         m += (1.0 - b1) * g
         v *= b2
         v += (1.0 - b2) * (g * g)
-        denom = np.sqrt(v) / math.sqrt(1.0 - b2**t) + eps
-        p -= (lr / (1.0 - b1**t)) * (m / denom)
+        denom = np.sqrt(v)  # sqrt(v) / sqrt(1 - b2^t) + eps, then the step, in one buffer
+        denom /= math.sqrt(1.0 - b2**t)
+        denom += eps
+        np.divide(m, denom, out=denom)
+        denom *= lr / (1.0 - b1**t)
+        p -= denom
 
 
 class AdamW(Adam):
@@ -290,6 +356,7 @@ class LRScheduler:
         self._apply()
 
     def factor(self, epoch: int) -> float:
+        """The multiplier of the base learning rate at ``epoch`` (0 at construction)."""
         raise NotImplementedError
 
     def _apply(self) -> None:
@@ -297,11 +364,29 @@ class LRScheduler:
             g["lr"] = base * self.factor(self.last_epoch)
 
     def step(self) -> None:
+        """Advance one epoch and set each group's lr for it."""
         self.last_epoch += 1
         self._apply()
 
     def get_last_lr(self) -> list[float]:
+        """The learning rate of each group, as set by the last step."""
         return [g["lr"] for g in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict[str, Any]:
+        """``{"last_epoch": int, "base_lrs": [...]}`` (numbers only; saveable with nn.save)."""
+        return {"last_epoch": self.last_epoch, "base_lrs": list(self.base_lrs)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume the schedule where :meth:`state_dict` left it, and set the lr to match."""
+        base = [float(b) for b in np.atleast_1d(np.asarray(state["base_lrs"], dtype=float))]
+        if len(base) != len(self.optimizer.param_groups):
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: {len(base)} learning rate(s) in the "
+                f"state, {len(self.optimizer.param_groups)} parameter group(s) in the optimizer"
+            )
+        self.base_lrs = base
+        self.last_epoch = int(np.asarray(state["last_epoch"]).item())
+        self._apply()
 
 
 class StepLR(LRScheduler):

@@ -9,7 +9,7 @@ none of its code runs.
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 import zipfile
 from collections.abc import Mapping
 from typing import Any
@@ -77,20 +77,36 @@ def _as_array(key: str, value: Any) -> np.ndarray:
     return arr
 
 
+_RESERVED = ("file", "allow_pickle")  # np.savez's own argument names
+
+
 def save(state: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Write a state dict (of arrays, numbers or Values; nested dicts are flattened with
-    dotted keys) to ``path`` as an ``.npz`` file, atomically."""
+    dotted keys) to ``path`` as an ``.npz`` file, atomically.
+
+    The data goes to a temporary file in the same folder (created with the usual
+    permissions, i.e. subject to the umask), is flushed to disk, then renamed over
+    ``path``: a reader sees the old file or the new one, never a partial one. On any
+    failure, interruption included, the temporary file is removed and ``path`` is left
+    as it was. Only numeric data can be saved, so the file never holds a pickle.
+    """
     if not isinstance(state, Mapping):
         raise TypeError(
             f"save: expected a dict (e.g. model.state_dict()), got {type(state).__name__}"
         )
     arrays = {key: _as_array(key, v) for key, v in flatten(state).items()}
+    for key in _RESERVED:
+        if key in arrays:
+            raise ValueError(f"save: the key {key!r} is reserved by np.savez; rename it")
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"save: no such folder: {folder}")
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, allow_pickle=False, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

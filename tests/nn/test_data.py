@@ -55,3 +55,15 @@ def test_dataloader_reshuffles_each_pass_and_drops_last_on_request():
 def test_bad_arguments(call, pattern):
     with pytest.raises(ValueError, match=pattern):
         call()
+
+
+def test_batches_keep_the_dtype_and_work_without_targets():
+    X = np.arange(12, dtype=np.float32).reshape(6, 2)
+    parts = list(nn.data.batches(X, None, 4, shuffle=False))
+    assert [yb for _, yb in parts] == [None, None]
+    assert all(xb.dtype == np.float32 for xb, _ in parts)
+    np.testing.assert_array_equal(np.concatenate([xb for xb, _ in parts]), X)
+    assert [xb.shape for xb in nn.data.DataLoader(X, batch_size=4, shuffle=False)] == [
+        (4, 2),
+        (2, 2),
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import sys
 
 import numpy as np
 import pytest
@@ -36,10 +37,20 @@ def test_trapezoid_shape_and_values():
 
 
 def test_load_digits():
-    pytest.importorskip("sklearn")
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
     X, y = nn.datasets.load_digits()
     assert X.shape == (1797, 64) and y.shape == (1797,)
     assert X.min() == 0.0 and X.max() == 1.0 and set(y.tolist()) == set(range(10))
+    raw = sklearn_datasets.load_digits()  # pixel intensities 0..16
+    np.testing.assert_array_equal(X * 16.0, raw.data)
+    np.testing.assert_array_equal(y, raw.target)
+
+
+def test_load_digits_without_scikit_learn_says_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # import sklearn now fails
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ImportError, match=r"pip install 'autograd-lite\[examples\]'"):
+        nn.datasets.load_digits()
 
 
 def write_idx(path, array, type_code=0x08):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import assume, given
@@ -194,35 +192,97 @@ def test_non_numeric_input_is_a_type_error():
         nn.Linear(2, 2)(["a", "b"])
 
 
-# ------------------------------------------------------------------------------- init
+@given(seed=st.integers(0, 99), data=st.data())
+def test_sequential_gradients_for_weights_and_inputs(seed, data):
+    seq = nn.Sequential(nn.Linear(3, 4, rng=seed), nn.Tanh(), nn.Linear(4, 2, rng=seed + 1))
+    x = data.draw(arrays((2, 3)))
+    fn, ps = params_as_inputs(seq)
+    assert ag.gradcheck(fn, [Value(x)] + [Value(p) for p in ps])
 
 
-def test_default_init_is_pytorchs_linear_default():
-    lin = nn.Linear(100, 50, rng=0)
-    bound = 1 / math.sqrt(100)
-    assert np.abs(lin.weight.data).max() <= bound and np.abs(lin.bias.data).max() <= bound
-    assert np.abs(lin.weight.data).max() > 0.9 * bound  # spread over the whole interval
+def test_mlp_takes_dtype_as_its_fifth_argument():
+    mlp = nn.MLP(3, [4, 2], "relu", "sigmoid", np.float32, rng=0)
+    assert all(p.dtype == np.float32 for p in mlp.parameters())
+    assert [layer.activation for layer in mlp.layers] == [ag.relu, ag.sigmoid]
+    with pytest.raises(TypeError, match="dtype must be a floating type"):
+        nn.MLP(3, [4], dtype=np.int64)
 
 
-@pytest.mark.parametrize(
-    ("name", "std"),
-    [
-        ("xavier_uniform", math.sqrt(2 / (400 + 300))),
-        ("xavier_normal", math.sqrt(2 / (400 + 300))),
-        ("kaiming_uniform", math.sqrt(2 / 400)),
-        ("kaiming_normal", math.sqrt(2 / 400)),
-    ],
-)
-def test_initialisers_have_the_textbook_spread(name, std):
-    w = nn.init.INITIALIZERS[name]((400, 300), rng=0)
-    assert w.shape == (400, 300)
-    assert abs(w.std() - std) < 0.02 * std
-    assert abs(w.mean()) < 0.01 * std * 10
+def test_mlp_output_is_the_composition_of_its_layers():
+    mlp = nn.MLP(3, [5, 4, 2], activation="tanh", output_activation="sigmoid", rng=3)
+    x = np.random.default_rng(1).standard_normal((6, 3))
+    (w1, b1), (w2, b2), (w3, b3) = [(layer.weight.data, layer.bias.data) for layer in mlp.layers]
+    h = np.tanh(np.tanh(x @ w1 + b1) @ w2 + b2)
+    np.testing.assert_allclose(mlp(x).data, 1 / (1 + np.exp(-(h @ w3 + b3))))
+    np.testing.assert_allclose(mlp(x[0]).data, 1 / (1 + np.exp(-(h[0] @ w3 + b3))))
 
 
-def test_uniform_bounds_and_other_init_zero_bias():
-    layer = nn.Linear(10, 5, init="xavier_uniform", rng=0)
-    np.testing.assert_array_equal(layer.bias.data, np.zeros(5))
-    a = math.sqrt(6 / 15)
-    assert np.abs(layer.weight.data).max() <= a
-    assert nn.init.calculate_gain("tanh") == pytest.approx(5 / 3)
+def test_a_value_input_of_another_dtype_is_cast_and_its_gradient_comes_back():
+    lin = nn.Linear(3, 2, dtype=np.float32, rng=0)
+    x = Value(np.array([0.5, -1.0, 2.0]))  # float64
+    out = lin(x)
+    assert out.dtype == np.float32
+    out.sum().backward()
+    assert x.grad.dtype == np.float64 and lin.weight.grad.dtype == np.float32
+    # d sum(x @ W + b) / dx = W @ 1, d / dW = outer(x, 1)
+    np.testing.assert_allclose(x.grad, lin.weight.data.sum(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(lin.weight.grad, np.outer(x.data, np.ones(2)), rtol=1e-6)
+
+
+def test_the_cast_is_differentiable_twice():
+    """f(x) = x^3 through a float32 round trip: f' = 3x^2 and f'' = 6x, to float32 precision."""
+    x = Value(np.array([0.3, -0.7]))
+    y = nn.layers.cast(nn.layers.cast(x, np.float32), np.float64) ** 3
+    (g,) = ag.grad(y.sum(), x, create_graph=True)
+    np.testing.assert_allclose(g.data, 3 * x.data**2, rtol=1e-6)
+    g.sum().backward()
+    np.testing.assert_allclose(x.grad, 6 * x.data, rtol=1e-6)
+    assert nn.layers.cast(x, np.float64) is x
+
+
+def test_an_input_already_in_the_layers_dtype_is_not_copied():
+    from nn.layers import as_input
+
+    x = np.ones((2, 3), dtype=np.float32)
+    assert as_input(x, np.dtype(np.float32), 3, "test") is x
+    assert as_input(x, np.dtype(np.float64), 3, "test").dtype == np.float64
+
+
+def test_neuron_takes_a_list_mixing_floats_and_values():
+    n = nn.Neuron(3, activation="tanh", rng=2)
+    a = Value(0.5)
+    out = n([1.0, a, -2.0])
+    w = n.weight.data
+    pre = w[0] * 1.0 + w[1] * 0.5 + w[2] * -2.0
+    assert out.item() == pytest.approx(np.tanh(pre))
+    out.backward()
+    assert a.grad == pytest.approx((1 - np.tanh(pre) ** 2) * w[1])
+
+
+def test_neuron_gradient_is_the_textbook_formula():
+    """d tanh(w.x + b)/dw = (1 - y^2) x and /db = 1 - y^2, worked out by hand."""
+    n = nn.Neuron(2, activation="tanh", rng=0)
+    x = np.array([0.4, -1.2])
+    y = n(x)
+    y.backward()
+    np.testing.assert_allclose(n.weight.grad, (1 - y.item() ** 2) * x)
+    assert n.bias.grad == pytest.approx(1 - y.item() ** 2)
+
+
+def test_errors_name_the_module():
+    with pytest.raises(ValueError, match=r"MLP\(2 -> 3 -> 1\): expected .* got shape \(4, 5\)"):
+        nn.MLP(2, [3, 1])(np.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"Neuron\(3, activation='relu'\): .*got shape \(2,\)"):
+        nn.Neuron(3)([1.0, 2.0])
+    with pytest.raises(TypeError, match="rng must be an integer seed"):
+        nn.Linear(2, 2, rng="seed")
+
+
+def test_repr_of_an_mlp_shows_sizes_and_layers():
+    text = repr(nn.MLP(3, [4, 2], dtype=np.float32))
+    assert text.splitlines() == [
+        "MLP(3 -> 4 -> 2",
+        "  (layers.0): Layer(3, 4, bias=True, dtype=float32, activation='tanh')",
+        "  (layers.1): Layer(4, 2, bias=True, dtype=float32, activation='linear')",
+        ")",
+    ]

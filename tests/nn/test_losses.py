@@ -113,3 +113,109 @@ def test_float32_losses_stay_float32():
         nn.binary_cross_entropy(p, [[0.0, 1.0]]),
     ):
         assert loss.dtype == np.float32
+
+
+@given(
+    shapes(min_dims=1, max_dims=2).flatmap(
+        lambda s: st.tuples(arrays(s, 0.05, 0.95), arrays(s, 0.0, 1.0))
+    )
+)
+def test_binary_cross_entropy_gradient_for_the_target_too(pt):
+    p, t = pt
+    assert ag.gradcheck(lambda v, w: nn.binary_cross_entropy(v, w), [Value(p), Value(t)])
+    logits = np.log(p / (1 - p))
+    assert ag.gradcheck(lambda v, w: nn.BCEWithLogitsLoss()(v, w), [Value(logits), Value(t)])
+    # d BCE / d p = (p - t) / (p (1 - p)) / n, by hand
+    v = Value(p)
+    nn.binary_cross_entropy(v, t).backward()
+    np.testing.assert_allclose(v.grad, (p - t) / (p * (1 - p)) / p.size)
+
+
+def test_binary_cross_entropy_refuses_non_probabilities():
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: predictions must be .*\[0, 1\]"):
+        nn.binary_cross_entropy(Value(np.array([0.5, 1.5])), np.array([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"shape \(2, 1\) but target has shape \(2,\)"):
+        nn.binary_cross_entropy(Value(np.full((2, 1), 0.5)), np.zeros(2))
+
+
+def test_cross_entropy_takes_one_hot_labels_of_any_dtype():
+    z = np.array([[1.0, 2.0, 0.5], [0.1, -1.0, 3.0]])
+    y = np.array([1, 2])
+    expected = nn.cross_entropy(Value(z), y).item()
+    for one_hot in (np.eye(3, dtype=np.int64)[y], np.eye(3, dtype=bool)[y], np.eye(3)[y].tolist()):
+        assert nn.cross_entropy(Value(z), one_hot).item() == pytest.approx(expected)
+    soft = np.array([[0.2, 0.8, 0.0], [0.5, 0.0, 0.5]])  # soft labels: -sum q log p
+    want = -np.sum(soft * np.log(softmax_np(z)), axis=1).mean()
+    assert nn.cross_entropy(Value(z), soft).item() == pytest.approx(want)
+
+
+def test_float32_prediction_with_a_float64_value_target_stays_float32():
+    p = Value(np.array([0.2, 0.7], dtype=np.float32))
+    t = Value(np.array([0.0, 1.0]))
+    loss = nn.mse_loss(p, t)
+    assert loss.dtype == np.float32
+    loss.backward()
+    assert p.grad.dtype == np.float32 and t.grad.dtype == np.float64
+    np.testing.assert_allclose(t.grad, -(p.data - t.data), rtol=1e-6)  # -2 (p - t) / 2
+
+
+def test_raw_predictions_are_accepted():
+    assert nn.mse_loss([1.0, 2.0], [0.0, 0.0]).item() == pytest.approx(2.5)
+    assert nn.cross_entropy([[0.0, 0.0]], [1]).item() == pytest.approx(np.log(2))
+
+
+def test_losses_match_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(0)
+    z, y = rng.standard_normal((6, 4)) * 5, rng.integers(0, 4, 6)
+    p, t = rng.uniform(0.01, 0.99, (6, 3)), rng.uniform(0, 1, (6, 3))
+    b = rng.uniform(0, 1, z.shape)  # soft targets for the logits z
+    for reduction in ("mean", "sum", "none"):
+        pairs = [
+            (
+                nn.cross_entropy(Value(z), y, reduction),
+                F.cross_entropy(torch.tensor(z), torch.tensor(y), reduction=reduction),
+            ),
+            (
+                nn.cross_entropy(Value(z), np.eye(4)[y], reduction),
+                F.cross_entropy(torch.tensor(z), torch.tensor(np.eye(4)[y]), reduction=reduction),
+            ),
+            (
+                nn.mse_loss(Value(p), t, reduction),
+                F.mse_loss(torch.tensor(p), torch.tensor(t), reduction=reduction),
+            ),
+            (
+                nn.binary_cross_entropy(Value(p), t, reduction),
+                F.binary_cross_entropy(torch.tensor(p), torch.tensor(t), reduction=reduction),
+            ),
+            (
+                nn.binary_cross_entropy_with_logits(Value(z), b, reduction),
+                F.binary_cross_entropy_with_logits(
+                    torch.tensor(z), torch.tensor(b), reduction=reduction
+                ),
+            ),
+        ]
+        for ours, theirs in pairs:
+            np.testing.assert_allclose(ours.data, theirs.numpy(), rtol=1e-12, atol=1e-12)
+    # gradients of the mean losses
+    zt = torch.tensor(z, requires_grad=True)
+    F.cross_entropy(zt, torch.tensor(y)).backward()
+    v = Value(z)
+    nn.cross_entropy(v, y).backward()
+    np.testing.assert_allclose(v.grad, zt.grad.numpy(), rtol=1e-10, atol=1e-14)
+    pt_ = torch.tensor(p, requires_grad=True)
+    F.binary_cross_entropy(pt_, torch.tensor(t)).backward()
+    v = Value(p)
+    nn.binary_cross_entropy(v, t).backward()
+    np.testing.assert_allclose(v.grad, pt_.grad.numpy(), rtol=1e-10)
+
+
+def test_bce_with_logits_gradient_at_zero_is_sigmoid_minus_target():
+    """The smooth softplus: no kink at a logit of 0 (a zero-initialised output layer)."""
+    x = Value(np.zeros(4))
+    t = np.array([0.0, 1.0, 0.25, 1.0])
+    loss = nn.binary_cross_entropy_with_logits(x, t, reduction="sum")
+    assert loss.item() == pytest.approx(4 * np.log(2))
+    loss.backward()
+    np.testing.assert_allclose(x.grad, 0.5 - t)

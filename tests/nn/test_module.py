@@ -149,3 +149,64 @@ def test_non_strict_load_reports_missing_and_unexpected():
     result = model.load_state_dict(state, strict=False)
     assert result.missing_keys == ["bias"] and result.unexpected_keys == ["other"]
     np.testing.assert_array_equal(model.weight.data, np.ones((2, 2)))
+
+
+def test_a_layer_swapped_in_after_the_first_call_gets_its_dotted_name():
+    mlp = nn.MLP(2, [3, 1], rng=0)
+    mlp(np.ones(2))
+    new = nn.Layer(3, 1, activation="linear", rng=5)
+    mlp.layers = [mlp.layers[0], new]  # assigned after the first call
+    mlp(np.ones(2))
+    assert new.weight.name == "layers.1.weight" and new.bias.name == "layers.1.bias"
+
+
+def test_naming_is_done_once_while_nothing_changes(monkeypatch):
+    mlp = nn.MLP(2, [3, 1], rng=0)
+    walks = []
+    original = nn.Module._name_parameters
+    monkeypatch.setattr(
+        nn.Module, "_name_parameters", lambda self: (walks.append(self), original(self))
+    )
+    for _ in range(3):
+        mlp(np.ones((4, 2)))
+    assert walks == [mlp]  # the outer module once; its layers were named by it
+    mlp.note = "a plain attribute"  # not a module or parameter: nothing to rename
+    mlp(np.ones(2))
+    assert walks == [mlp]
+
+
+def test_children_and_modules():
+    seq = nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.ReLU(), nn.Linear(3, 1)))
+    assert [type(m).__name__ for m in seq.children()] == ["Linear", "Sequential"]
+    assert [type(m).__name__ for m in seq.modules()] == [
+        "Sequential",
+        "Linear",
+        "Sequential",
+        "ReLU",
+        "Linear",
+    ]
+    assert [n for n, _ in seq.named_modules()] == ["", "0", "1", "1.0", "1.1"]
+    assert [n for n, _ in seq.named_parameters()] == [
+        "0.weight",
+        "0.bias",
+        "1.1.weight",
+        "1.1.bias",
+    ]
+
+
+def test_zero_grad_to_zeros_on_request():
+    lin = nn.Linear(2, 2, rng=0)
+    lin(np.ones(2)).sum().backward()
+    grad = lin.weight.grad
+    lin.zero_grad(set_to_none=False)
+    assert lin.weight.grad is grad and not grad.any()  # zeroed in place
+    lin(np.ones(2)).sum().backward()
+    np.testing.assert_array_equal(lin.weight.grad, np.ones((2, 2)))  # x outer 1, not doubled
+
+
+def test_state_dict_holds_copies_in_the_parameter_dtype():
+    mlp = nn.MLP(2, [3], dtype=np.float32, rng=0)
+    sd = mlp.state_dict()
+    assert list(sd) == ["layers.0.weight", "layers.0.bias"]
+    assert all(v.dtype == np.float32 for v in sd.values())
+    assert sd["layers.0.weight"] is not mlp.layers[0].weight.data

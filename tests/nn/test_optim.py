@@ -254,3 +254,147 @@ def test_lr_equal_c_over_epoch_plus_one_as_in_the_first_seed():
         sched.step()
     assert lrs == pytest.approx([1 / (2 * 100000 * (e + 1)) for e in range(3)])
     assert not math.isnan(lrs[-1])
+
+
+def test_the_seed_003_network_built_from_nn_modules():
+    """Seed 003's 1-1-2-1 network as an nn.MLP (phi(x) = 2x, no biases), loss (Y - T)^2 / 2.
+
+    By hand, with x = 2 and T = 2: A1 = 8, A2 = (12, 4), Y = 10, so Y - T = 8 and
+    dL/dxh1 = 40, dL/dhh = (64, 128), dL/dhy = (192, 64); after one SGD step on xh1 at
+    eta 0.03 the weight is 0.8 and the output 4.
+    """
+    phi = lambda v: 2 * v
+    model = nn.MLP(1, [1, 2, 1], activation=phi, output_activation=phi, bias=False)
+    model.load_state_dict(
+        {
+            "layers.0.weight": [[2.0]],
+            "layers.1.weight": [[0.75, 0.25]],
+            "layers.2.weight": [[0.25], [0.5]],
+        }
+    )
+    xh1 = model.layers[0].weight
+    opt = nn.optim.SGD([xh1], lr=0.03)
+    y = model([2.0])
+    assert y.item() == 10.0
+    loss = 0.5 * nn.mse_loss(y, [2.0])
+    opt.zero_grad()
+    loss.backward()
+    assert xh1.grad.tolist() == [[40.0]]
+    assert model.layers[1].weight.grad.tolist() == [[64.0, 128.0]]
+    assert model.layers[2].weight.grad.tolist() == [[192.0], [64.0]]
+    hh_before = model.layers[1].weight.data.copy()
+    opt.step()
+    assert xh1.data[0, 0] == pytest.approx(0.8)
+    np.testing.assert_array_equal(model.layers[1].weight.data, hh_before)  # only xh1 moved
+    assert model([2.0]).item() == pytest.approx(4.0)
+
+
+@pytest.mark.parametrize("cls", [nn.optim.SGD, nn.optim.Adam])
+def test_float32_parameters_and_state_stay_float32(cls):
+    mlp = nn.MLP(3, [4, 2], dtype=np.float32, rng=0)
+    kw = dict(lr=0.1, momentum=0.9, weight_decay=0.01) if cls is nn.optim.SGD else {}
+    opt = cls(mlp.parameters(), **kw)
+    x, y = np.ones((5, 3)), np.zeros((5, 2))
+    for _ in range(3):
+        opt.zero_grad()
+        nn.mse_loss(mlp(x), y).backward()
+        opt.step()
+    assert all(p.dtype == np.float32 for p in mlp.parameters())
+    for state in opt.state.values():
+        assert all(v.dtype == np.float32 for v in state.values() if isinstance(v, np.ndarray))
+
+
+def test_zero_grad_to_zeros_on_request():
+    p = Value(np.ones(3))
+    opt = nn.optim.SGD([p], lr=0.1)
+    p.grad = np.full(3, 2.0)
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(p.grad, np.zeros(3))
+    opt.step()  # a zero gradient moves nothing
+    np.testing.assert_array_equal(p.data, np.ones(3))
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "pattern"),
+    [
+        (lambda: nn.optim.SGD(nn.Linear(2, 2), lr=0.1), TypeError, r"pass model.parameters\(\)"),
+        (lambda: nn.optim.SGD(3.0, lr=0.1), TypeError, "iterable of Values"),
+        (lambda: nn.optim.SGD([Value(np.ones(2)) * 2], lr=0.1), ValueError, "not a leaf"),
+        (lambda: nn.optim.SGD([Value(np.ones(2))], lr="0.1"), TypeError, "lr must be a number"),
+        (lambda: nn.optim.SGD([{"lr": 0.1}], lr=0.1), ValueError, "needs a 'params' entry"),
+        (lambda: nn.optim.Adam([Value(1.0)], eps=-1.0), ValueError, "invalid eps"),
+    ],
+)
+def test_more_bad_arguments(make, error, pattern):
+    with pytest.raises(error, match=pattern):
+        make()
+
+
+def test_a_bad_optimizer_state_is_refused_and_nothing_changes():
+    p = Value(np.linspace(0, 1, 4))
+    opt = nn.optim.SGD([p], lr=0.1, momentum=0.9)
+    _steps(p, opt, range(2))
+    good = opt.state_dict()
+    before_buf = opt.state[0]["momentum_buffer"].copy()
+    wrong_shape = nn.optim.SGD([Value(np.ones(3))], lr=0.5, momentum=0.9)
+    _steps(wrong_shape.param_groups[0]["params"][0], wrong_shape, range(1))
+    with pytest.raises(ValueError, match=r"momentum_buffer of parameter 0 has shape \(3,\)"):
+        opt.load_state_dict(wrong_shape.state_dict())
+    bad_lr = dict(good, param_groups=[dict(good["param_groups"][0], lr=-1.0)])
+    with pytest.raises(ValueError, match=r"group 0: SGD: invalid learning rate -1\.0"):
+        opt.load_state_dict(bad_lr)
+    assert opt.param_groups[0]["lr"] == 0.1
+    np.testing.assert_array_equal(opt.state[0]["momentum_buffer"], before_buf)
+
+
+def test_scheduler_state_round_trips(tmp_path):
+    def make():
+        opt = nn.optim.SGD([Value(np.ones(1))], lr=0.5)
+        return opt, nn.optim.StepLR(opt, step_size=2, gamma=0.1)
+
+    opt, sched = make()
+    for _ in range(3):
+        sched.step()
+    nn.save(sched.state_dict(), tmp_path / "sched.npz")
+    opt2, sched2 = make()
+    sched2.load_state_dict(nn.load(tmp_path / "sched.npz"))
+    assert sched2.last_epoch == 3 and opt2.param_groups[0]["lr"] == pytest.approx(0.05)
+    sched.step()
+    sched2.step()
+    assert opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"]) == 0.005
+
+
+def test_sgd_and_schedules_match_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    w0 = RNG.standard_normal((3, 2))
+    for kw, make_sched, make_torch_sched in (
+        (
+            dict(lr=0.2, momentum=0.8, dampening=0.3, weight_decay=0.05),
+            lambda o: nn.optim.StepLR(o, 2, gamma=0.5),
+            lambda o: torch.optim.lr_scheduler.StepLR(o, 2, gamma=0.5),
+        ),
+        (
+            dict(lr=0.1, momentum=0.9),
+            lambda o: nn.optim.ExponentialLR(o, 0.7),
+            lambda o: torch.optim.lr_scheduler.ExponentialLR(o, 0.7),
+        ),
+        (
+            dict(lr=0.1),
+            lambda o: nn.optim.LambdaLR(o, lambda e: 1 / (e + 1)),
+            lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda e: 1 / (e + 1)),
+        ),
+    ):
+        w, tw = Value(w0.copy()), torch.tensor(w0.copy(), requires_grad=True)
+        ours, theirs = nn.optim.SGD([w], **kw), torch.optim.SGD([tw], **kw)
+        s_ours, s_theirs = make_sched(ours), make_torch_sched(theirs)
+        for _ in range(6):
+            ours.zero_grad()
+            theirs.zero_grad()
+            (ag.sin(w) * w).sum().backward()
+            (torch.sin(tw) * tw).sum().backward()
+            ours.step()
+            theirs.step()
+            s_ours.step()
+            s_theirs.step()
+            assert s_ours.get_last_lr() == pytest.approx(s_theirs.get_last_lr(), rel=1e-12)
+        np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=1e-12, atol=1e-14)

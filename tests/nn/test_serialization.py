@@ -101,3 +101,38 @@ def test_a_failed_load_leaves_the_model_as_it_was(tmp_path):
         model.load_state_dict(nn.load(tmp_path / "small.npz"))
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_a_saved_file_gets_the_usual_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        nn.save({"w": np.ones(2)}, tmp_path / "w.npz")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.npz").stat().st_mode & 0o777 == 0o644  # not a private temp file's 600
+
+
+def test_reserved_keys_and_a_missing_folder_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="'allow_pickle' is reserved"):
+        nn.save({"allow_pickle": np.ones(1)}, tmp_path / "x.npz")
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        nn.save({"w": np.ones(1)}, tmp_path / "nowhere" / "x.npz")
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_file_is_a_plain_npz_without_pickles(tmp_path):
+    model = nn.MLP(2, [3], rng=0)
+    nn.save(model.state_dict(), tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as f:  # numpy reads it alone
+        assert sorted(f.files) == ["layers.0.bias", "layers.0.weight"]
+        np.testing.assert_array_equal(f["layers.0.weight"], model.layers[0].weight.data)
+
+
+def test_values_and_python_floats_are_saved(tmp_path):
+    n = nn.Neuron(2, rng=0)
+    n.bias.data = 0.125
+    nn.save({"bias": n.bias, "w": n.weight, "step": 3}, tmp_path / "n.npz")
+    state = nn.load(tmp_path / "n.npz")
+    assert state["bias"] == 0.125 and state["step"] == 3
+    np.testing.assert_array_equal(state["w"], n.weight.data)
