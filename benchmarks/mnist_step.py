@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import Row, in_fresh_process, median_time, peer
+from benchmarks.common import Job, Row, Target, interleaved, median, peer
 
 LR = 0.1
 SIZES = (784, 32, 10)
@@ -55,27 +55,38 @@ def numpy_step(s: dict[str, np.ndarray]) -> Callable[[], float]:
     return step
 
 
-def ours_step(s: dict[str, np.ndarray]) -> Callable[[], float]:
-    import nn
+class NnUnavailable(Exception):
+    """The ``nn`` package is missing or lacks part of the API this workload uses."""
 
-    dtype = s["W1"].dtype
-    model = nn.Sequential(
-        nn.Linear(784, 32, dtype=dtype), nn.Sigmoid(), nn.Linear(32, 10, dtype=dtype), nn.Sigmoid()
-    )
-    model.load_state_dict(
-        {"0.weight": s["W1"], "0.bias": s["b1"], "2.weight": s["W2"], "2.bias": s["b2"]}
-    )
-    opt = nn.optim.SGD(model.parameters(), lr=LR)
+
+def ours_step(s: dict[str, np.ndarray]) -> Callable[[], float]:
+    """The step through autograd_lite's public ``nn`` API (raises NnUnavailable without it)."""
+    try:
+        import nn
+
+        dtype = s["W1"].dtype
+        model = nn.MLP(
+            784, [32, 10], activation="sigmoid", output_activation="sigmoid", dtype=dtype
+        )
+        params = list(model.parameters())
+        opt = nn.optim.SGD(params, lr=LR)
+        mse_loss = nn.mse_loss
+    except (ImportError, AttributeError, TypeError) as e:
+        raise NnUnavailable(f"nn not available ({type(e).__name__}: {e})") from None
+    for p, k in zip(params, ("W1", "b1", "W2", "b2")):  # the same starting weights as the rest
+        if p.data.shape != s[k].shape:
+            raise NnUnavailable(f"nn.MLP parameter of shape {p.data.shape} where {k} is expected")
+        p.data[...] = s[k]
     X, Y = s["X"], s["Y"]
 
     def step() -> float:
         opt.zero_grad()
-        loss = nn.mse_loss(model(X), Y)
+        loss = mse_loss(model(X), Y)
         loss.backward()
         opt.step()
         return loss.item()
 
-    step.params = lambda: [p.data for p in model.parameters()]  # type: ignore[attr-defined]
+    step.params = lambda: [p.data for p in params]  # type: ignore[attr-defined]
     return step
 
 
@@ -144,42 +155,81 @@ IMPLEMENTATIONS = {
 }
 
 
-def measure(name: str, dtype: str, batch: int, repeat: int) -> float | None:
-    """Median microseconds per step of one implementation, in this process (None: missing)."""
-    step = IMPLEMENTATIONS[name](initial(np.dtype(dtype), batch))
-    if step is None:
-        return None
-    return median_time(step, max(5, repeat // max(1, batch // 16)), warmup=3) * 1e6
+def make(name: str, dtype: str, batch: int) -> Callable[[], float] | str | None:
+    """The step of one implementation (in a benchmark worker): None when the peer is not
+    installed, a message when autograd_lite's ``nn`` is not available."""
+    try:
+        return IMPLEMENTATIONS[name](initial(np.dtype(dtype), batch))
+    except NnUnavailable as e:
+        return str(e)
+
+
+def block_for(batch: int, steps: int) -> int:
+    """Steps per turn: ``steps`` at batch 1, fewer for larger batches (at least 5)."""
+    return max(5, steps // max(1, (batch + 15) // 16))
 
 
 def run(
-    repeat: int = 200,
+    block: int = 40,
+    turns: int = 20,
     batches: tuple[int, ...] = (1, 32, 256),
     dtypes: tuple[Any, ...] = (np.float32, np.float64),
+    spread: float = 20.0,
 ) -> list[Row]:
-    """Each implementation in a fresh interpreter: large temporaries make the allocator's
-    history (what earlier code freed and trimmed) part of a step's cost."""
+    """Every implementation of every configuration in its own fresh interpreter, all
+    taking ``turns`` turns spread over ``spread`` seconds (see ``common.interleaved``).
+    The figure of each is the median step of its fastest turn (see
+    ``Interleaved.best_turn``); every turn's median is kept in the JSON."""
+    configs = [(np.dtype(dt).name, b) for dt in dtypes for b in batches]
+    jobs = {
+        (dtype, batch, name): Job(
+            "mnist_step", "make", (name, dtype, batch), block_for(batch, block), 5, 3
+        )
+        for dtype, batch in configs
+        for name in IMPLEMENTATIONS
+    }
+    got = interleaved(jobs, turns, spread)
     rows = []
-    for dtype in dtypes:
-        name_of_dtype = np.dtype(dtype).name
-        for batch in batches:
-            times: dict[str, float | None] = {
-                name: in_fresh_process("mnist_step", "measure", name, name_of_dtype, batch, repeat)
-                for name in IMPLEMENTATIONS
-            }
-            ours = times.pop("autograd_lite")
-            floor = times["numpy"]
-            others = [t for k, t in times.items() if k != "numpy" and t is not None]
-            ok = ours <= 1.25 * floor and all(ours <= 0.8 * t for t in others)
-            rows.append(
-                Row(
-                    f"3. MNIST step 784-32-10, batch {batch}, {name_of_dtype}",
-                    "us",
-                    ours,
-                    times,
-                    target="<= 1.25x numpy, <= 0.8x peers",
-                    passed=ok,
-                    note=f"{ours / floor:.2f}x numpy",
-                )
+    for dtype, batch in configs:
+        keys = {name: (dtype, batch, name) for name in IMPLEMENTATIONS}
+        times: dict[str, float | None] = {
+            name: got.best_turn(k) * 1e6 if k in got.blocks else None for name, k in keys.items()
+        }
+        ours = times.pop("autograd_lite")
+        targets = []
+        note = ""
+        if ours is None:
+            note = got.unavailable.get(keys["autograd_lite"]) or "autograd_lite did not run"
+        elif times["numpy"] is not None:
+            targets.append(Target("autograd_lite / numpy", ours / times["numpy"], 1.25))
+            targets += [
+                Target(f"autograd_lite / {k}", ours / t, 0.8)
+                for k, t in times.items()
+                if k != "numpy" and t is not None
+            ]
+        rows.append(
+            Row(
+                f"3. MNIST step 784-32-10, batch {batch}, {dtype}",
+                "us",
+                ours,
+                times,
+                target="<= 1.25x numpy, <= 0.8x peers",
+                targets=targets,
+                note=note,
+                extra={
+                    "turns": turns,
+                    "steps_per_turn": block_for(batch, block),
+                    "median_of_all_steps_us": {
+                        name: round(median(got.times[k]) * 1e6, 2)
+                        for name, k in keys.items()
+                        if k in got.blocks
+                    },
+                    "turn_medians_us": {
+                        name: [round(m * 1e6, 2) for m in got.block_medians(k)]
+                        for name, k in keys.items()
+                        if k in got.blocks
+                    },
+                },
             )
+        )
     return rows

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import Row, peer
+from benchmarks.common import Row, Target, peer
 
 
 def _chain(Value: type, n_ops: int, tensor: bool) -> Any:
@@ -111,8 +111,12 @@ def run(max_scalar: int = 1_000_000, max_tensor: int = 100_000) -> list[Row]:
                 "x",
                 spread_t,
                 target="flat (< 2x): linear",
-                passed=spread_t < 2 and spread_m < 2,
+                targets=[
+                    Target("max/min backward time per node", spread_t, 2, "<"),
+                    Target("max/min bytes per node", spread_m, 2, "<"),
+                ],
                 note=f"memory/node spread {spread_m:.2f}x; " + detail,
+                extra={"nodes_us_bytes": [(n, t * 1e6, m) for n, t, m in stats]},
             )
         )
     steps = 20_000 if max_scalar < 100_000 else 100_000
@@ -129,7 +133,7 @@ def run(max_scalar: int = 1_000_000, max_tensor: int = 100_000) -> list[Row]:
             ours_left,
             {"micrograd": mg_left},
             target="~0: freed at once",
-            passed=ours_left < 0.05,
+            targets=[Target("share of the graph's bytes still held", ours_left, 0.05, "<")],
             note="fraction of the graph's bytes still allocated (free lists keep a few kB)",
         )
     )
@@ -139,9 +143,12 @@ def run(max_scalar: int = 1_000_000, max_tensor: int = 100_000) -> list[Row]:
             "4. gradcheck forward calls / input elements",
             "x",
             ratios[1000],
-            target="about 2",
-            passed=all(r <= 2 + 3 / n for n, r in ratios.items()),
-            note=", ".join(f"n={n}: {r:.2f}" for n, r in ratios.items()),
+            target="about 2 (<= 2n + 3 calls)",
+            targets=[Target(f"calls / n at n={n}", r, 2 + 3 / n) for n, r in ratios.items()],
+            note=", ".join(
+                f"n={n}: {r * n:.0f} calls ({r:.2f} per element)" for n, r in ratios.items()
+            ),
+            extra={"calls_per_element": ratios},
         )
     )
     return rows

@@ -31,7 +31,14 @@ def test_quick_run_writes_every_workload_to_json(tmp_path):
     for prefix in ("1.", "2.", "3.", "4."):
         assert any(n.startswith(prefix) for n in names), prefix
     assert data["machine"]["blas_threads"] == "1"
+    assert data["machine"]["numpy"] and data["machine"]["cores"]
+    for row in data["rows"]:
+        json.dumps(row)  # plain data all the way down
+        assert {"workload", "unit", "ours", "peers", "targets", "passed"} <= row.keys()
+        for t in row["targets"]:
+            assert isinstance(t["passed"], bool) and isinstance(t["measured"], float)
     assert "workload" in result.stdout and "autograd_lite" in result.stdout
+    assert "targets:" in result.stdout
 
 
 def _op_nodes(root):
@@ -68,6 +75,9 @@ def test_the_scalar_graphs_are_the_same_size_as_micrograds():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_every_implementation_of_the_mnist_step_computes_the_same_step(dtype):
+    """numpy by hand, autograd_lite's nn, HIPS autograd and torch: one step from the same
+    weights gives the same loss and the same updated weights (the peers that are
+    installed), so the timings compare the same work."""
     s = mnist_step.initial(dtype, batch=8)
     steps = {name: make(s) for name, make in mnist_step.IMPLEMENTATIONS.items()}
     steps = {k: v for k, v in steps.items() if v is not None}
@@ -91,3 +101,36 @@ def test_a_dropped_graph_is_freed_without_the_collector():
     from autograd_lite import Value
 
     assert scaling.freed_without_collector(Value, steps=20_000) < 0.05
+
+
+def test_the_mnist_row_says_so_when_nn_is_not_available(monkeypatch):
+    from benchmarks import common
+
+    monkeypatch.setitem(sys.modules, "nn", None)  # `import nn` now raises ImportError
+    reason = mnist_step.make("autograd_lite", "float64", 1)
+    assert isinstance(reason, str) and reason.startswith("nn not available")
+
+    def measured(*args, **kwargs):
+        return common.Interleaved(
+            {("float64", 1, "numpy"): [[1e-4], [2e-4]]},
+            {},
+            {("float64", 1, "autograd_lite"): reason, ("float64", 1, "autograd"): None},
+        )
+
+    monkeypatch.setattr(mnist_step, "interleaved", measured)
+    (row,) = mnist_step.run(block=5, turns=2, batches=(1,), dtypes=(np.float64,))
+    assert row.ours is None and row.targets == [] and row.passed is None
+    assert row.note.startswith("nn not available")
+    assert row.peers["numpy"] == pytest.approx(100.0) and row.peers["autograd"] is None
+    table = common.table([row], ["numpy", "autograd"])
+    assert "100 us" in table and "MISS" not in table
+
+
+def test_a_slow_spell_of_the_machine_is_left_out():
+    from benchmarks.common import Interleaved
+
+    # six turns; two of them (the 8s) taken while the machine was slow
+    got = Interleaved({"a": [[1.0, 1.2], [8.0], [1.0], [8.0], [1.4], [1.2]]}, {}, {})
+    assert got.block_medians("a") == [1.1, 8.0, 1.0, 8.0, 1.4, 1.2]
+    assert got.best_turn("a") == 1.0
+    assert got.times["a"][:3] == [1.0, 1.2, 8.0]
