@@ -4,22 +4,10 @@ One :class:`Value` type holds a Python float or a numpy array; every operation r
 inputs, and ``backward()`` applies the chain rule in reverse topological order.
 """
 
-from autograd_lite.engine import (
-    AnomalyError,
-    Context,
-    Function,
-    Value,
-    detect_anomaly,
-    enable_grad,
-    grad,
-    is_grad_enabled,
-    no_grad,
-    set_grad_enabled,
-)
-from autograd_lite.gradcheck import GradcheckError, gradcheck, gradgradcheck
-from autograd_lite.ops import (
-    OPS,
-    Op,
+from autograd_lite import operators as _operators  # noqa: F401  (binds Value's operators)
+from autograd_lite.backward import backward, grad
+from autograd_lite.function import Context, Function
+from autograd_lite.functional import (
     abs,
     broadcast_to,
     concatenate,
@@ -48,6 +36,24 @@ from autograd_lite.ops import (
     transpose,
     where,
 )
+from autograd_lite.gradcheck import (
+    GradcheckError,
+    GradcheckResult,
+    GraphCheckResult,
+    check_graph,
+    gradcheck,
+    gradgradcheck,
+)
+from autograd_lite.modes import (
+    AnomalyError,
+    detect_anomaly,
+    enable_grad,
+    is_grad_enabled,
+    no_grad,
+    set_grad_enabled,
+)
+from autograd_lite.op import OPS, Op, defop
+from autograd_lite.value import Parameter, Value
 from autograd_lite.viz import draw_graph, to_dot
 
 __version__ = "0.1.0"
@@ -58,13 +64,19 @@ __all__ = [
     "Context",
     "Function",
     "GradcheckError",
+    "GradcheckResult",
+    "GraphCheckResult",
     "Op",
+    "Parameter",
     "Value",
     "__version__",
     "abs",
+    "backward",
     "broadcast_to",
+    "check_graph",
     "concatenate",
     "cos",
+    "defop",
     "detect_anomaly",
     "draw_graph",
     "enable_grad",

@@ -68,7 +68,9 @@ def run(epochs: int = 200, seed: int = 0, out: str | None = "out") -> dict:
     if out:
         loss = nn.mse_loss(model(x[:4]), y[:4])
         loss.backward()
-        result["graph"] = save_svg(ag.draw_graph(loss), out_path("custom_op_graph.svg", out))
+        result["graph"] = save_svg(
+            ag.draw_graph(loss, names=model), out_path("custom_op_graph.svg", out)
+        )
         print(f"graph of one forward/backward pass saved to {result['graph']}")
     return result
 

@@ -27,7 +27,15 @@ from nn.losses import (
     cross_entropy,
     mse_loss,
 )
-from nn.module import IncompatibleKeys, Module, Sequential
+from nn.module import (
+    IncompatibleKeys,
+    Module,
+    ModuleDict,
+    ModuleList,
+    Parameter,
+    ParameterList,
+    Sequential,
+)
 from nn.serialization import load, save
 
 __all__ = [
@@ -42,7 +50,11 @@ __all__ = [
     "Linear",
     "MSELoss",
     "Module",
+    "ModuleDict",
+    "ModuleList",
     "Neuron",
+    "Parameter",
+    "ParameterList",
     "ReLU",
     "Sequential",
     "Sigmoid",

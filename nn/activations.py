@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from autograd_lite import ops
+from autograd_lite import functional as F
 from nn.module import Module
 
 __all__ = ["ACTIVATIONS", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Tanh", "get_activation"]
@@ -16,10 +16,10 @@ def _identity(x: Any) -> Any:
 
 
 ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
-    "relu": ops.relu,
-    "tanh": ops.tanh,
-    "sigmoid": ops.sigmoid,
-    "leaky_relu": ops.leaky_relu,
+    "relu": F.relu,
+    "tanh": F.tanh,
+    "sigmoid": F.sigmoid,
+    "leaky_relu": F.leaky_relu,
     "linear": _identity,
 }
 
@@ -50,21 +50,21 @@ class ReLU(Module):
     """max(x, 0) elementwise."""
 
     def forward(self, x: Any) -> Any:
-        return ops.relu(x)
+        return F.relu(x)
 
 
 class Tanh(Module):
     """tanh(x) elementwise."""
 
     def forward(self, x: Any) -> Any:
-        return ops.tanh(x)
+        return F.tanh(x)
 
 
 class Sigmoid(Module):
     """1 / (1 + e^-x) elementwise."""
 
     def forward(self, x: Any) -> Any:
-        return ops.sigmoid(x)
+        return F.sigmoid(x)
 
 
 class LeakyReLU(Module):
@@ -74,7 +74,7 @@ class LeakyReLU(Module):
         self.negative_slope = float(negative_slope)
 
     def forward(self, x: Any) -> Any:
-        return ops.leaky_relu(x, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import Function, Value, ops, stack
+from autograd_lite import Function, Parameter, Value, stack
+from autograd_lite import functional as F
 from nn import init as _init
 from nn.activations import activation_name, get_activation
 from nn.module import Module
@@ -133,17 +134,17 @@ class Linear(Module):
         self.nin, self.nout = int(nin), int(nout)
         rng = _init.as_rng(rng)
         make = _init.get_initializer(init)
-        self.weight = Value(make((self.nin, self.nout), rng=rng, dtype=dtype))
+        self.weight = Parameter(make((self.nin, self.nout), rng=rng, dtype=dtype))
         if not bias:
             self.bias = None
         elif make is _init.linear_default:
-            self.bias = Value(make((self.nout,), fan_in=self.nin, rng=rng, dtype=dtype))
+            self.bias = Parameter(make((self.nout,), fan_in=self.nin, rng=rng, dtype=dtype))
         else:
-            self.bias = Value(np.zeros(self.nout, dtype=dtype))
+            self.bias = Parameter(np.zeros(self.nout, dtype=dtype))
 
     def forward(self, x: Any) -> Value:
         x = as_input(x, self.weight.dtype, self.nin, self)
-        return ops.linear(x, self.weight, self.bias)
+        return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         dtype = "" if self.weight.dtype == np.float64 else f", dtype={self.weight.dtype}"
@@ -174,7 +175,7 @@ class Layer(Linear):
 
     def forward(self, x: Any) -> Value:
         x = as_input(x, self.weight.dtype, self.nin, self)
-        return self.activation(ops.linear(x, self.weight, self.bias))
+        return self.activation(F.linear(x, self.weight, self.bias))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, activation={activation_name(self.activation)!r}"
@@ -202,13 +203,13 @@ class Neuron(Module):
         dtype = _float_dtype(dtype, "Neuron")
         self.nin = int(nin)
         make = _init.get_initializer(init)
-        self.weight = Value(make((self.nin,), rng=_init.as_rng(rng), dtype=dtype))
-        self.bias = Value(0.0, dtype=dtype) if bias else None
+        self.weight = Parameter(make((self.nin,), rng=_init.as_rng(rng), dtype=dtype))
+        self.bias = Parameter(0.0, dtype=dtype) if bias else None
         self.activation = get_activation(activation)
 
     def forward(self, x: Any) -> Value:
         x = as_input(x, self.weight.dtype, self.nin, self)
-        return self.activation(ops.linear(x, self.weight, self.bias))
+        return self.activation(F.linear(x, self.weight, self.bias))
 
     def extra_repr(self) -> str:
         return f"{self.nin}, activation={activation_name(self.activation)!r}"

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import Value, log_softmax, logsumexp, maximum, ops, stack
+from autograd_lite import Value, log_softmax, logsumexp, maximum, stack
+from autograd_lite import functional as F
 from nn.layers import cast
 from nn.module import Module
 
@@ -27,6 +28,7 @@ __all__ = [
     "cross_entropy",
     "mse_loss",
 ]
+__all__ += ["L1Loss", "NLLLoss", "SmoothL1Loss", "l1_loss", "nll_loss", "smooth_l1_loss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -69,9 +71,9 @@ def _target(target: Any, pred: Any, who: str) -> Any:
 
 def _reduce(loss: Any, reduction: str, who: str) -> Any:
     if reduction == "mean":
-        return ops.mean(loss)
+        return F.mean(loss)
     if reduction == "sum":
-        return ops.sum(loss)
+        return F.sum(loss)
     if reduction == "none":
         return loss
     raise ValueError(f"{who}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -82,7 +84,7 @@ def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Value:
     pred = _pred(pred, "mse_loss")
     target = _target(target, pred, "mse_loss")
     if reduction == "mean":
-        return ops.mse(pred, target)  # one fused node
+        return F.mse(pred, target)  # one fused node
     diff = pred - target
     return _reduce(diff * diff, reduction, "mse_loss")
 
@@ -93,7 +95,7 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Value:
     ``logits`` is (C,) or (B, C). ``labels`` are class indices, shape () or (B,), or
     probabilities (one-hot or soft, any numeric dtype) with the logits' shape: then the
     loss is -sum(labels * log_softmax(logits)). Computed with a stable log-softmax
-    (logsumexp(z) - z[label] for indices), so logits of 1000 are fine. Labels are
+    (from logits - max(logits)), accurate at every magnitude. Labels are
     constants: no gradient flows into them.
     """
     who = "cross_entropy"
@@ -107,7 +109,7 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Value:
     raw = np.asarray(raw)
     if raw.shape == tuple(logits.shape) and raw.dtype.kind in "biuf":  # one-hot / probabilities
         probs = raw.astype(logits.dtype, copy=False)
-        loss = -ops.sum(probs * log_softmax(logits, axis=-1), axis=-1)
+        loss = -F.sum(probs * log_softmax(logits, axis=-1), axis=-1)
         return _reduce(loss, reduction, who)
     if raw.dtype.kind == "f" and np.all(raw == np.round(raw)):
         raw = raw.astype(np.int64)  # class indices given as floats
@@ -123,9 +125,11 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Value:
         )
     if raw.size and (raw.min() < 0 or raw.max() >= n_classes):
         raise ValueError(f"{who}: labels must be in [0, {n_classes}), got {raw.min()}..{raw.max()}")
-    # -log softmax[label] = logsumexp(logits) - logits[label]
-    picked = logits[np.arange(raw.size), raw.ravel()] if raw.ndim else logits[int(raw)]
-    return _reduce(logsumexp(logits, axis=-1) - picked, reduction, who)
+    # -log_softmax(logits)[label]: log_softmax works from logits - max, so the loss is
+    # accurate at every magnitude (logsumexp(z) - z[label] cancels at logits of 1e16)
+    logp = log_softmax(logits, axis=-1)
+    picked = logp[np.arange(raw.size), raw.ravel()] if raw.ndim else logp[int(raw)]
+    return _reduce(-picked, reduction, who)
 
 
 def binary_cross_entropy(pred: Any, target: Any, reduction: str = "mean") -> Value:
@@ -148,8 +152,8 @@ def binary_cross_entropy(pred: Any, target: Any, reduction: str = "mean") -> Val
             "binary_cross_entropy_with_logits on the logits"
         )
     with np.errstate(divide="ignore"):  # log(0) = -inf is expected here: it is clamped
-        log_p = maximum(ops.log(pred), -100.0)
-        log_q = maximum(ops.log(1.0 - pred), -100.0)
+        log_p = maximum(F.log(pred), -100.0)
+        log_q = maximum(F.log(1.0 - pred), -100.0)
     return _reduce(-(t * log_p + (1.0 - t) * log_q), reduction, who)
 
 
@@ -209,3 +213,124 @@ class BCEWithLogitsLoss(Module):
 
     def forward(self, logits: Any, target: Any) -> Value:
         return binary_cross_entropy_with_logits(logits, target, self.reduction)
+
+
+# ------------------------------------------------------------- L1, smooth L1, NLL
+
+
+def l1_loss(pred: Any, target: Any, reduction: str = "mean") -> Value:
+    """Mean absolute error: mean(|pred - target|) (or its sum, or elementwise).
+
+    The gradient at pred == target is 0, as in PyTorch.
+    """
+    pred = _pred(pred, "l1_loss")
+    target = _target(target, pred, "l1_loss")
+    return _reduce(F.abs(pred - target), reduction, "l1_loss")
+
+
+def smooth_l1_loss(pred: Any, target: Any, reduction: str = "mean", beta: float = 1.0) -> Value:
+    """Huber-like loss: 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = pred - target).
+
+    Quadratic near 0 and linear beyond ``beta``; ``beta=0`` is :func:`l1_loss`, as in
+    PyTorch.
+    """
+    who = "smooth_l1_loss"
+    if not beta >= 0.0:
+        raise ValueError(f"{who}: beta must be >= 0, got {beta}")
+    pred = _pred(pred, who)
+    target = _target(target, pred, who)
+    d = pred - target
+    ad = F.abs(d)
+    if beta == 0.0:
+        return _reduce(ad, reduction, who)
+    small = np.abs(d.data if isinstance(d, Value) else d) < beta
+    return _reduce(F.where(small, (0.5 / beta) * d * d, ad - 0.5 * beta), reduction, who)
+
+
+def nll_loss(
+    log_probs: Any,
+    labels: Any,
+    weight: Any = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+) -> Value:
+    """Negative log-likelihood: -weight[y] * log_probs[y] per sample, y the label.
+
+    ``log_probs`` is (C,), (N, C) or (N, C, d1, ...) (e.g. from ``log_softmax``), labels
+    integers of shape (), (N,) or (N, d1, ...). Labels equal to ``ignore_index`` add
+    nothing; ``"mean"`` divides by the summed weights of the others (PyTorch's rule), so
+    ``nll_loss(log_softmax(z), y)`` equals ``cross_entropy(z, y)``.
+    """
+    who = "nll_loss"
+    logp = _pred(log_probs, who)
+    shape = tuple(logp.shape)
+    if len(shape) == 0:
+        raise ValueError(f"{who}: log_probs must have a class dimension, got a scalar")
+    c_axis = 0 if len(shape) == 1 else 1
+    n_classes = shape[c_axis]
+    raw = np.asarray(labels.data if isinstance(labels, Value) else labels)
+    if raw.dtype.kind == "f" and np.all(raw == np.round(raw)):
+        raw = raw.astype(np.int64)
+    expected = shape[:c_axis] + shape[c_axis + 1 :]
+    if raw.dtype.kind not in "iu" or raw.shape != expected:
+        raise ValueError(
+            f"{who}: labels must be class indices of shape {expected} for log_probs of shape "
+            f"{shape}; got {raw.dtype} of shape {raw.shape}"
+        )
+    valid = raw != ignore_index
+    if np.any(valid) and (raw[valid].min() < 0 or raw[valid].max() >= n_classes):
+        raise ValueError(
+            f"{who}: labels must be in [0, {n_classes}) (or ignore_index={ignore_index}), "
+            f"got {raw[valid].min()}..{raw[valid].max()}"
+        )
+    w = None if weight is None else np.asarray(weight.data if isinstance(weight, Value) else weight)
+    if w is not None and w.shape != (n_classes,):
+        raise ValueError(f"{who}: weight must have shape ({n_classes},), got {w.shape}")
+    safe = np.where(valid, raw, 0)
+    # index (n, safe[n, ...], ...) of log_probs: one gathered value per sample
+    if c_axis == 0:
+        picked = logp[int(safe)]
+    else:
+        grids = np.indices(expected, sparse=True)
+        picked = logp[(grids[0], safe, *grids[1:])]
+    per = np.where(valid, 1.0, 0.0) if w is None else np.where(valid, w[safe], 0.0)
+    per = per.astype(logp.dtype)
+    loss = -(picked * per)
+    if reduction == "mean":
+        return F.sum(loss) / float(per.sum())
+    return _reduce(loss, reduction, who)
+
+
+class L1Loss(Module):
+    """Module form of :func:`l1_loss`."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        self.reduction = reduction
+
+    def forward(self, pred: Any, target: Any) -> Value:
+        return l1_loss(pred, target, self.reduction)
+
+
+class SmoothL1Loss(Module):
+    """Module form of :func:`smooth_l1_loss`."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0) -> None:
+        self.reduction = reduction
+        self.beta = float(beta)
+
+    def forward(self, pred: Any, target: Any) -> Value:
+        return smooth_l1_loss(pred, target, self.reduction, self.beta)
+
+
+class NLLLoss(Module):
+    """Module form of :func:`nll_loss`: ``NLLLoss(weight=None, ignore_index=-100)``."""
+
+    def __init__(
+        self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"
+    ) -> None:
+        self.weight = None if weight is None else np.asarray(weight, dtype=float)
+        self.ignore_index = int(ignore_index)
+        self.reduction = reduction
+
+    def forward(self, log_probs: Any, labels: Any) -> Value:
+        return nll_loss(log_probs, labels, self.weight, self.ignore_index, self.reduction)

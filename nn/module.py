@@ -1,23 +1,33 @@
-"""`Module`: the base of every layer, and `Sequential`.
+"""`Module`, the base of every layer; `Sequential`; and the containers `ModuleList`,
+`ModuleDict` and `ParameterList`.
 
-A module's parameters and submodules are found by looking at its attributes: a leaf
-``Value`` that requires grad is a parameter, a ``Module`` is a submodule, and lists,
-tuples and dicts of them count too (``self.layers = [Layer(...), ...]`` names its
-parameters ``layers.0.weight`` ...). There is nothing to register, and a subclass need
-not call ``super().__init__()``. Attributes whose name starts with ``_`` are private and
-not searched.
+A module's parameters and submodules are found by looking at its attributes: a
+`Parameter` is a parameter, a ``Module`` is a submodule, and lists, tuples and dicts of
+them count too, nested to any depth (``self.blocks = [[Linear(2, 2)]]`` names its
+parameters ``blocks.0.0.weight``). There is nothing to register, and a subclass need not
+call ``super().__init__()``. Attributes whose name starts with ``_`` are private and not
+searched. A plain leaf ``Value`` that requires grad, assigned to a module, is refused
+with a message: wrap it in ``nn.Parameter`` to train it (nothing is silently left out).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from autograd_lite import Value
+from autograd_lite import Parameter, Value
 
-__all__ = ["IncompatibleKeys", "Module", "Sequential"]
+__all__ = [
+    "IncompatibleKeys",
+    "Module",
+    "ModuleDict",
+    "ModuleList",
+    "Parameter",
+    "ParameterList",
+    "Sequential",
+]
 
 
 class IncompatibleKeys(NamedTuple):
@@ -27,36 +37,36 @@ class IncompatibleKeys(NamedTuple):
     unexpected_keys: list[str]
 
 
-class _AutoName(str):
-    """A parameter name given by ``Module.__call__`` (as opposed to one the user chose)."""
-
-
-# Bumped whenever a module or a parameter is assigned as an attribute of any module: a
-# module whose parameters were named at an older generation names them again on its next
-# call, so a layer swapped in after the first call is still labelled with its path.
-_generation = 0
-
-
-def _holds_parts(value: Any) -> bool:
-    """True for a Module, a parameter, or a list/tuple/dict holding one."""
-    if isinstance(value, (list, tuple)):
-        return any(_holds_parts(v) for v in value)
-    if isinstance(value, dict):
-        return any(_holds_parts(v) for v in value.values())
-    return isinstance(value, Module) or (
-        isinstance(value, Value) and value.is_leaf and value.requires_grad
-    )
+def _check_member(where: str, value: Any) -> None:
+    """Refuse what a module could not register: trainable plain Values, sets of parts."""
+    stack = [(where, value)]
+    while stack:
+        name, v = stack.pop()
+        if isinstance(v, Value):
+            if v.requires_grad and v.is_leaf and not isinstance(v, Parameter):
+                raise TypeError(
+                    f"{name} is a Value that requires grad but not a Parameter: wrap it as "
+                    "nn.Parameter(...) to train it, or make it with requires_grad=False to "
+                    "keep it constant"
+                )
+        elif isinstance(v, (list, tuple)):
+            stack.extend((f"{name}[{i}]", item) for i, item in enumerate(v))
+        elif isinstance(v, dict):
+            stack.extend((f"{name}[{k!r}]", item) for k, item in v.items())
+        elif isinstance(v, (set, frozenset)) and any(isinstance(x, (Module, Value)) for x in v):
+            raise TypeError(
+                f"{name} is a set holding modules or Values: a set has no order to name its "
+                "members by; use a list, a dict, nn.ModuleList or nn.ModuleDict"
+            )
 
 
 class Module:
     """Base class of layers and models: subclass it and define ``forward``.
 
-    ``model(x)`` calls ``model.forward(x)``. The first call of a module also gives each
-    parameter without a name (``.name is None``) its dotted path relative to that module
-    (``layers.0.weight``), so ``ag.draw_graph(loss)`` labels the parameters. The outermost
-    module is called first, so its paths win; a name you set yourself is never replaced.
-    Later calls skip the naming (one dictionary look-up), unless a module or parameter
-    has been assigned as an attribute since.
+    ``model(x)`` calls ``model.forward(x)``. Parameters (:class:`Parameter`) and
+    submodules assigned as attributes, or held in lists, tuples and dicts of them, are
+    found by ``parameters()``/``named_parameters()`` with dotted names such as
+    ``layers.0.weight``; ``ag.draw_graph(loss, names=model)`` labels them so.
     """
 
     training: bool = True
@@ -65,22 +75,16 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self.__dict__.get("_named") != _generation:
-            self._name_parameters()
         return self.forward(*args, **kwargs)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        global _generation
+        if not name.startswith("_"):
+            _check_member(f"{type(self).__name__}.{name}", value)
         object.__setattr__(self, name, value)
-        if not name.startswith("_") and _holds_parts(value):
-            _generation += 1
 
-    def _name_parameters(self) -> None:
-        for name, p in self.named_parameters():
-            if p.name is None or isinstance(p.name, _AutoName):
-                p.name = _AutoName(name)
-        for _, m in self.named_modules():
-            m.__dict__["_named"] = _generation
+    def _items(self) -> Iterable[tuple[str, Any]]:
+        """The (name, value) pairs searched for parameters and submodules."""
+        return ((k, v) for k, v in vars(self).items() if not k.startswith("_"))
 
     # ------------------------------------------------------------------ structure
     def children(self) -> Iterator[Module]:
@@ -112,25 +116,45 @@ class Module:
             children = list(m.named_children())
             stack.extend((f"{name}.{c}" if name else c, sub) for c, sub in reversed(children))
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Value]]:
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
         """Every parameter once, with its dotted name such as ``layers.0.weight``."""
         seen: set[int] = set()
         for mname, m in self.named_modules(prefix):
             for name, obj in _members(m):
-                if isinstance(obj, Value) and id(obj) not in seen:
+                if isinstance(obj, Parameter) and id(obj) not in seen:
                     seen.add(id(obj))
                     yield (f"{mname}.{name}" if mname else name), obj
 
-    def parameters(self) -> list[Value]:
-        """The parameters (leaf Values that require grad), each once."""
+    def parameters(self) -> list[Parameter]:
+        """The parameters, each once."""
         return [p for _, p in self.named_parameters()]
+
+    def register_buffer(self, name: str, value: Any) -> None:
+        """Keep ``value`` (an ndarray that is not trained, e.g. BatchNorm's running mean) as
+        attribute ``name``, saved by ``state_dict`` and restored by ``load_state_dict``."""
+        if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
+            raise ValueError(f"register_buffer: {name!r} is not a public attribute name")
+        names = self.__dict__.setdefault("_buffer_names", [])
+        if name not in names:
+            names.append(name)
+        object.__setattr__(self, name, np.asarray(value))
+
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer (see :meth:`register_buffer`) with its dotted name."""
+        for mname, m in self.named_modules(prefix):
+            for name in m.__dict__.get("_buffer_names", ()):
+                yield (f"{mname}.{name}" if mname else name), getattr(m, name)
+
+    def buffers(self) -> list[np.ndarray]:
+        """The buffers (arrays saved with the state but not trained)."""
+        return [b for _, b in self.named_buffers()]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: every parameter's ``.grad`` becomes None (PyTorch's default;
         the next backward then stores its gradient without adding), or zeros with
         ``set_to_none=False``."""
         for p in self.parameters():
-            _zero(p, set_to_none)
+            reset_grad(p, set_to_none)
 
     def train(self, mode: bool = True) -> Module:
         """Set training mode (``self.training``) here and in every submodule."""
@@ -144,8 +168,11 @@ class Module:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter's data, by dotted name (scalars as 0-d arrays)."""
-        return {name: np.array(p.data) for name, p in self.named_parameters()}
+        """A copy of every parameter's data, then of every buffer, by dotted name (scalars
+        as 0-d arrays)."""
+        state = {name: np.array(p.data) for name, p in self.named_parameters()}
+        state.update((name, np.array(b)) for name, b in self.named_buffers())
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> IncompatibleKeys:
         """Copy ``state`` into the parameters, after checking all of it.
@@ -155,7 +182,8 @@ class Module:
         lists every problem and no parameter is changed. Data is copied in place, so an
         optimizer holding the parameters keeps working.
         """
-        params = dict(self.named_parameters())
+        params: dict[str, Any] = dict(self.named_parameters())
+        params.update(self.named_buffers())
         missing = [k for k in params if k not in state]
         unexpected = [k for k in state if k not in params]
         problems = []
@@ -180,7 +208,9 @@ class Module:
             )
         for name, arr in arrays.items():
             p = params[name]
-            if type(p.data) is float:
+            if not isinstance(p, Value):  # a buffer: an ndarray, copied into in place
+                p[...] = arr
+            elif type(p.data) is float:
                 p.data = float(arr)
             else:
                 p.data[...] = arr
@@ -203,7 +233,7 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 
-def _zero(p: Value, set_to_none: bool) -> None:
+def reset_grad(p: Value, set_to_none: bool) -> None:
     """Set ``p.grad`` to None, or to zeros of ``p``'s shape and dtype, in place if it can."""
     if set_to_none or p.grad is None:
         p.grad = None
@@ -214,24 +244,16 @@ def _zero(p: Value, set_to_none: bool) -> None:
 
 
 def _members(module: Module) -> Iterator[tuple[str, Any]]:
-    """Attributes that hold parameters or modules, lists/tuples/dicts of them flattened."""
-    for name, value in vars(module).items():
-        if name.startswith("_"):
-            continue
-        if isinstance(value, (list, tuple)):
-            for i, item in enumerate(value):
-                yield from _members_of(f"{name}.{i}", item)
+    """Parameters and modules held by ``module``, inside lists/tuples/dicts at any depth."""
+    stack = list(reversed(list(module._items())))
+    while stack:
+        name, value = stack.pop()
+        if isinstance(value, (Module, Parameter)):
+            yield name, value
+        elif isinstance(value, (list, tuple)):
+            stack.extend(reversed([(f"{name}.{i}", v) for i, v in enumerate(value)]))
         elif isinstance(value, dict):
-            for key, item in value.items():
-                yield from _members_of(f"{name}.{key}", item)
-        else:
-            yield from _members_of(name, value)
-
-
-def _members_of(name: str, value: Any) -> Iterator[tuple[str, Any]]:
-    is_parameter = isinstance(value, Value) and value.is_leaf and value.requires_grad
-    if is_parameter or isinstance(value, Module):
-        yield name, value
+            stack.extend(reversed([(f"{name}.{k}", v) for k, v in value.items()]))
 
 
 class Sequential(Module):
@@ -260,3 +282,102 @@ class Sequential(Module):
         for m in self._modules:
             x = m(x)
         return x
+
+
+class ModuleList(Module):
+    """A list of modules, registered as ``0``, ``1``, ... (PyTorch's ``nn.ModuleList``)."""
+
+    def __init__(self, modules: Iterable[Module] = ()) -> None:
+        self._list: list[Module] = []
+        self.extend(modules)
+
+    def _items(self) -> Iterable[tuple[str, Any]]:
+        return ((str(i), m) for i, m in enumerate(self._list))
+
+    def append(self, module: Module) -> ModuleList:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleList: expected a Module, got {type(module).__name__}")
+        self._list.append(module)
+        return self
+
+    def extend(self, modules: Iterable[Module]) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._list)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._list)
+
+    def __getitem__(self, i: int) -> Module:
+        return self._list[i]
+
+
+class ModuleDict(Module):
+    """A dict of modules, registered by key (PyTorch's ``nn.ModuleDict``)."""
+
+    def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
+        self._dict: dict[str, Module] = {}
+        for k, m in (modules or {}).items():
+            self[k] = m
+
+    def _items(self) -> Iterable[tuple[str, Any]]:
+        return iter(self._dict.items())
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"ModuleDict[{key!r}]: expected a Module, got {type(module).__name__}")
+        self._dict[str(key)] = module
+
+    def __getitem__(self, key: str) -> Module:
+        return self._dict[key]
+
+    def __len__(self) -> int:
+        return len(self._dict)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict)
+
+    def keys(self) -> Iterable[str]:
+        return self._dict.keys()
+
+    def values(self) -> Iterable[Module]:
+        return self._dict.values()
+
+    def items(self) -> Iterable[tuple[str, Module]]:
+        return self._dict.items()
+
+
+class ParameterList(Module):
+    """A list of parameters, registered as ``0``, ``1``, ... (``nn.ParameterList``).
+
+    Values and arrays that are not Parameters are wrapped in one (their data copied).
+    """
+
+    def __init__(self, values: Iterable[Any] = ()) -> None:
+        self._list: list[Parameter] = []
+        for v in values:
+            self.append(v)
+
+    def _items(self) -> Iterable[tuple[str, Any]]:
+        return ((str(i), p) for i, p in enumerate(self._list))
+
+    def append(self, value: Any) -> ParameterList:
+        if not isinstance(value, Parameter):
+            if isinstance(value, Value):
+                value = Parameter(value.data if value.ndim else value.item(), name=value.name)
+            else:
+                value = Parameter(value)
+        self._list.append(value)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._list)
+
+    def __iter__(self) -> Iterator[Parameter]:
+        return iter(self._list)
+
+    def __getitem__(self, i: int) -> Parameter:
+        return self._list[i]

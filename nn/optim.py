@@ -1,4 +1,4 @@
-"""Optimizers (SGD, Adam, AdamW) with PyTorch's update rules, and learning-rate schedules.
+"""Optimizers (SGD, Adam, AdamW, RMSprop) with PyTorch's update rules, and learning-rate schedules.
 
 Each optimizer holds ``param_groups``: dicts with ``"params"`` and the hyper-parameters
 (a schedule changes ``group["lr"]``). ``step()`` updates each parameter that has a
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from autograd_lite import Value
-from nn.module import _zero
+from nn.module import reset_grad
 
 __all__ = [
     "SGD",
@@ -27,6 +27,7 @@ __all__ = [
     "LambdaLR",
     "LRScheduler",
     "Optimizer",
+    "RMSprop",
     "StepLR",
 ]
 
@@ -98,7 +99,7 @@ class Optimizer:
         ``set_to_none=False``."""
         for g in self.param_groups:
             for p in g["params"]:
-                _zero(p, set_to_none)
+                reset_grad(p, set_to_none)
 
     def step(self) -> None:
         """Update every parameter that has a gradient (``.grad`` not None), in place."""
@@ -317,6 +318,78 @@ class Adam(Optimizer):
         np.divide(m, denom, out=denom)
         denom *= lr / (1.0 - b1**t)
         p -= denom
+
+
+class RMSprop(Optimizer):
+    """RMSprop with PyTorch's rule, step by step:
+
+    g = grad + weight_decay * p;  v = alpha v + (1 - alpha) g^2;  with ``centered``,
+    m = alpha m + (1 - alpha) g and avg = sqrt(v - m^2) + eps, else avg = sqrt(v) + eps;
+    with momentum: b = momentum * b + g / avg and p = p - lr * b; else p = p - lr * g / avg.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            dict(
+                lr=lr,
+                alpha=alpha,
+                eps=eps,
+                weight_decay=weight_decay,
+                momentum=momentum,
+                centered=centered,
+            ),
+        )
+
+    def _check(self, group: dict[str, Any]) -> None:
+        super()._check(group)
+        if not 0.0 <= group["alpha"] <= 1.0:
+            raise ValueError(f"RMSprop: alpha must be in [0, 1], got {group['alpha']}")
+        if not group["eps"] >= 0.0:
+            raise ValueError(f"RMSprop: invalid eps {group['eps']}")
+        if not group["momentum"] >= 0.0:
+            raise ValueError(f"RMSprop: invalid momentum {group['momentum']} (must be >= 0)")
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:
+        lr, alpha, eps = group["lr"], group["alpha"], group["eps"]
+        wd, momentum = group["weight_decay"], group["momentum"]
+        if wd:
+            g = g + wd * p
+        if "step" not in state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(p)
+            if momentum:
+                state["momentum_buffer"] = np.zeros_like(p)
+            if group["centered"]:
+                state["grad_avg"] = np.zeros_like(p)
+        state["step"] += 1
+        v = state["square_avg"]
+        v *= alpha
+        v += (1.0 - alpha) * (g * g)
+        if group["centered"]:
+            m = state.setdefault("grad_avg", np.zeros_like(p))
+            m *= alpha
+            m += (1.0 - alpha) * g
+            avg = np.sqrt(v - m * m)
+        else:
+            avg = np.sqrt(v)
+        avg += eps
+        if momentum:
+            buf = state.setdefault("momentum_buffer", np.zeros_like(p))
+            buf *= momentum
+            buf += g / avg
+            p -= lr * buf
+        else:
+            p -= lr * (g / avg)
 
 
 class AdamW(Adam):

@@ -24,13 +24,13 @@ def params_as_inputs(module):
         for name, p in zip(names, ps):
             owner, attr = _owner(module, name)
             saved[name] = getattr(owner, attr)
-            setattr(owner, attr, p)
+            object.__setattr__(owner, attr, p)  # a plain Value in a Parameter's place
         try:
             return module(x)
         finally:
             for name, old in saved.items():
                 owner, attr = _owner(module, name)
-                setattr(owner, attr, old)
+                object.__setattr__(owner, attr, old)
 
     return run, [p.data for _, p in module.named_parameters()]
 

@@ -12,10 +12,10 @@ from autograd_lite import Value
 
 class Block(nn.Module):
     def __init__(self):
-        self.scale = Value(np.ones(2))
+        self.scale = nn.Parameter(np.ones(2))
         self.inner = nn.Linear(2, 2, rng=0)
         self.heads = {"a": nn.Linear(2, 1, rng=1), "b": nn.Linear(2, 1, rng=2)}
-        self.extra = [Value(0.5), Value(np.zeros(3), requires_grad=False)]
+        self.extra = [nn.Parameter(0.5), Value(np.zeros(3), requires_grad=False)]
         self._private = Value(1.0)
         self.constant = 3.0
 
@@ -59,24 +59,74 @@ def test_sequential_names_and_forward():
         nn.Sequential(nn.ReLU(), 3)
 
 
-def test_calling_a_model_names_its_parameters_for_graph_drawings():
+def test_calling_a_model_leaves_parameter_names_alone_and_drawings_name_them():
     mlp = nn.MLP(2, [3, 1], rng=0)
-    mlp.layers[1].bias.name = "my_bias"  # a name the user chose is kept
+    mlp.layers[1].bias.name = "my_bias"  # a name the user chose
     loss = nn.mse_loss(mlp(np.ones((4, 2))), np.zeros((4, 1)))
-    assert mlp.layers[0].weight.name == "layers.0.weight"
-    assert mlp.layers[1].bias.name == "my_bias"
+    assert mlp.layers[0].weight.name is None and mlp.layers[1].bias.name == "my_bias"
     loss.backward()
-    dot = ag.to_dot(loss)
-    assert "layers.0.weight" in dot and "my_bias" in dot
+    assert "layers.0.weight" not in ag.to_dot(loss)
+    dot = ag.to_dot(loss, names=mlp)
+    assert "layers.0.weight" in dot and "layers.1.bias" in dot
 
 
-def test_outer_module_names_win_over_an_earlier_inner_call():
-    inner = nn.Linear(2, 2, rng=0)
-    inner(np.ones(2))
-    assert inner.weight.name == "weight"
-    outer = nn.Sequential(inner)
-    outer(np.ones(2))
-    assert inner.weight.name == "0.weight"
+def test_nested_containers_are_registered_at_any_depth():
+    class Deep(nn.Module):
+        def __init__(self):
+            self.blocks = [[nn.Linear(2, 2, rng=0)], {"k": (nn.Linear(2, 1, rng=1),)}]
+
+    names = [n for n, _ in Deep().named_parameters()]
+    assert names == [
+        "blocks.0.0.weight",
+        "blocks.0.0.bias",
+        "blocks.1.k.0.weight",
+        "blocks.1.k.0.bias",
+    ]
+
+
+def test_module_list_dict_and_parameter_list():
+    class Net(nn.Module):
+        def __init__(self):
+            self.layers = nn.ModuleList([nn.Linear(2, 2, rng=0)])
+            self.layers.append(nn.Linear(2, 1, rng=1))
+            self.heads = nn.ModuleDict({"a": nn.Linear(1, 1, rng=2)})
+            self.scales = nn.ParameterList([1.0, np.ones(2)])
+
+    net = Net()
+    assert [n for n, _ in net.named_parameters()] == [
+        "layers.0.weight",
+        "layers.0.bias",
+        "layers.1.weight",
+        "layers.1.bias",
+        "heads.a.weight",
+        "heads.a.bias",
+        "scales.0",
+        "scales.1",
+    ]
+    assert len(net.layers) == 2 and isinstance(net.layers[1], nn.Linear)
+    assert list(net.heads) == ["a"] and all(isinstance(p, nn.Parameter) for p in net.scales)
+    with pytest.raises(TypeError, match="expected a Module"):
+        net.layers.append(3)
+
+
+def test_a_trainable_plain_value_or_a_set_of_modules_is_refused():
+    m = nn.Module()
+    with pytest.raises(TypeError, match=r"Module.w is a Value .* nn.Parameter"):
+        m.w = Value(np.ones(2))
+    with pytest.raises(TypeError, match=r"Module.ws\[1\] is a Value"):
+        m.ws = [nn.Parameter(1.0), Value(2.0)]
+    with pytest.raises(TypeError, match="a set"):
+        m.parts = {nn.Linear(1, 1)}
+    m.constant = Value(1.0, requires_grad=False)  # a constant is fine
+    m._scratch = Value(1.0)  # so is anything private
+    assert m.parameters() == []
+
+
+def test_parameter_is_a_value():
+    p = nn.Parameter(np.ones(2), name="w")
+    assert isinstance(p, Value) and p.requires_grad and p.is_leaf and p.name == "w"
+    assert nn.Parameter is ag.Parameter and repr(p).startswith("Parameter(")
+    assert not isinstance(p * 2, nn.Parameter)
 
 
 def test_repr_shows_the_structure():
@@ -149,30 +199,6 @@ def test_non_strict_load_reports_missing_and_unexpected():
     result = model.load_state_dict(state, strict=False)
     assert result.missing_keys == ["bias"] and result.unexpected_keys == ["other"]
     np.testing.assert_array_equal(model.weight.data, np.ones((2, 2)))
-
-
-def test_a_layer_swapped_in_after_the_first_call_gets_its_dotted_name():
-    mlp = nn.MLP(2, [3, 1], rng=0)
-    mlp(np.ones(2))
-    new = nn.Layer(3, 1, activation="linear", rng=5)
-    mlp.layers = [mlp.layers[0], new]  # assigned after the first call
-    mlp(np.ones(2))
-    assert new.weight.name == "layers.1.weight" and new.bias.name == "layers.1.bias"
-
-
-def test_naming_is_done_once_while_nothing_changes(monkeypatch):
-    mlp = nn.MLP(2, [3, 1], rng=0)
-    walks = []
-    original = nn.Module._name_parameters
-    monkeypatch.setattr(
-        nn.Module, "_name_parameters", lambda self: (walks.append(self), original(self))
-    )
-    for _ in range(3):
-        mlp(np.ones((4, 2)))
-    assert walks == [mlp]  # the outer module once; its layers were named by it
-    mlp.note = "a plain attribute"  # not a module or parameter: nothing to rename
-    mlp(np.ones(2))
-    assert walks == [mlp]
 
 
 def test_children_and_modules():

@@ -1,0 +1,245 @@
+"""What an operation is, and how applying one records a node of the graph.
+
+An :class:`Op` is a forward function and one vector-Jacobian product (VJP) per input.
+:func:`defop` declares one; the built-in table (:mod:`autograd_lite.primitives`) and
+users declare ops with the same call, and ``Function`` subclasses build their op with it
+too, so the backward walk, the gradient checks and the drawings treat them all alike.
+
+The protocol the rest of the library relies on: for a node ``v`` made by an op,
+``v._op`` is the Op, ``v._inputs`` its inputs (Values and raw constants) and ``v._ctx``
+its static parameters; ``op.forward(*input_data, *params)`` recomputes the node's data
+and ``op.vjp(v, g, create_graph)`` gives one gradient per input (None where none is
+needed), possibly in the broadcast shape of the output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from autograd_lite import modes
+from autograd_lite.modes import open_blocks, state
+from autograd_lite.value import Data, Value, constant, new_node, normalize, shape_of
+
+__all__ = ["OPS", "Op", "apply", "defop"]
+
+
+class Op:
+    """A primitive operation: a forward function and one vector-Jacobian product per input.
+
+    ``forward(*inputs, *params)`` computes the result from raw data (Python floats or
+    ndarrays); ``vjps[i](g, out, *inputs, *params)`` maps the gradient ``g`` of the
+    result to the gradient of input ``i``. A ``variadic`` op (any number of inputs, like
+    ``concatenate``) has one rule that takes the input's index first; a ``joint`` op has
+    one rule that returns every input's gradient at once (a ``Function``'s backward,
+    or rules that share work). ``label`` names the
+    op in drawings (a string, or a function of the static parameters); ``commutative`` ops
+    do not care about the order of their inputs (drawings leave their edges unnumbered).
+
+    Calling an op applies it: ``op(x, y, *params)`` for an op with two VJPs, or
+    ``op(*inputs, params=(...))`` for a variadic one. The result is recorded when an input
+    is a Value that requires grad, and raw data otherwise.
+    """
+
+    __slots__ = ("name", "forward", "vjps", "label", "commutative", "joint", "nin")
+
+    def __init__(
+        self,
+        name: str,
+        forward: Callable,
+        vjps: tuple[Callable, ...] | Callable,
+        label: str | Callable[..., str] | None = None,
+        commutative: bool = False,
+        joint: bool = False,
+    ) -> None:
+        self.name = name
+        self.forward = forward
+        self.vjps = vjps
+        self.label = label or name
+        self.commutative = commutative
+        self.joint = joint
+        self.nin = len(vjps) if type(vjps) is tuple else None  # None: any number
+
+    def __repr__(self) -> str:
+        return f"Op({self.name!r})"
+
+    def describe(self, params: tuple = ()) -> str:
+        """Short label of this op with its static parameters, for graph drawings."""
+        return self.label(*params) if callable(self.label) else self.label
+
+    def __call__(self, *args: Any, params: tuple = ()) -> Any:
+        if self.nin is None:
+            return call(self, args, tuple(params))
+        if len(args) < self.nin:
+            raise TypeError(f"{self.name}: takes {self.nin} input(s), got {len(args)}")
+        return call(self, args[: self.nin], args[self.nin :] + tuple(params))
+
+    def vjp(self, node: Value, g: Any, create_graph: bool, wide: bool = False) -> list[Any]:
+        """Gradients for the inputs of ``node`` (None where none is needed).
+
+        With ``create_graph`` the rules get Values (the node as ``out``), so what they
+        compute is recorded and can be differentiated again.
+        """
+        inputs = node._inputs
+        if create_graph:  # the rules see Values, so what they compute is recorded
+            out, args = node, (*inputs, *node._ctx)
+        else:
+            out = node.data
+            args = [x.data if isinstance(x, Value) else x for x in inputs]
+            if node._ctx:
+                args += node._ctx
+            if wide:  # Python floats raise at poles (1/0); numpy float64 gives inf/nan instead
+                g, out = np.float64(g), np.float64(out)
+                args = [np.float64(a) if type(a) is float else a for a in args]
+        vjps = self.vjps
+        try:
+            if self.joint:
+                grads = vjps(g, out, *args)
+                if len(grads) != len(inputs):
+                    raise TypeError(
+                        f"{self.name}: its VJP gave {len(grads)} gradient(s) "
+                        f"for {len(inputs)} input(s)"
+                    )
+                return [
+                    gx if isinstance(x, Value) and x.requires_grad else None
+                    for x, gx in zip(inputs, grads)
+                ]
+            if type(vjps) is not tuple:  # variadic: one rule, told which input
+                return [
+                    vjps(i, g, out, *args) if isinstance(x, Value) and x.requires_grad else None
+                    for i, x in enumerate(inputs)
+                ]
+            grads = []
+            for vjp, x in zip(vjps, inputs):  # a loop: most ops have one or two inputs
+                needed = isinstance(x, Value) and x.requires_grad
+                grads.append(vjp(g, out, *args) if needed else None)
+            return grads
+        except ArithmeticError:
+            if create_graph or wide:
+                raise
+            with np.errstate(all="ignore"):
+                return self.vjp(node, g, False, wide=True)
+
+
+OPS: dict[str, Op] = {}
+"""Every declared op by name: the built-ins, and the ops users declare with :func:`defop`."""
+
+
+def defop(
+    name: str,
+    forward: Callable,
+    *vjps: Callable,
+    label: Any = None,
+    variadic: bool = False,
+    joint: bool = False,
+    commutative: bool = False,
+    register: bool = True,
+) -> Op:
+    """Declare a primitive operation, register it in :data:`OPS`, and return it.
+
+    ``forward(*inputs, *params)`` computes on raw data; ``vjps[i](g, out, *inputs,
+    *params)`` is the vector-Jacobian product for input ``i``. Write the VJPs with
+    operators and ``autograd_lite`` functions, and higher-order gradients work too. A
+    ``variadic`` op takes any number of inputs and gives one rule ``vjp(i, g, out, ...)``;
+    a ``joint`` op gives one rule ``vjp(g, out, ...)`` returning a gradient per input.
+    ``register=False`` leaves the op out of :data:`OPS` (``Function`` subclasses do).
+    """
+    if register and name in OPS:
+        raise ValueError(f"defop: an op named {name!r} is already declared")
+    if not callable(forward) or not vjps or not all(callable(v) for v in vjps):
+        raise TypeError(f"defop({name!r}): needs a forward function and one VJP per input")
+    if (variadic or joint) and len(vjps) != 1:
+        raise TypeError(f"defop({name!r}): a variadic or joint op has exactly one VJP rule")
+    op = Op(name, forward, vjps if not (variadic or joint) else vjps[0], label, commutative, joint)
+    if register:
+        OPS[name] = op
+    return op
+
+
+# ------------------------------------------------------------------------ recording
+
+
+def apply(op: Op, inputs: tuple, params: tuple = ()) -> Value:
+    """Run ``op`` forward on the data of ``inputs`` and record the result in the graph.
+
+    ``params`` are static (non-differentiable) arguments such as an axis or a shape.
+    """
+    datas = []
+    track = False
+    converted = False
+    for x in inputs:
+        if isinstance(x, Value):
+            datas.append(x.data)
+            if x.requires_grad:
+                track = True
+        else:
+            d = constant(x, op.name)
+            datas.append(d)
+            converted = converted or d is not x
+    try:
+        out = op.forward(*datas, *params)
+    except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError) as e:
+        raise op_error(op, e, datas) from None
+    if type(out) is not float and type(out) is not np.ndarray:
+        out = normalize(out, op.name, all(type(d) is float for d in datas))
+    if converted:  # keep constants in normalised form: backward rules see what forward saw
+        inputs = tuple(x if isinstance(x, Value) else d for x, d in zip(inputs, datas))
+    return record(out, op, inputs, track, params, datas)
+
+
+def record(
+    out: Data, op: Op, inputs: tuple, track: bool, params: tuple, datas: Sequence[Any]
+) -> Value:
+    """Wrap an op's result in a Value; link it to its inputs when a gradient can flow."""
+    v = new_node(Value)
+    v.data = out
+    v.grad = None
+    v.name = None
+    if track and state.grad_enabled:
+        v.requires_grad = True
+        v._op = op
+        v._inputs = inputs
+        v._ctx = params
+    else:
+        v.requires_grad = False
+        v._op = v._inputs = v._ctx = None
+    if open_blocks.anomaly_blocks and state.anomaly:
+        v._site = modes.user_frames()
+        if state.check_nan:
+            modes.check_forward(op.name, v, datas)
+    if open_blocks.traces and state.tracer is not None:  # autograd_lite.compile is tracing
+        state.tracer.record(v, op, inputs, params)
+    return v
+
+
+def call(op: Op, inputs: Sequence[Any], params: tuple = ()) -> Any:
+    """Apply ``op``: recorded when an input is a Value, plain computation on raw data.
+
+    This is what lets one VJP rule serve both an ordinary backward pass (raw arrays in,
+    raw arrays out) and ``create_graph=True`` (Values in, a recorded graph out).
+    """
+    for x in inputs:
+        if isinstance(x, Value):
+            return apply(op, tuple(inputs), params)
+    datas = [float(x) if type(x) is int or type(x) is bool else x for x in inputs]
+    return normalize(op.forward(*datas, *params), op.name, all(type(d) is float for d in datas))
+
+
+def op_error(op: Op, e: Exception, datas: Sequence[Any]) -> Exception:
+    """``e`` from the forward of ``op``, re-raised with the op's name and the input shapes."""
+    shapes = ", ".join(str(shape_of(d)) for d in datas)
+    cls = (
+        IndexError
+        if isinstance(e, IndexError) and not isinstance(e, ValueError)
+        else TypeError
+        if isinstance(e, TypeError)
+        else ValueError
+    )
+    message = str(e)
+    if "could not be broadcast" in message:  # numpy's message already lists the shapes
+        return ValueError(f"{op.name}: cannot broadcast input shapes {shapes} together")
+    if message.startswith(op.name + ":"):
+        return cls(f"{message} (input shapes: {shapes})")
+    return cls(f"{op.name}: {message} (input shapes: {shapes})")

@@ -1,0 +1,843 @@
+"""The built-in primitive operations: each forward declared beside its vector-Jacobian products.
+
+Every op here is made by :func:`autograd_lite.op.defop`, the call users have too. The
+engine, the gradient tests (which iterate over the op table) and the drawings all read
+these declarations; the user-facing functions with their argument handling are in
+:mod:`autograd_lite.functional`.
+
+The rules are written with operators and with the ops themselves (an Op is callable:
+``COS(x)``), which compute on raw data when given raw data and record a graph when
+given Values. So the same rule runs on arrays in an ordinary backward pass and on Values
+when ``create_graph=True``: higher-order gradients come without a second copy of any
+rule. Rules may return a gradient with the broadcast shape of the result; the backward
+walk sums it back to the input's shape.
+
+Subgradients at kinks: ``relu``, ``leaky_relu`` and ``abs`` use 0 at 0 (as PyTorch does
+for relu); ``max``, ``maximum`` and ``minimum`` split the gradient evenly between ties.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from autograd_lite.op import OPS, Op, defop
+from autograd_lite.value import Value, shape_of
+
+Axis = int | tuple[int, ...] | None
+
+# --------------------------------------------------------------- helpers for the rules
+
+
+def data(x: Any) -> Any:
+    """Raw data of a Value (or the thing itself): for masks, which are constants."""
+    return x.data if isinstance(x, Value) else x
+
+
+def shape(x: Any) -> tuple[int, ...]:
+    """The shape of a Value or of raw data."""
+    return x.shape if isinstance(x, Value) else shape_of(x)
+
+
+def ndim(x: Any) -> int:
+    """The number of dimensions of a Value or of raw data."""
+    return len(shape(x))
+
+
+def _size(x: Any) -> int:
+    return x.size if isinstance(x, (Value, np.ndarray)) else 1
+
+
+def _scalar_or_array(scalar: Callable, array: Callable) -> Callable:
+    """Forward of an elementwise op: ``math`` on Python floats, numpy on arrays.
+
+    Outside the math domain a float follows numpy (nan or inf) instead of raising.
+    """
+
+    def forward(x: Any, *rest: Any) -> Any:  # rest: the second input or parameter, if any
+        if type(x) is float and (not rest or type(rest[0]) is float):
+            try:
+                return scalar(x, *rest)
+            except (ValueError, OverflowError, ZeroDivisionError):
+                with np.errstate(all="ignore"):
+                    return float(array(np.float64(x), *rest))
+        return array(x, *rest)
+
+    forward.__name__ = getattr(array, "__name__", "forward")
+    return forward
+
+
+def _pow_scalar(x: float, y: float) -> float:
+    r = x**y
+    if type(r) is complex:  # negative base, fractional exponent: numpy gives nan
+        return math.nan
+    if x == -math.inf:  # Python's rules for (-inf) ** y differ from numpy's: use numpy's
+        return float(np.power(x, y))
+    return r
+
+
+def _unsqueeze(g: Any, axis: Axis, keepdims: bool, nd: int) -> Any:
+    """Put back the axes a reduction removed, so ``g`` broadcasts against its input."""
+    if keepdims or axis is None:
+        return g
+    axes = normalize_axes(axis, nd)
+    new_shape = list(shape(g))
+    for a in axes:
+        new_shape.insert(a, 1)
+    return RESHAPE(g, tuple(new_shape))
+
+
+def normalize_axes(axis: Axis, nd: int) -> tuple[int, ...]:
+    """``axis`` as a sorted tuple of non-negative axes of an ``nd``-dimensional array."""
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -nd <= a < nd:
+            raise ValueError(f"axis {a} is out of bounds for a Value with {nd} dimension(s)")
+        out.append(int(a) % nd)
+    return tuple(sorted(out))
+
+
+def _broadcast(x: Any, new_shape: tuple[int, ...]) -> Any:
+    return x if shape(x) == new_shape else BROADCAST_TO(x, new_shape)
+
+
+def _mT(x: Any) -> Any:
+    """Swap the last two axes (matrix transpose of a stack of matrices)."""
+    nd = ndim(x)
+    return TRANSPOSE(x, None if nd == 2 else tuple(range(nd - 2)) + (nd - 1, nd - 2))
+
+
+def _sign(x: Any) -> Any:
+    if type(x) is float:
+        return float((x > 0.0) - (x < 0.0)) if x == x else x  # np.sign: nan stays nan
+    return np.sign(x)
+
+
+def _step(x: Any, low: float) -> Any:
+    """1 where x > 0 and ``low`` elsewhere (the derivative of relu-like ops), in x's dtype."""
+    if type(x) is float:
+        return 1.0 if x > 0.0 else low
+    return np.where(x > 0, 1.0, low).astype(x.dtype)
+
+
+def _tie_mask(x: Any, y: Any) -> Any:
+    """1 where x > y, 1/2 where x == y, 0 elsewhere: the share of the gradient x gets."""
+    if type(x) is float and type(y) is float:
+        return 1.0 if x > y else 0.5 if x == y else 0.0
+    dt = np.result_type(x, y)
+    return (np.greater(x, y) + 0.5 * np.equal(x, y)).astype(dt)
+
+
+# fmt: off
+# ---------------------------------------------------------------------- elementwise ops
+# Binary ops broadcast like numpy; the engine sums each gradient back to its input's shape.
+
+ADD = defop("add", lambda x, y: x + y,
+            lambda g, out, x, y: g,
+            lambda g, out, x, y: g, label="+", commutative=True)
+
+SUB = defop("sub", lambda x, y: x - y,
+            lambda g, out, x, y: g,
+            lambda g, out, x, y: -g, label="-")
+
+MUL = defop("mul", lambda x, y: x * y,
+            lambda g, out, x, y: g * y,
+            lambda g, out, x, y: g * x, label="*", commutative=True)
+
+DIV = defop("div", _scalar_or_array(lambda x, y: x / y, np.divide),
+            lambda g, out, x, y: g / y,
+            lambda g, out, x, y: -g * out / y, label="/")
+
+NEG = defop("neg", lambda x: -x,
+            lambda g, out, x: -g, label="neg")
+
+# At x = 0 PyTorch's conventions: d/dx is 0 where y == 0 (not 0 * 0**-1), and d/dy is 0
+# where y >= 0 (not out * log 0); where() keeps those nans out of the gradient (only at
+# x == 0, so that elsewhere the rule stays differentiable in both x and y).
+def _pow_vjp_x(g: Any, out: Any, x: Any, y: Any) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):  # the masked entries
+        return _zero_where((data(y) == 0.0) & (data(x) == 0.0), g * y * POW(x, y - 1.0))
+
+
+def _pow_vjp_y(g: Any, out: Any, x: Any, y: Any) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _zero_where((data(x) == 0.0) & (data(y) >= 0.0), g * out * LOG(x))
+
+
+POW = defop("pow", _scalar_or_array(_pow_scalar, np.power),          # x ** y, y a Value
+            _pow_vjp_x, _pow_vjp_y, label="**")
+
+
+def _pow_const_vjp(g: Any, out: Any, x: Any, c: Any) -> Any:
+    if type(c) is float:  # the common exponents without a call to power
+        if c == 2.0:
+            return g * 2.0 * x
+        if c == 0.0:
+            return g * 0.0
+        return g * c * POW_CONST(x, c - 1.0)  # not x ** ...: Python's ** gives complex
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 ** -1 where c == 0: masked
+        return _zero_where((c == 0.0) & (data(x) == 0.0), g * c * POW_CONST(x, c - 1.0))
+
+
+def _zero_where(mask: Any, grad: Any) -> Any:
+    """``grad`` with 0 where ``mask`` (a constant) holds: nan-free conventions at poles."""
+    if not np.any(mask):
+        return grad
+    return WHERE(0.0, grad, mask if type(mask) is not np.bool_ else bool(mask))
+
+
+POW_CONST = defop("pow_const", _scalar_or_array(_pow_scalar, np.power),  # x ** c, c a constant
+                  _pow_const_vjp,
+                  label=lambda c: f"**{c:g}" if np.ndim(c) == 0 else "**c")
+
+EXP = defop("exp", _scalar_or_array(math.exp, np.exp),
+            lambda g, out, x: g * out)
+
+LOG = defop("log", _scalar_or_array(math.log, np.log),
+            lambda g, out, x: g / x)
+
+SQRT = defop("sqrt", _scalar_or_array(math.sqrt, np.sqrt),
+             lambda g, out, x: g * 0.5 / out)
+
+TANH = defop("tanh", _scalar_or_array(math.tanh, np.tanh),
+             lambda g, out, x: g * (1.0 - out * out))
+
+# sigmoid(x) = (1 + tanh(x/2)) / 2: never overflows, one transcendental call
+SIGMOID = defop("sigmoid", _scalar_or_array(lambda x: 0.5 + 0.5 * math.tanh(0.5 * x),
+                                            lambda x: 0.5 + 0.5 * np.tanh(0.5 * x)),
+                lambda g, out, x: g * out * (1.0 - out))
+
+RELU = defop("relu", _scalar_or_array(lambda x: 0.0 if x <= 0.0 else x,    # nan stays nan
+                                      lambda x: np.maximum(x, 0)),
+             lambda g, out, x: g * _step(data(x), 0.0))
+
+LEAKY_RELU = defop("leaky_relu", _scalar_or_array(lambda x, a: x if x > 0.0 else a * x,
+                                                  lambda x, a: np.where(x > 0, x, x * a)),
+                   lambda g, out, x, a: g * _step(data(x), a),
+                   label=lambda a: f"leaky_relu({a:g})")
+
+ABS = defop("abs", _scalar_or_array(math.fabs, np.abs),
+            lambda g, out, x: g * _sign(data(x)))
+
+SIN = defop("sin", _scalar_or_array(math.sin, np.sin),
+            lambda g, out, x: g * COS(x))
+
+COS = defop("cos", _scalar_or_array(math.cos, np.cos),
+            lambda g, out, x: -g * SIN(x))
+
+# (the scalar forms propagate nan from either side, as np.maximum does)
+MAXIMUM = defop("maximum", _scalar_or_array(lambda x, y: x if x >= y or x != x else y,
+                                            np.maximum),
+                lambda g, out, x, y: g * _tie_mask(data(x), data(y)),
+                lambda g, out, x, y: g * _tie_mask(data(y), data(x)), commutative=True)
+
+MINIMUM = defop("minimum", _scalar_or_array(lambda x, y: x if x <= y or x != x else y,
+                                            np.minimum),
+                lambda g, out, x, y: g * _tie_mask(data(y), data(x)),
+                lambda g, out, x, y: g * _tie_mask(data(x), data(y)), commutative=True)
+
+
+def _where_forward(a: Any, b: Any, cond: Any) -> Any:
+    if type(cond) is bool and type(a) is float and type(b) is float:
+        return a if cond else b
+    return np.where(cond, a, b)
+
+
+def _not(cond: Any) -> Any:
+    return (not cond) if type(cond) is bool else np.logical_not(cond)
+
+
+WHERE = defop("where", _where_forward,                          # cond is a constant mask
+              lambda g, out, a, b, cond: g * cond,
+              lambda g, out, a, b, cond: g * _not(cond))
+
+# ------------------------------------------------------------------------- reductions
+
+
+def _reduce(fn: Callable) -> Callable:
+    def forward(x: Any, axis: Axis, keepdims: bool) -> Any:
+        if type(x) is float and axis is None:
+            return x
+        return fn(x, axis=axis, keepdims=keepdims)
+
+    return forward
+
+
+def _axis_label(name: str) -> Callable[..., str]:
+    return lambda axis, keepdims: name if axis is None else f"{name}(axis={axis})"
+
+
+SUM = defop("sum", _reduce(np.sum),
+            lambda g, out, x, axis, keepdims: _broadcast(_unsqueeze(g, axis, keepdims, ndim(x)),
+                                                           shape(x)),
+            label=_axis_label("sum"))
+
+
+def _count(shp: tuple[int, ...], axis: Axis) -> int:
+    """How many elements a reduction over ``axis`` combines into each result."""
+    axes = range(len(shp)) if axis is None else normalize_axes(axis, len(shp))
+    return math.prod(shp[a] for a in axes)
+
+
+def _mean_forward(x: Any, axis: Axis, keepdims: bool) -> Any:
+    if type(x) is float and axis is None:
+        return x
+    count = _count(x.shape, axis)
+    acc = np.float32 if x.dtype == np.float16 else None  # as numpy's and PyTorch's mean
+    total = np.sum(x, axis=axis, keepdims=keepdims, dtype=acc)
+    with np.errstate(invalid="ignore", divide="ignore"):  # an empty mean is nan
+        return (total / count).astype(x.dtype, copy=False)
+
+
+MEAN = defop("mean", _mean_forward,
+             lambda g, out, x, axis, keepdims: _broadcast(
+                 _unsqueeze(g, axis, keepdims, ndim(x)) * (1.0 / builtins.max(
+                     _count(shape(x), axis), 1)), shape(x)),
+             label=_axis_label("mean"))
+
+
+def _max_vjp(g: Any, out: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
+    xd = data(x)
+    if type(xd) is float:
+        return g
+    winners = xd == _unsqueeze(data(out), axis, keepdims, xd.ndim)
+    share = winners / winners.sum(axis=axis, keepdims=True)  # ties split the gradient
+    return _unsqueeze(g, axis, keepdims, xd.ndim) * share.astype(xd.dtype)
+
+
+MAX = defop("max", _reduce(np.max), _max_vjp, label=_axis_label("max"))
+
+
+def _logsumexp_forward(x: Any, axis: Axis, keepdims: bool) -> Any:
+    if type(x) is float and axis is None:
+        return x
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)  # a slice of all -inf stays -inf, without nan
+    with np.errstate(divide="ignore"):
+        r = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    if not keepdims:
+        r = r.reshape(()) if axis is None else np.squeeze(r, axis=axis)
+    return r
+
+
+LOGSUMEXP = defop("logsumexp", _logsumexp_forward,            # log(sum(exp(x))), stable
+                  lambda g, out, x, axis, keepdims: (
+                      _unsqueeze(g, axis, keepdims, ndim(x))
+                      * EXP(x - _unsqueeze(out, axis, keepdims, ndim(x)))),
+                  label=_axis_label("logsumexp"))
+
+def _log_softmax_forward(x: Any, axis: int) -> Any:
+    # x - max(x) first: exact, and what is left cannot overflow; then log-sum-exp of it.
+    # (x - logsumexp(x) would cancel at large logits: [1e17, 1e17] gave [0, 0].)
+    m = np.max(x, axis=axis, keepdims=True)
+    z = x - np.where(np.isfinite(m), m, 0.0)  # a slice of all -inf stays -inf, without nan
+    with np.errstate(divide="ignore"):
+        return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+LOG_SOFTMAX = defop("log_softmax", _log_softmax_forward,      # x - logsumexp(x), stable
+                    lambda g, out, x, axis: g - EXP(out) * SUM(g, axis, True),
+                    label=lambda axis: f"log_softmax(axis={axis})")
+
+# ----------------------------------------------------------------------- shape ops
+
+RESHAPE = defop("reshape", lambda x, new_shape: np.reshape(x, new_shape),
+                lambda g, out, x, new_shape: RESHAPE(g, shape(x)),
+                label=lambda new_shape: f"reshape{new_shape}")
+
+TRANSPOSE = defop("transpose", lambda x, axes: np.transpose(x, axes),
+                  lambda g, out, x, axes: TRANSPOSE(g, None if axes is None
+                                                    else tuple(np.argsort(axes).tolist())),
+                  label=lambda axes: "T" if axes is None else f"transpose{tuple(axes)}")
+
+BROADCAST_TO = defop("broadcast_to", lambda x, new_shape: np.broadcast_to(x, new_shape),
+                     lambda g, out, x, new_shape: g,  # the engine sums g back to x's shape
+                     label=lambda new_shape: f"broadcast_to{tuple(new_shape)}")
+
+
+def _has_array_index(index: Any) -> bool:
+    items = index if isinstance(index, tuple) else (index,)
+    return builtins.any(isinstance(i, (np.ndarray, list)) for i in items)
+
+
+def _scatter_add_forward(g: Any, index: Any, new_shape: tuple[int, ...]) -> np.ndarray:
+    z = np.zeros(new_shape, dtype=np.result_type(g))
+    if _has_array_index(index):
+        np.add.at(z, index, g)  # repeated indices accumulate
+    else:
+        z[index] = g
+    return z
+
+
+def _index_label(index: Any) -> str:
+    items = index if isinstance(index, tuple) else (index,)
+    parts = []
+    for i in items:
+        if isinstance(i, slice):
+            parts.append(":".join("" if v is None else str(v) for v in (i.start, i.stop, i.step))
+                         .rstrip(":") or ":")
+        elif isinstance(i, np.ndarray):
+            parts.append(f"array{list(i.shape)}")
+        else:
+            parts.append("..." if i is Ellipsis else "None" if i is None else str(i))
+    return f"[{', '.join(parts)}]"
+
+
+GETITEM = defop("getitem", lambda x, index: x[index],
+                lambda g, out, x, index: SCATTER_ADD(g, index, shape(x)),
+                label=_index_label)
+
+# zeros(shape) with g added at index: the adjoint of indexing (and indexing is its adjoint)
+SCATTER_ADD = defop("scatter_add", _scatter_add_forward,
+                    lambda g, out, x, index, new_shape: GETITEM(g, index),
+                    label=lambda index, new_shape: "scatter_add")
+
+
+def _concatenate_vjp(i: int, g: Any, out: Any, *args: Any) -> Any:
+    *xs, axis = args
+    ax = axis % ndim(out)
+    start = builtins.sum(shape(x)[ax] for x in xs[:i])
+    return GETITEM(g, (slice(None),) * ax + (slice(start, start + shape(xs[i])[ax]),))
+
+
+CONCATENATE = defop("concatenate", lambda *args: np.concatenate(args[:-1], axis=args[-1]),
+                    _concatenate_vjp, variadic=True,
+                    label=lambda axis: f"concatenate(axis={axis})")
+
+# --------------------------------------------------------------------------- matmul
+
+
+def _matmul_forward(x: Any, y: Any) -> Any:
+    if type(x) is float or type(y) is float:
+        raise ValueError("both operands need at least one dimension (use * for scalars)")
+    return np.matmul(x, y)
+
+
+def _as_matrices(g: Any, x: Any, y: Any) -> tuple[Any, Any, Any]:
+    """x, y and g viewed as (stacks of) matrices, promoting 1-D operands as numpy does."""
+    gshape = shape(g)
+    if ndim(y) == 1:
+        y, gshape = RESHAPE(y, (-1, 1)), gshape + (1,)
+    if ndim(x) == 1:
+        x, gshape = RESHAPE(x, (1, -1)), gshape[:-1] + (1,) + gshape[-1:]
+    return RESHAPE(g, gshape), x, y
+
+
+def _matmul_vjp_x(g: Any, out: Any, x: Any, y: Any) -> Any:
+    # x and y are arrays or Values (never floats): .ndim, .shape and .T serve both, without
+    # the polymorphic helpers' overhead on this hot path
+    if x.ndim == 2 and y.ndim == 2:
+        return g @ y.T
+    g2, _, y2 = _as_matrices(g, x, y)
+    return g2 @ _mT(y2)  # (..., 1, k) for a 1-D x: the engine sums the leading axes
+
+
+def _matmul_vjp_y(g: Any, out: Any, x: Any, y: Any) -> Any:
+    if x.ndim == 2 and y.ndim == 2:
+        if x.shape[0] == 1:  # an outer product: broadcasting beats BLAS gemm with k = 1
+            return x.T * g  # (2.5x faster for a batch of 1 through 784x32)
+        return x.T @ g
+    g2, x2, _ = _as_matrices(g, x, y)
+    gy = _mT(x2) @ g2
+    return RESHAPE(gy, shape(gy)[:-1]) if ndim(y) == 1 else gy
+
+
+MATMUL = defop("matmul", _matmul_forward, _matmul_vjp_x, _matmul_vjp_y, label="@")
+
+# ------------------------------------------------------------------- fused layers
+# One node where the composition would make two (x @ w + b) or four (mean((p - t)**2)):
+# fewer nodes is less Python per training step (see docs/performance.md).
+
+LINEAR = defop("linear", lambda x, w, b: _matmul_forward(x, w) + b,       # x @ w + b
+               lambda g, out, x, w, b: _matmul_vjp_x(g, out, x, w),
+               lambda g, out, x, w, b: _matmul_vjp_y(g, out, x, w),
+               lambda g, out, x, w, b: g)                 # the engine sums g to b's shape
+
+
+def _mse_forward(p: Any, t: Any) -> Any:
+    d = p - t
+    return d * d if type(d) is float else (d * d).sum() / d.size  # np.mean's wrapper is slow
+
+
+def _mse_vjp(sign: float) -> Callable:
+    def vjp(g: Any, out: Any, p: Any, t: Any) -> Any:
+        diff = p - t
+        return g * (sign * 2.0 / _size(diff)) * diff
+
+    return vjp
+
+
+MSE = defop("mse", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0))  # mean((p - t)**2)
+# fmt: on
+
+BUILTIN_OPS: dict[str, Op] = dict(OPS)
+"""The ops declared in this module (OPS also holds the ones users declare)."""
+
+
+# ================================================================ convolution and pooling
+# Convolutions over the last one or two axes (NCL / NCHW input, OIL / OIHW weights, as in
+# PyTorch), written as im2col: a strided view of every window (no copy), contracted with
+# the weights in one matmul (np.tensordot). ``padding`` is a tuple of (before, after) pairs,
+# one per spatial axis; ``stride`` and ``dilation`` are tuples of ints. The gradient with
+# respect to the input is a transposed convolution (col2im: the window view's adjoint, a
+# loop over the kernel's taps, never over pixels) and the one with respect to the weights
+# a correlation of the input with the output gradient; both are ops, whose VJPs are again
+# these three ops, so every order of derivative is available. Pooling works the same way
+# on any leading axes; its VJPs scatter the gradient into the windows (``window_scatter``)
+# whose adjoint gathers it back (``window_gather``).
+
+Pairs = tuple[tuple[int, int], ...]
+
+
+def _padded(x: np.ndarray, padding: Pairs, fill: float = 0.0) -> np.ndarray:
+    """``x`` with its last ``len(padding)`` axes padded by ``fill`` (x itself when no padding)."""
+    if not builtins.any(lo or hi for lo, hi in padding):
+        return x
+    nd = len(padding)
+    lead = x.shape[: x.ndim - nd]
+    z = np.full(
+        lead + tuple(s + lo + hi for s, (lo, hi) in zip(x.shape[-nd:], padding)),
+        fill,
+        dtype=x.dtype,
+    )
+    z[(Ellipsis, *(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[-nd:], padding)))] = x
+    return z
+
+
+def _out_size(
+    size: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pairs,
+    dilation: tuple[int, ...],
+) -> tuple[int, ...]:
+    """Output length per axis: floor((size + pads - dilation * (kernel - 1) - 1) / stride) + 1."""
+    return tuple(
+        (s + lo + hi - d * (k - 1) - 1) // st + 1
+        for s, k, st, (lo, hi), d in zip(size, kernel, stride, padding, dilation)
+    )
+
+
+def _windows(
+    x: np.ndarray,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pairs,
+    dilation: tuple[int, ...],
+    fill: float = 0.0,
+) -> np.ndarray:
+    """A read-only view (..., *out, *kernel) of every window of the last ``len(kernel)`` axes:
+    ``view[..., o, k] = x_padded[..., o * stride + k * dilation]``."""
+    nd = len(kernel)
+    xp = _padded(x, padding, fill)
+    out = _out_size(x.shape[-nd:], kernel, stride, padding, dilation)
+    st = xp.strides[-nd:]
+    return np.lib.stride_tricks.as_strided(
+        xp,
+        xp.shape[:-nd] + out + tuple(kernel),
+        xp.strides[:-nd]
+        + tuple(a * s for a, s in zip(st, stride))
+        + tuple(a * d for a, d in zip(st, dilation)),
+        writeable=False,
+    )
+
+
+def _col2im(
+    cols: np.ndarray,
+    size: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pairs,
+    dilation: tuple[int, ...],
+) -> np.ndarray:
+    """The adjoint of :func:`_windows`: each window entry (..., *out, *kernel) added back at
+    its place in an array (..., *size) (entries that fell on the padding are dropped)."""
+    nd = len(size)
+    kernel, out = cols.shape[-nd:], cols.shape[-2 * nd : -nd]
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(size, padding))
+    z = np.zeros(cols.shape[: -2 * nd] + padded, dtype=cols.dtype)
+    for tap in np.ndindex(*kernel):  # a loop over the kernel's taps, not over pixels
+        at = (
+            slice(t * d, t * d + s * (o - 1) + 1, s)
+            for t, d, s, o in zip(tap, dilation, stride, out)
+        )
+        z[(Ellipsis, *at)] += cols[(..., *tap)]
+    if not builtins.any(lo or hi for lo, hi in padding):
+        return z
+    return z[(Ellipsis, *(slice(lo, lo + s) for s, (lo, _) in zip(size, padding)))]
+
+
+def _conv_forward(
+    x: Any, w: Any, b: Any, stride: tuple[int, ...], padding: Pairs, dilation: tuple[int, ...]
+) -> np.ndarray:
+    nd = len(stride)
+    cols = _windows(x, w.shape[2:], stride, padding, dilation)  # (N, C, *out, *k)
+    k_axes = tuple(range(2 + nd, 2 + 2 * nd))
+    out = np.tensordot(cols, w, axes=((1, *k_axes), (1, *range(2, 2 + nd))))  # (N, *out, O)
+    out = np.moveaxis(out, -1, 1)
+    if type(b) is float:
+        return out + b if b != 0.0 else out
+    return out + np.reshape(b, (-1,) + (1,) * nd) if np.ndim(b) == 1 else out + b
+
+
+def _conv_transpose_forward(
+    g: Any,
+    w: Any,
+    stride: tuple[int, ...],
+    padding: Pairs,
+    dilation: tuple[int, ...],
+    size: tuple[int, ...],
+) -> np.ndarray:
+    nd = len(stride)
+    cols = np.moveaxis(np.tensordot(g, w, axes=(1, 0)), 1 + nd, 1)  # (N, C, *out, *k)
+    return _col2im(cols, size, stride, padding, dilation)
+
+
+def _conv_weight_forward(
+    x: Any,
+    g: Any,
+    stride: tuple[int, ...],
+    padding: Pairs,
+    dilation: tuple[int, ...],
+    kernel: tuple[int, ...],
+) -> np.ndarray:
+    nd = len(stride)
+    cols = _windows(x, kernel, stride, padding, dilation)  # (N, C, *out, *k)
+    axes = (0, *range(2, 2 + nd))
+    return np.tensordot(g, cols, axes=(axes, axes))  # (O, C, *k)
+
+
+def _conv_label(name: str) -> Callable[..., str]:
+    def label(
+        stride: tuple[int, ...], padding: Pairs, dilation: tuple[int, ...], *rest: Any
+    ) -> str:
+        parts = []
+        if builtins.any(s != 1 for s in stride):
+            parts.append(f"stride={stride}")
+        if builtins.any(lo or hi for lo, hi in padding):
+            parts.append(f"padding={padding}")
+        if builtins.any(d != 1 for d in dilation):
+            parts.append(f"dilation={dilation}")
+        return f"{name}({', '.join(parts)})" if parts else name
+
+    return label
+
+
+def _conv_vjp_x(
+    g: Any, out: Any, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any
+) -> Any:
+    return CONV_TRANSPOSE(g, w, stride, padding, dilation, shape(x)[2:])
+
+
+def _conv_vjp_w(
+    g: Any, out: Any, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any
+) -> Any:
+    return CONV_WEIGHT(x, g, stride, padding, dilation, shape(w)[2:])
+
+
+def _conv_vjp_b(
+    g: Any, out: Any, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any
+) -> Any:
+    return SUM(g, (0, *range(2, 2 + len(stride))), False)  # the engine sums on to b's shape
+
+
+def _conv_of(nd: int) -> Op:
+    return CONV1D if nd == 1 else CONV2D
+
+
+# fmt: off
+# out[n, o, p] = b[o] + sum_{c, k} w[o, c, k] x_pad[n, c, p * stride + k * dilation]
+CONV1D = defop("conv1d", _conv_forward, _conv_vjp_x, _conv_vjp_w, _conv_vjp_b,
+               label=_conv_label("conv1d"))
+CONV2D = defop("conv2d", _conv_forward, _conv_vjp_x, _conv_vjp_w, _conv_vjp_b,
+               label=_conv_label("conv2d"))
+
+# dx[n, c, i] = sum_{o, p, k: p * stride + k * dilation = i + pad} g[n, o, p] w[o, c, k]:
+# the transposed convolution of g (the input-gradient of a convolution), for 1-D and 2-D
+CONV_TRANSPOSE = defop(
+    "conv_transpose", _conv_transpose_forward,
+    lambda h, out, g, w, stride, padding, dilation, size: _conv_of(len(stride))(
+        h, w, 0.0, stride, padding, dilation),
+    lambda h, out, g, w, stride, padding, dilation, size: CONV_WEIGHT(
+        h, g, stride, padding, dilation, shape(w)[2:]),
+    label=_conv_label("conv_transpose"))
+
+# dw[o, c, k] = sum_{n, p} g[n, o, p] x_pad[n, c, p * stride + k * dilation]: the
+# weight-gradient of a convolution, bilinear in x and g
+CONV_WEIGHT = defop(
+    "conv_weight", _conv_weight_forward,
+    lambda h, out, x, g, stride, padding, dilation, kernel: CONV_TRANSPOSE(
+        g, h, stride, padding, dilation, shape(x)[2:]),
+    lambda h, out, x, g, stride, padding, dilation, kernel: _conv_of(len(stride))(
+        x, h, 0.0, stride, padding, dilation),
+    label=_conv_label("conv_weight"))
+# fmt: on
+
+
+def _ones(n: int) -> tuple[int, ...]:
+    return (1,) * n
+
+
+def _window_weights(mask: Any, dtype: np.dtype) -> Any:
+    return mask.astype(dtype, copy=False) if type(mask) is np.ndarray else mask
+
+
+def _window_scatter_forward(
+    g: Any,
+    mask: Any,
+    size: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pairs,
+) -> np.ndarray:
+    nd = len(kernel)
+    g = np.asarray(g)
+    cols = g.reshape(g.shape + _ones(nd)) * _window_weights(mask, g.dtype)
+    cols = np.broadcast_to(cols, g.shape + tuple(kernel))
+    return _col2im(cols, size, stride, padding, _ones(nd))
+
+
+def _window_gather_forward(
+    h: Any, mask: Any, kernel: tuple[int, ...], stride: tuple[int, ...], padding: Pairs
+) -> np.ndarray:
+    nd = len(kernel)
+    h = np.asarray(h)
+    win = _windows(h, kernel, stride, padding, _ones(nd))
+    return np.sum(win * _window_weights(mask, h.dtype), axis=tuple(range(-nd, 0)))
+
+
+# fmt: off
+# out[..., i] = sum_{p, k: p * stride + k = i + pad} g[..., p] mask[..., p, k]: each output
+# gradient spread over its window with the weights ``mask`` (a constant); pooling's VJP
+WINDOW_SCATTER = defop(
+    "window_scatter", _window_scatter_forward,
+    lambda h, out, g, mask, size, kernel, stride, padding: WINDOW_GATHER(
+        h, mask, kernel, stride, padding),
+    label="window_scatter")
+
+# out[..., p] = sum_k mask[..., p, k] h_pad[..., p * stride + k]: the adjoint of window_scatter
+WINDOW_GATHER = defop(
+    "window_gather", _window_gather_forward,
+    lambda g, out, h, mask, kernel, stride, padding: WINDOW_SCATTER(
+        g, mask, shape(h)[-len(kernel):], kernel, stride, padding),
+    label="window_gather")
+# fmt: on
+
+
+def _max_pool_forward(
+    x: Any, kernel: tuple[int, ...], stride: tuple[int, ...], padding: Pairs
+) -> np.ndarray:
+    nd = len(kernel)
+    win = _windows(np.asarray(x), kernel, stride, padding, _ones(nd), -np.inf)
+    return np.max(win, axis=tuple(range(-nd, 0)))
+
+
+def _first_max_mask(
+    x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], padding: Pairs
+) -> np.ndarray:
+    """1 at the first maximum of each window (PyTorch's choice among ties), 0 elsewhere."""
+    nd = len(kernel)
+    win = _windows(x, kernel, stride, padding, _ones(nd), -np.inf)
+    k = math.prod(kernel)
+    first = np.argmax(win.reshape(win.shape[:-nd] + (k,)), axis=-1)
+    return (np.arange(k) == first[..., None]).astype(x.dtype).reshape(win.shape)
+
+
+def _avg_pool_weights(
+    size: tuple[int, ...],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pairs,
+    count_include_pad: bool,
+) -> Any:
+    """1 / (the number of elements each window averages), broadcastable to (*out, *kernel)."""
+    nd = len(kernel)
+    if count_include_pad:
+        return 1.0 / math.prod(kernel)
+    counts = np.sum(
+        _windows(np.ones(size), kernel, stride, padding, _ones(nd)), axis=tuple(range(-nd, 0))
+    )
+    return (1.0 / counts).reshape(counts.shape + _ones(nd))
+
+
+def _avg_pool_forward(
+    x: Any,
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    padding: Pairs,
+    count_include_pad: bool,
+) -> np.ndarray:
+    nd = len(kernel)
+    x = np.asarray(x)
+    weights = _avg_pool_weights(x.shape[-nd:], kernel, stride, padding, count_include_pad)
+    return _window_gather_forward(x, weights, kernel, stride, padding)
+
+
+def _avg_pool_vjp(
+    g: Any, out: Any, x: Any, kernel: Any, stride: Any, padding: Any, count_include_pad: bool
+) -> Any:
+    size = shape(x)[-len(kernel) :]
+    weights = _avg_pool_weights(size, kernel, stride, padding, count_include_pad)
+    return WINDOW_SCATTER(g, weights, size, kernel, stride, padding)
+
+
+def _pool_label(name: str) -> Callable[..., str]:
+    return lambda kernel, stride, padding, *rest: f"{name}{tuple(kernel)}"
+
+
+# fmt: off
+# out[..., p] = max_k x_pad[..., p * stride + k] (padding is -inf); the gradient goes to the
+# first maximum of each window, as in PyTorch
+MAX_POOL2D = defop(
+    "max_pool2d", _max_pool_forward,
+    lambda g, out, x, kernel, stride, padding: WINDOW_SCATTER(
+        g, _first_max_mask(data(x), kernel, stride, padding), shape(x)[-len(kernel):],
+        kernel, stride, padding),
+    label=_pool_label("max_pool2d"))
+
+# out[..., p] = mean_k x_pad[..., p * stride + k] (zeros counted, or not, as PyTorch's
+# count_include_pad)
+AVG_POOL2D = defop("avg_pool2d", _avg_pool_forward, _avg_pool_vjp,
+                   label=_pool_label("avg_pool2d"))
+# fmt: on
+
+
+# ---------------------------------------------------------------------------- dropout
+# The mask is drawn inside the forward, from the numpy Generator passed as a static
+# parameter, so that running the forward again (as a compiled graph's replay does) draws a
+# new mask. Each result's mask is remembered beside it, keyed by the result array and
+# forgotten when that array is freed, so the VJP multiplies by exactly the mask its own
+# forward drew. (A replay must therefore hand the VJP the array the forward returned.)
+
+_DROPOUT_MASKS: dict[int, np.ndarray] = {}
+
+
+def _dropout_forward(x: Any, p: float, rng: Any) -> np.ndarray:
+    x = np.asarray(x)
+    keep = rng.random(x.shape) >= p
+    mask = np.where(keep, 1.0 / (1.0 - p) if p < 1.0 else 0.0, 0.0).astype(x.dtype)
+    out = x * mask
+    _DROPOUT_MASKS[id(out)] = mask
+    weakref.finalize(out, _DROPOUT_MASKS.pop, id(out), None)
+    return out
+
+
+def _dropout_vjp(g: Any, out: Any, x: Any, p: float, rng: Any) -> Any:
+    mask = _DROPOUT_MASKS.get(id(data(out)))
+    if mask is None:
+        raise RuntimeError(
+            "dropout: no mask is recorded for this result; the VJP must receive the very "
+            "array its forward returned (was the node's data replaced?)"
+        )
+    return g * mask
+
+
+# out = x * mask / (1 - p), mask ~ Bernoulli(1 - p) drawn from ``rng`` in the forward
+DROPOUT = defop("dropout", _dropout_forward, _dropout_vjp, label=lambda p, rng: f"dropout({p:g})")
+
+BUILTIN_OPS.update({name: op for name, op in OPS.items() if name not in BUILTIN_OPS})

@@ -1,0 +1,354 @@
+"""`Value`, a node of the graph, and the coercion of user data into engine data.
+
+Engine data is a Python float (a scalar) or a real floating ndarray (a tensor). Numbers
+stay Python floats on the scalar path: no numpy scalar is made there, which is what makes
+micrograd-style code fast. Arithmetic, methods such as ``exp`` and ``backward`` are bound
+onto `Value` by :mod:`autograd_lite.operators`, which sits above both this module and the
+op table; this module knows no operation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Parameter", "Value"]
+
+Data = float | np.ndarray
+
+
+# ------------------------------------------------------------------------ coercion
+
+
+def is_number(x: Any) -> bool:
+    """True for a real number (Python or numpy scalar), False for arrays and the rest."""
+    return isinstance(x, (int, float, np.integer, np.floating, np.bool_)) and not isinstance(
+        x, np.ndarray
+    )
+
+
+def as_data(data: Any, dtype: Any = None, who: str = "Value()") -> Data:
+    """User data as engine data: numbers become Python floats, the rest a float ndarray.
+
+    Integer and boolean arrays become float64; float32/float16 keep their dtype; the
+    array is always copied. Complex, string and object data are refused.
+    """
+    if isinstance(data, Value):
+        raise TypeError(f"{who}: data is already a Value; use it directly or call .detach()")
+    if dtype is not None:
+        dt = np.dtype(dtype)
+        if dt.kind != "f":
+            raise TypeError(f"{who}: dtype must be a floating type, got {dt}")
+        arr = _as_array(data, dt, who)
+        return float(arr) if arr.ndim == 0 and dt == np.float64 and is_number(data) else arr
+    if type(data) is float:
+        return data
+    if is_number(data):
+        if isinstance(data, np.floating) and data.dtype != np.float64:
+            return np.asarray(data)  # keep float32/float16 scalars in their dtype
+        try:
+            return float(data)
+        except OverflowError:
+            raise OverflowError(
+                f"{who}: the integer {_short(data)} is too large for a float64 "
+                "(at most about 1.8e308)"
+            ) from None
+    arr = _as_array(data, None, who)
+    if arr.dtype.kind in "biu":
+        arr = arr.astype(np.float64)
+    return arr
+
+
+def _short(x: Any) -> str:
+    text = str(x)
+    return text if len(text) <= 20 else f"{text[:8]}...{text[-4:]} ({len(text)} digits)"
+
+
+def _as_array(data: Any, dtype: Any, who: str) -> np.ndarray:
+    if isinstance(data, (str, bytes)) or data is None:
+        raise TypeError(
+            f"{who}: expected a number or an array of numbers, got {type(data).__name__}"
+        )
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Value) for x in _flat(data)):
+        raise TypeError(f"{who}: got a list of Values; use autograd_lite.stack(list) to join them")
+    try:
+        arr = np.array(data, dtype=dtype)  # always a copy: a Value never aliases the caller's array
+    except ValueError as e:
+        raise ValueError(
+            f"{who}: cannot make an array from this {type(data).__name__} ({e}); "
+            "nested lists must be rectangular (no ragged rows)"
+        ) from None
+    except (TypeError, OverflowError) as e:
+        raise TypeError(f"{who}: expected real numbers, got {type(data).__name__} ({e})") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{who}: expected real numbers, got an array of dtype {arr.dtype} "
+            f"from {type(data).__name__}"
+            + (" (complex numbers are not supported)" if arr.dtype.kind == "c" else "")
+        )
+    return arr
+
+
+def _flat(seq: Any) -> Iterator[Any]:
+    stack = [seq]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+        else:
+            yield item
+
+
+def constant(x: Any, who: str) -> Data:
+    """A non-Value operand of op ``who`` as engine data (errors name the op)."""
+    t = type(x)
+    if t is float or (t is np.ndarray and x.dtype.kind == "f"):
+        return x
+    return as_data(x, who=f"{who}: bad operand")
+
+
+def normalize(out: Any, who: str, scalar: bool = False) -> Data:
+    """An operation's raw result as engine data: a Python float or a real float ndarray.
+
+    A numpy float64 scalar becomes a Python float when the op's inputs were all scalars
+    (``scalar``), and stays a 0-d tensor otherwise (a tensor reduction's result);
+    integers become float64; booleans, complex numbers, strings and objects are refused
+    with ``who`` named.
+    """
+    t = type(out)
+    if t is float or (t is np.ndarray and out.dtype.kind == "f"):
+        return out
+    if t is int:
+        return float(out)
+    if scalar and t is np.float64:
+        return float(out)
+    if isinstance(out, (np.generic, np.ndarray)):
+        arr = np.asarray(out)
+        if arr.dtype.kind == "f":
+            return arr
+        if arr.dtype.kind in "iu":
+            return arr.astype(np.float64)
+        raise TypeError(f"{who} must return real floating data, got an array of dtype {arr.dtype}")
+    raise TypeError(f"{who} must return a real number or a float ndarray, got {t.__name__}")
+
+
+def shape_of(d: Any) -> tuple[int, ...]:
+    """The shape of engine data (``()`` for a float)."""
+    if type(d) is float:
+        return ()
+    if type(d) is np.ndarray:
+        return d.shape
+    return np.shape(d)
+
+
+def raw(x: Any) -> Any:
+    """The data of a Value, or the thing itself."""
+    return x.data if isinstance(x, Value) else x
+
+
+# --------------------------------------------------------------------------- Value
+
+
+class Value:
+    """A node of the graph: a Python float (scalar) or a numpy array (tensor), and its grad.
+
+    ``Value(data, requires_grad=True, name=None, dtype=None)``. Numbers become Python
+    floats; lists and arrays become float ndarrays (float32 stays float32; integers and
+    booleans become float64; the array is copied). Leaves track gradients by default.
+    Numbers and arrays mixed into an operation are constants.
+    """
+
+    # _op/_inputs/_ctx: the operation that made the node, its inputs and its static
+    # parameters (None for a leaf). No closure over the node itself: a graph holds no
+    # reference cycle and is freed by reference counting as soon as its output is
+    # dropped. _site is set only under detect_anomaly (read with getattr).
+    __slots__ = ("data", "grad", "requires_grad", "name", "_op", "_inputs", "_ctx", "_site")
+    __array_ufunc__ = None  # so that `ndarray * Value` calls Value.__rmul__
+    __hash__ = object.__hash__  # identity: a node is a dictionary key in graph walks
+
+    data: Data
+    grad: Any
+    requires_grad: bool
+    name: str | None
+
+    def __init__(
+        self,
+        data: Any,
+        requires_grad: bool = True,
+        name: str | None = None,
+        dtype: Any = None,
+        *,
+        label: str | None = None,
+    ) -> None:
+        who = type(self).__name__ + "()"
+        if isinstance(requires_grad, (tuple, list, set, frozenset)):
+            raise TypeError(
+                f"{who}: the second argument is requires_grad (a bool), but got a "
+                f"{type(requires_grad).__name__}; micrograd passes its _children there. Here "
+                "an operation records its inputs itself: compute with the Values (a + b, "
+                "a.tanh(), ...) instead of building the node by hand, or declare a new "
+                "operation with autograd_lite.defop or a Function"
+            )
+        if label is not None:  # micrograd's keyword for the name
+            if name is not None and name != label:
+                raise TypeError(f"{who}: got name={name!r} and label={label!r}; pass one")
+            name = label
+        self.data = as_data(data, dtype, who)
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.name = name
+        self._op = None
+        self._inputs = None
+        self._ctx = None
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        d = self.data
+        return () if type(d) is float else d.shape
+
+    @property
+    def ndim(self) -> int:
+        d = self.data
+        return 0 if type(d) is float else d.ndim
+
+    @property
+    def size(self) -> int:
+        d = self.data
+        return 1 if type(d) is float else d.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        d = self.data
+        return np.dtype(np.float64) if type(d) is float else d.dtype
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for a Value you made yourself (or a constant); False for an op's result."""
+        return self._op is None
+
+    @property
+    def op(self) -> str | None:
+        """Name of the operation that made this Value, or None for a leaf."""
+        return None if self._op is None else self._op.name
+
+    @property
+    def inputs(self) -> tuple:
+        """The operation's inputs: Values and raw constants (empty for a leaf)."""
+        return self._inputs or ()
+
+    def item(self) -> float:
+        """The value as a Python float (tensors must hold exactly one element)."""
+        d = self.data
+        if type(d) is float:
+            return d
+        if d.size != 1:
+            raise ValueError(
+                f"item(): only a one-element Value converts to a float, not shape {d.shape}"
+            )
+        return float(d.reshape(()))
+
+    def numpy(self) -> np.ndarray:
+        """The data as an ndarray (0-d for a scalar); shares memory with a tensor."""
+        return np.asarray(self.data)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Value:
+        """Set ``requires_grad`` in place and return self (PyTorch's method; leaves only)."""
+        if self._op is not None and bool(requires_grad) != self.requires_grad:
+            raise ValueError(
+                f"requires_grad_: this Value is the result of {self._op.name!r}, not a leaf; "
+                "only a leaf's requires_grad can change (use .detach() for a constant copy)"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self) -> Value:
+        """A new leaf sharing this data, cut from the graph (``requires_grad=False``)."""
+        return leaf(self.data, False, self.name)
+
+    # ------------------------------------------------------------------ display
+    def __repr__(self) -> str:
+        d = self.data
+        if type(d) is float:
+            parts = [f"{d:.6g}"]
+            if self.grad is not None and not isinstance(self.grad, Value):
+                parts.append(f"grad={self.grad:.6g}")
+        else:
+            parts = [
+                np.array2string(d, precision=4, threshold=12, edgeitems=2, separator=", "),
+                f"shape={d.shape}",
+                f"dtype={d.dtype}",
+            ]
+        if self.name is not None:
+            parts.append(f"name={self.name!r}")
+        if self._op is not None:
+            parts.append(f"op={self._op.name!r}")
+        if not self.requires_grad:
+            parts.append("requires_grad=False")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    def __format__(self, spec: str) -> str:
+        if spec and self.size == 1:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __float__(self) -> float:
+        return self.item()
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError(
+                f"the truth value of a Value of shape {self.shape} is ambiguous; "
+                "use (v.data > 0).any() or .all()"
+            )
+        return bool(self.item())
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a scalar Value")
+        return len(self.data)
+
+    def __iter__(self) -> Iterator[Value]:
+        for i in range(len(self)):
+            yield self[i]  # type: ignore[index]  # __getitem__ is bound by operators.py
+
+    # Comparisons are not differentiable: they return raw booleans (a bool or an ndarray).
+    def __lt__(self, other: Any) -> Any:
+        return self.data < raw(other)
+
+    def __le__(self, other: Any) -> Any:
+        return self.data <= raw(other)
+
+    def __gt__(self, other: Any) -> Any:
+        return self.data > raw(other)
+
+    def __ge__(self, other: Any) -> Any:
+        return self.data >= raw(other)
+
+
+class Parameter(Value):
+    """A `Value` that is a trainable parameter of a model (``nn.Parameter``).
+
+    Exactly a leaf Value that requires grad, marked as a parameter: modules register the
+    Parameters assigned to them, and drawings show them as parameters.
+    """
+
+    __slots__ = ()
+
+
+def leaf(data: Data, requires_grad: bool, name: str | None = None) -> Value:
+    """A leaf Value around engine data as it is (no coercion, no copy)."""
+    v = new_node(Value)
+    v.data = data
+    v.grad = None
+    v.requires_grad = requires_grad
+    v.name = name
+    v._op = v._inputs = v._ctx = None
+    return v
+
+
+# Nodes are made with object.__new__ and their slots filled by hand, skipping __init__'s
+# argument handling and coercion: about a third of the cost of recording a scalar op.
+new_node = object.__new__
