@@ -60,7 +60,10 @@ def save_plot(draw: Any, path: str) -> str | None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("(no plot: install matplotlib, e.g. pip install 'autograd-lite[examples]')")
+        print(
+            "(no plot: install matplotlib, e.g. pip install -e '.[examples]' in a checkout "
+            "(pip install 'autograd-lite[examples]' once published))"
+        )
         return None
     fig = plt.figure(figsize=(6, 4))
     draw(plt)

@@ -6,14 +6,29 @@ Everything is generated or read locally: nothing is downloaded.
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from typing import Any
 
 import numpy as np
 
 from nn.init import as_rng
 
-__all__ = ["addition", "load_digits", "load_mnist", "parity", "read_idx", "trapezoid"]
+__all__ = [
+    "MAX_IDX_BYTES",
+    "addition",
+    "load_digits",
+    "load_mnist",
+    "parity",
+    "read_idx",
+    "trapezoid",
+]
+
+#: The most data (in bytes, after the header) :func:`read_idx` accepts from one IDX file:
+#: 2 GiB. MNIST's largest file holds 47 MB; a header declaring more is refused before
+#: anything is read or decompressed.
+MAX_IDX_BYTES = 2**31
 
 
 def addition(
@@ -60,8 +75,9 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
         from sklearn.datasets import load_digits as sk_load_digits
     except ImportError:
         raise ImportError(
-            "load_digits needs scikit-learn: pip install 'autograd-lite[examples]' "
-            "(or pip install scikit-learn)"
+            "load_digits needs scikit-learn: pip install -e '.[examples]' in a checkout "
+            "(pip install 'autograd-lite[examples]' once published), "
+            "or pip install scikit-learn"
         ) from None
     d = sk_load_digits()
     return d.data / 16.0, d.target.astype(np.int64)
@@ -76,25 +92,63 @@ _MNIST_FILES = {
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (the MNIST format), gzipped or not."""
+    """Read one IDX file (the MNIST format), gzipped or not (a name ending in ``.gz``).
+
+    The header is checked before any data is read: the declared size is computed with
+    Python integers (no overflow) and a file declaring more than :data:`MAX_IDX_BYTES`
+    of data is refused. Then exactly the declared number of bytes is read, plus one to
+    detect trailing data, so a gzipped file is never decompressed further than that (a
+    gzip bomb costs at most ``MAX_IDX_BYTES``). Errors are ValueErrors naming the file:
+    bad magic number, unknown data type code, truncated header or data, trailing data,
+    too large, or a damaged gzip stream. Returns a read-only array in the file's
+    (big-endian) byte order.
+    """
     path = os.fspath(path)
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+    gzipped = os.fsdecode(path).endswith(".gz")
+    with (gzip.open if gzipped else open)(path, "rb") as f:
+        size = None if gzipped else os.fstat(f.fileno()).st_size
+        try:
+            return _read_idx(f, path, size)
+        except (EOFError, OSError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+            what = "not a valid gzip file, or damaged" if gzipped else "damaged"
+            raise ValueError(f"read_idx: {path} is {what} ({e})") from None
+
+
+def _read_idx(f: Any, path: str, size: int | None) -> np.ndarray:
+    """``size`` is the file's size when known (not gzipped): data is read only if it fits."""
+    magic = f.read(4)
+    if len(magic) < 4 or magic[0] != 0 or magic[1] != 0:
         raise ValueError(f"read_idx: {path} is not an IDX file (bad magic number)")
-    ndim = raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"read_idx: {path} is truncated (header)")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    dtype = np.dtype(_IDX_TYPES[raw[2]])
-    expected = header + int(np.prod(shape)) * dtype.itemsize
-    if len(raw) != expected:
+    if magic[2] not in _IDX_TYPES:
         raise ValueError(
-            f"read_idx: {path} has {len(raw)} bytes, expected {expected} for shape {shape}"
+            f"read_idx: {path} is not an IDX file this reader knows: unknown data type code "
+            f"0x{magic[2]:02X} (known: {', '.join(f'0x{c:02X}' for c in _IDX_TYPES)})"
         )
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    ndim = magic[3]
+    dims = f.read(4 * ndim)
+    if len(dims) < 4 * ndim:
+        raise ValueError(f"read_idx: {path} is truncated (in the header: {ndim} dimensions)")
+    shape = tuple(int.from_bytes(dims[4 * i : 4 * i + 4], "big") for i in range(ndim))
+    dtype = np.dtype(_IDX_TYPES[magic[2]])
+    nbytes = math.prod(shape) * dtype.itemsize  # Python ints: 65536**4 does not wrap
+    if nbytes > MAX_IDX_BYTES:
+        raise ValueError(
+            f"read_idx: {path} is too large: shape {shape} of {dtype} declares {nbytes} bytes "
+            f"of data, more than MAX_IDX_BYTES = {MAX_IDX_BYTES}"
+        )
+    found = None if size is None else size - (4 + 4 * ndim)
+    data = f.read(nbytes) if found is None or found >= nbytes else b""  # no doomed allocation
+    if len(data) < nbytes:
+        raise ValueError(
+            f"read_idx: {path} is truncated: shape {shape} of {dtype} needs {nbytes} bytes "
+            f"of data after the header, found {len(data) if found is None else found}"
+        )
+    if f.read(1):
+        raise ValueError(
+            f"read_idx: {path} has trailing data after the {nbytes} bytes that shape {shape} "
+            f"of {dtype} declares"
+        )
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
 
 
 def _find(folder: str, stem: str) -> str | None:
