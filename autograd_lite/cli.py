@@ -13,6 +13,7 @@ value or gradient), a failed ``--check``, or a file or Graphviz problem.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import keyword
 import math
 import os
@@ -23,7 +24,6 @@ from typing import Any
 import graphviz
 
 from autograd_lite import __version__
-from autograd_lite.engine import Value
 from autograd_lite.expr import (
     CONSTANTS,
     FUNCTIONS,
@@ -31,13 +31,20 @@ from autograd_lite.expr import (
     normalize_name,
     parse,
 )
-from autograd_lite.viz import GraphvizNotFoundError, draw_graph, save_graph
+from autograd_lite.gradcheck import gradcheck
+from autograd_lite.value import Value
+from autograd_lite.viz import (
+    SUFFIX_FORMATS,
+    GraphvizNotFoundError,
+    draw_graph,
+    output_format,
+    save_graph,
+)
 
 __all__ = ["demo", "main"]
 
 PROG = "autograd-lite"
-FORMATS = ("svg", "png", "pdf", "dot")
-_SUFFIX_FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+FORMATS = tuple(dict.fromkeys(SUFFIX_FORMATS.values()))  # the --format choices
 
 
 class UsageError(Exception):
@@ -56,15 +63,12 @@ class CommandError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with this program's error prefix and a hint for expressions like "-x"."""
+    """argparse with this program's error prefix and a hint about where EXPR goes."""
 
     def error(self, message: str) -> Any:  # argparse calls this and expects it to exit
         hint = ""
         if "unrecognized arguments: -" in message or "arguments are required: EXPR" in message:
-            hint = (
-                ' (an EXPR that starts with "-" must come after --, e.g. '
-                f'{PROG} grad -- "-x*y" x=1 y=2)'
-            )
+            hint = f' (EXPR comes right after the command, quoted: {PROG} grad "x*y" x=1 y=2)'
         self.print_usage(sys.stderr)
         self.exit(2, f"{PROG}: error: {message}{hint}\n")
 
@@ -75,32 +79,38 @@ _EXPR_HELP = (
     f"and the functions {_FUNCTIONS_HELP}; pi and e are constants"
 )
 _VARS_HELP = "the value of each variable of EXPR, e.g. x=2 w=-3"
+_SUFFIXES_HELP = " ".join(SUFFIX_FORMATS)
 
 _GRAPH_EPILOG = f"""examples:
   {PROG} graph "tanh(x*w + b)" x=2 w=-3 b=6.88 -o graph.svg
   {PROG} graph "x**2 * y" x=3 y=2 -o graph.png
   {PROG} graph "log(x) * y" x=-1 y=2 --allow-nonfinite -o nan.svg   (NaN shown in red)
   {PROG} graph "sigmoid(a*b)" a=1 b=2 --format dot -o -             (DOT text on stdout)
+  {PROG} graph "-x*y" x=1 y=2 -o neg.svg         (EXPR is always the first argument)
 
 Values are drawn with their data and gradient (after backward), each operation as a
 small ellipse between its inputs and its output. The file is written at exactly the
-path given; its format comes from --format, else from its suffix, else svg. svg, png and
-pdf need Graphviz's 'dot' program; --format dot does not."""
+path given, all at once. Its format comes from --format, else from its suffix, else
+svg; a suffix that names another format than --format is refused. The suffixes:
+  {_SUFFIXES_HELP}, or any other Graphviz format (.gif, .svgz, .ps, ...)
+All formats but dot need Graphviz's 'dot' program."""
 
 _GRAD_EPILOG = f"""examples:
   {PROG} grad "x**2 * y" x=3 y=2
   {PROG} grad "tanh(x*w + b)" x=2 w=-3 b=6.88 --check
+  {PROG} grad "-h*x" h=1 x=2                   (EXPR is always the first argument)
 
 Prints the value and the partial derivative with respect to each variable. With --check
-it also prints the central finite-difference estimate and the error beside each one, and
-exits with status 1 if any of them disagree (as they may at a kink such as relu(0))."""
+it also runs autograd_lite.gradcheck (backprop against central finite differences),
+prints its report, and exits with status 1 if they disagree."""
 
 _DEMO_EPILOG = f"""examples:
   {PROG} demo                         (writes into ./autograd_lite_demo/)
   {PROG} demo --out results --epochs 30
 
 Trains an MLP on scikit-learn's 8x8 handwritten digits (needs the examples extra:
-pip install 'autograd-lite[examples]'), saves its loss curve, draws the graph of one
+pip install -e '.[examples]' in a checkout,
+pip install 'autograd-lite[examples]' once published), saves its loss curve, draws the graph of one
 forward/backward pass, and checks a layer's gradients against finite differences."""
 
 
@@ -131,7 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="file to write ('-' for stdout; default graph.FORMAT)",
     )
-    g.add_argument("--format", choices=FORMATS, help="svg, png, pdf or dot (default: from FILE)")
+    g.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="the file format (default: from the suffix of FILE, else svg)",
+    )
     g.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="layout direction")
     g.add_argument(
         "--max-nodes",
@@ -159,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--check",
         action="store_true",
-        help="compare with central finite differences and print the error",
+        help="check the gradients against finite differences (gradcheck) and print its report",
     )
     d.set_defaults(run=_cmd_grad)
 
@@ -220,8 +234,8 @@ def parse_assignments(items: Sequence[str]) -> dict[str, float]:
 
 
 def _evaluate(args: argparse.Namespace, *, strict: bool = True, label_nodes: bool = False):
-    expression = parse(args.expr.removeprefix(_SENTINEL))
-    values = parse_assignments([a.removeprefix(_SENTINEL) for a in args.values])
+    expression = parse(args.expr)
+    values = parse_assignments(args.values)
     ev = expression.evaluate(values, label_nodes=label_nodes, strict=strict)
     try:
         ev.backward(strict=strict)
@@ -252,51 +266,45 @@ def _cmd_grad(args: argparse.Namespace) -> int:
         print("(no variables: nothing to differentiate)")
         return 0
     width = max(len(n) for n in names) + 3
-    grads = {}
     for n in names:
         v = ev.inputs.get(n)
-        grads[n] = 0.0 if v is None or v.grad is None else float(v.grad)
+        grad = 0.0 if v is None or v.grad is None else v.grad
+        print(f"{'d/d' + n:<{width}} = {_fmt(grad)}")
     if not args.check:
-        for n in names:
-            print(f"{'d/d' + n:<{width}} = {_fmt(grads[n])}")
         return 0
-    header = f"{'':<{width}}   {'backprop':<18} {'finite difference':<18} {'abs error':<10}"
-    print(header.rstrip())
-    failed = []
-    for n in names:
-        x = values[n]
-        h = 1e-6 * max(1.0, abs(x))
-        plus = expression.value_at({**values, n: x + h})
-        minus = expression.value_at({**values, n: x - h})
-        fd = (plus - minus) / (2 * h)
-        a = grads[n]
-        if math.isfinite(fd):
-            err = abs(a - fd)
-            ok = err <= 1e-5 + 1e-3 * abs(fd)
-            verdict = "ok" if ok else "MISMATCH"
-            if not ok:
-                failed.append(n)
-            print(f"{'d/d' + n:<{width}} = {_fmt(a):<18} {_fmt(fd):<18} {err:<10.2g} {verdict}")
-        else:
-            print(f"{'d/d' + n:<{width}} = {_fmt(a):<18} {'n/a (not finite nearby)':<18}")
-    if failed:
+
+    def f(*xs: Value) -> Value:  # gradcheck perturbs the Values it is given
+        return expression.evaluate(dict(zip(names, xs)), strict=False).root
+
+    inputs = [Value(values[n], name=n) for n in names]
+    try:
+        result = gradcheck(f, inputs, allow_unused=True, raise_exception=False)
+    except ExpressionError:
+        raise
+    except (ArithmeticError, ValueError, TypeError) as e:
+        raise CommandError(f"the gradient check could not run: {e}") from None
+    print()
+    print(result)
+    if not result:
+        failed = [c.name for c in result.failures] or ["the expression"]
         raise CommandError(
             "gradient check failed for "
             + ", ".join(failed)
-            + " (backprop and finite differences disagree; expected at a kink such as relu(0))"
+            + ": backprop and finite differences disagree (the report is above)"
         )
     return 0
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
-    expression, _values, ev, _ = _evaluate(args, strict=not args.allow_nonfinite, label_nodes=True)
-    out = args.output
-    fmt = args.format
-    if fmt is None:
-        suffix = os.path.splitext(out)[1].lower() if out and out != "-" else ""
-        fmt = _SUFFIX_FORMATS.get(suffix, "svg")
+    out, fmt = args.output, args.format or "svg"
     if out is None:
         out = f"graph.{fmt}"
+    elif out != "-":
+        try:  # one table of suffixes, viz's; never one format under another's suffix
+            fmt = output_format(out, args.format)
+        except ValueError as e:
+            raise UsageError(f"-o {e}") from None
+    expression, _values, ev, _ = _evaluate(args, strict=not args.allow_nonfinite, label_nodes=True)
     graph = draw_graph(
         ev.root,
         format="svg" if fmt == "dot" else fmt,
@@ -332,8 +340,11 @@ def _save(graph: graphviz.Digraph, path: str, fmt: str) -> None:
         raise CommandError(f"{e}") from None
     except graphviz.CalledProcessError as e:
         raise CommandError(f"Graphviz failed: {_first_line(e.stderr)}") from None
-    except OSError as e:
-        raise CommandError(f"cannot write {path}: {e.strerror or e}") from None
+    except (OSError, ValueError) as e:  # from atomic_write: a folder, FIFO, device, ...
+        reason = str(e).removeprefix("save_graph: ") if e.args else str(e)
+        if isinstance(e, OSError) and e.strerror:
+            reason = e.strerror
+        raise CommandError(f"cannot write {path}: {reason}") from None
 
 
 def _first_line(err: Any) -> str:
@@ -357,58 +368,70 @@ def demo(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------- main
 
-_SENTINEL = "\x00"
-_TAKES_VALUE = ("-o", "--output", "--format", "--rankdir", "--max-nodes")
+_EXPR_COMMANDS = ("graph", "grad")
+_PLACEHOLDER = "EXPR"  # what argparse sees in EXPR's place
 
 
-def _protect_negative_expressions(argv: list[str]) -> list[str]:
-    """Let ``grad "-x*y" x=1`` work: argparse would take "-x*y" for an option.
+def _take_expression(argv: list[str]) -> tuple[list[str], str | None]:
+    """Take EXPR out of a ``graph``/``grad`` command line before argparse reads it.
 
-    An argument of ``graph``/``grad`` that starts with "-" but is no option (nor an
-    abbreviation of one, nor an option's value) gets a leading NUL (which no real command
-    line argument can contain), so argparse reads it as a positional argument; the
-    commands remove it again.
+    EXPR is always the first argument after the command, even when it starts with "-"
+    ("-x*y", "-h*x", "-ox"), which argparse would read as options. Exceptions: "-h" or
+    "--help" alone asks for help, and a "--" first is skipped (EXPR is the next one).
+    Returns the arguments for argparse (a placeholder in EXPR's place) and EXPR.
     """
-    if not argv or argv[0] not in ("graph", "grad"):
-        return argv
-    out = [argv[0]]
-    after_value_option = False
-    for i, a in enumerate(argv[1:], 1):
-        if a == "--":
-            return out + argv[i:]
-        is_option = a.startswith(("-o", "-h"))
-        if (
-            a.startswith("-")
-            and not a.startswith("--")
-            and len(a) > 1
-            and not is_option
-            and not after_value_option
-        ):
-            a = _SENTINEL + a
-        after_value_option = a in _TAKES_VALUE
-        out.append(a)
-    return out
+    if len(argv) < 2 or argv[0] not in _EXPR_COMMANDS:
+        return argv, None
+    command, rest = argv[0], argv[1:]
+    if rest[0] == "--":
+        rest = rest[1:]
+    elif rest == ["-h"] or rest[0] == "--help":
+        return argv, None
+    if not rest:
+        return [command], None  # argparse says EXPR is missing
+    return [command, _PLACEHOLDER, *rest[1:]], rest[0]
+
+
+def _tolerant_output() -> None:
+    """Never fail on printing: characters the terminal's encoding lacks (x·y under
+    PYTHONIOENCODING=ascii, say) are written as backslash escapes."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(OSError, ValueError):  # closed or unusual: leave it be
+                reconfigure(errors="backslashreplace")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 math/run error, 2 usage)."""
+    _tolerant_output()
     parser = build_parser()
+    expr = None
     try:
         argv = list(sys.argv[1:] if argv is None else argv)
-        args, extras = parser.parse_known_args(_protect_negative_expressions(argv))
+        argv, expr = _take_expression(argv)
+        args, extras = parser.parse_known_args(argv)
+        if expr is not None:
+            args.expr = expr
         # NAME=VALUE may also follow options: "grad EXPR --check x=1"
         loose = [a for a in extras if not a.startswith("-") and "=" in a]
         if loose and hasattr(args, "values"):
             args.values = list(args.values) + loose
             extras = [a for a in extras if a not in loose]
         if extras:
-            parser.error("unrecognized arguments: " + " ".join(a.lstrip(_SENTINEL) for a in extras))
+            parser.error("unrecognized arguments: " + " ".join(extras))
         if getattr(args, "run", None) is None:
             parser.print_help(sys.stderr)
             return 2
         return int(args.run(args) or 0)
     except (ExpressionError, UsageError, CommandError) as e:
-        _error(str(e))
+        message = str(e)
+        if e.exit_code == 2 and expr is not None and expr.startswith("-"):
+            message += (
+                f" (EXPR is always the first argument after the command: {expr!r} was read "
+                "as the expression; options go after it)"
+            )
+        _error(message)
         return e.exit_code
     except KeyboardInterrupt:
         return 130

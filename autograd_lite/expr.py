@@ -14,18 +14,21 @@ infinite result or gradient such as ``log(-1)`` (:class:`EvaluationError`, ``exi
 from __future__ import annotations
 
 import ast
+import contextlib
+import inspect
 import math
 import operator
 import unicodedata
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from autograd_lite import ops
-from autograd_lite.engine import Value, _finite, no_grad
+from autograd_lite import functional
+from autograd_lite.modes import AnomalyError, detect_anomaly, is_finite, no_grad
+from autograd_lite.value import Value
 
 __all__ = [
     "CONSTANTS",
@@ -37,21 +40,62 @@ __all__ = [
     "parse",
 ]
 
-#: The functions an expression may call: name -> (function, number of arguments).
-FUNCTIONS: dict[str, tuple[Callable[..., Any], int]] = {
-    "abs": (ops.abs, 1),
-    "cos": (ops.cos, 1),
-    "exp": (ops.exp, 1),
-    "log": (ops.log, 1),
-    "relu": (ops.relu, 1),
-    "sigmoid": (ops.sigmoid, 1),
-    "sin": (ops.sin, 1),
-    "sqrt": (ops.sqrt, 1),
-    "tanh": (ops.tanh, 1),
-    "maximum": (ops.maximum, 2),
-    "minimum": (ops.minimum, 2),
-    "pow": (ops.pow, 2),
-}
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """NaN and infinity are results here, not warnings."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
+def _elementwise_functions(module: Any) -> dict[str, tuple[Callable[..., Any], int]]:
+    """The functions of ``module.__all__`` that act elementwise on one or two Values.
+
+    Asked of each function rather than listed by hand: it must take one or two required
+    arguments and, given Values of shape (2, 3), give a Value of shape (2, 3) whose
+    entries are its results on the entries (which reductions, reshapes, matmul, softmax
+    and the like do not). Returns name -> (function, number of arguments), unary first.
+    """
+    a = np.array([[0.3, 0.5, 0.7], [0.2, 0.4, 0.6]])
+    probes = (a, a[::-1, ::-1] + 0.05)
+    found = []
+    for name in module.__all__:
+        fn = getattr(module, name, None)
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        required = [p for p in params if p.default is p.empty]
+        if len(required) not in (1, 2) or any(p.kind not in _POSITIONAL for p in required):
+            continue
+        xs = probes[: len(required)]
+        try:
+            with _quiet():
+                whole = fn(*(Value(x, requires_grad=False) for x in xs))
+                parts = [
+                    fn(*(Value(float(x[i]), requires_grad=False) for x in xs))
+                    for i in np.ndindex(a.shape)
+                ]
+            elementwise = (
+                isinstance(whole, Value)
+                and whole.shape == a.shape
+                and all(isinstance(p, Value) and p.shape == () for p in parts)
+                and np.allclose(whole.data, np.reshape([p.data for p in parts], a.shape))
+            )
+        except Exception:  # a function that cannot take these is no elementwise function
+            continue
+        if elementwise:
+            found.append((len(required), name, fn))
+    return {name: (fn, n) for n, name, fn in sorted(found, key=lambda t: (t[0], t[1]))}
+
+
+#: The functions an expression may call: name -> (function, number of arguments). They
+#: are the elementwise functions of the public functional API (``functional.__all__``).
+FUNCTIONS: dict[str, tuple[Callable[..., Any], int]] = _elementwise_functions(functional)
 
 #: Names with a value unless the command line gives them another one.
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
@@ -154,31 +198,25 @@ class Evaluation:
         infinite gradients through (to draw them)."""
         if not self.root.requires_grad:
             return  # no variables: nothing to differentiate
-        failure: Exception | None = None
         try:
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            # under detect_anomaly every gradient the backward pass makes is checked
+            with _quiet(), detect_anomaly() if strict else contextlib.nullcontext():
                 self.root.backward()
-        except (ArithmeticError, ValueError) as e:
-            failure = e
-        if not strict and failure is None:
-            return
-        if failure is None and all(v.grad is None or _finite(v.grad) for v in self.inputs.values()):
-            return
-        raise self._blame_backward(failure)
+        except (ArithmeticError, ValueError) as e:  # AnomalyError is an ArithmeticError
+            raise self._blame_backward(e) from None
 
-    def _blame_backward(self, failure: Exception | None) -> EvaluationError:
-        for instr, r, _args in reversed(self.records):  # from the output down
-            if not isinstance(r, Value) or r._op is None or instr.kind == "pos":
+    def _blame_backward(self, failure: Exception) -> EvaluationError:
+        """Which operation's derivative failed: the first one, from the output down, whose
+        own backward (run again on copies of its inputs, seeded with the gradient that
+        reached it) gives a gradient that is not finite."""
+        for instr, r, args in reversed(self.records):  # from the output down
+            if not isinstance(r, Value) or r.grad is None or instr.kind == "pos":
                 continue
-            g = r.grad
-            if g is None or not _finite(g):
+            if not is_finite(r.grad):
                 continue
             try:
-                with np.errstate(all="ignore"), warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    parts = r._op._vjp(r, g, False)
-                bad = next((p for p in parts if p is not None and not _finite(p)), None)
+                grads = _local_gradients(instr, args, r.grad)
+                bad = next((g for g in grads if not is_finite(g)), None)
                 what = None if bad is None else _show(bad)
             except (ArithmeticError, ValueError) as e:
                 what = f"undefined ({e})"
@@ -187,8 +225,22 @@ class Evaluation:
                     f"math error: the derivative of {instr.source} (column {instr.col}) is "
                     f"{what} at {_where(self.inputs)}; the gradient must be finite"
                 )
-        why = f" ({failure})" if failure is not None else ""
-        return EvaluationError(f"math error: a gradient is not finite{why}")
+        return EvaluationError(f"math error: a gradient is not finite ({failure})")
+
+
+def _local_gradients(instr: _Instr, args: tuple, seed: Any) -> list[Any]:
+    """The gradients that one instruction passes to its inputs, given ``seed`` for its
+    result: the instruction is run again on fresh leaves and the engine backpropagates."""
+    leaves = [
+        Value(a.data, requires_grad=a.requires_grad) if isinstance(a, Value) else a for a in args
+    ]
+    wanted = [x for x in leaves if isinstance(x, Value) and x.requires_grad]
+    if not wanted:
+        return []
+    with _quiet():
+        out = _step(instr, tuple(leaves))
+        out.backward(seed)
+    return [x.grad for x in wanted if x.grad is not None]
 
 
 def _where(inputs: Mapping[str, Value]) -> str:
@@ -241,55 +293,40 @@ class Expression:
                 )
         stack: list[Any] = []
         records: list[tuple[_Instr, Any, tuple]] = []
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for instr in self.program:
-                kind = instr.kind
-                args: tuple = ()
-                if kind == "num":
-                    stack.append(instr.arg)
-                    continue
-                if kind == "name":
-                    stack.append(inputs[instr.arg] if instr.arg in inputs else consts[instr.arg])
-                    continue
-                try:
-                    if kind == "neg":
-                        args = (stack.pop(),)
-                        r = -args[0]
-                    elif kind == "pos":
-                        args = (stack.pop(),)
-                        r = args[0]
-                    elif kind == "bin":
-                        b = stack.pop()
-                        a = stack.pop()
-                        args = (a, b)
-                        if not isinstance(a, Value) and not isinstance(b, Value):
-                            a = Value(a, requires_grad=False)  # the engine's float semantics
-                        r = _BINARY_BY_SYMBOL[instr.arg](a, b)
-                    else:  # call
-                        fname, nargs = instr.arg
-                        args = tuple(stack[len(stack) - nargs :])
-                        del stack[len(stack) - nargs :]
-                        r = FUNCTIONS[fname][0](*args)
-                except (ArithmeticError, ValueError, TypeError) as e:
-                    raise EvaluationError(
-                        f"math error: {instr.source} (column {instr.col}) cannot be computed: {e}"
-                    ) from None
-                if strict and not _finite(r):
-                    raise EvaluationError(
-                        f"math error: {instr.source} (column {instr.col}) is {_show(r)} "
-                        f"({_describe(instr, args)}); results must be finite"
-                    )
-                if (
-                    label_nodes
-                    and isinstance(r, Value)
-                    and r._op is not None
-                    and r.name is None
-                    and kind != "pos"
-                ):
-                    r.name = instr.source if len(instr.source) <= 40 else instr.source[:39] + "…"
-                records.append((instr, r, args))
-                stack.append(r)
+        instr, args = self.program[0], ()
+        try:
+            # strict: detect_anomaly stops at the first result that is NaN or infinite
+            with _quiet(), detect_anomaly() if strict else contextlib.nullcontext():
+                for instr in self.program:
+                    kind = instr.kind
+                    if kind == "num":
+                        stack.append(instr.arg)
+                        continue
+                    if kind == "name":
+                        stack.append(
+                            inputs[instr.arg] if instr.arg in inputs else consts[instr.arg]
+                        )
+                        continue
+                    n = instr.arg[1] if kind == "call" else 2 if kind == "bin" else 1
+                    args = tuple(stack[len(stack) - n :])
+                    del stack[len(stack) - n :]
+                    r = _step(instr, args)
+                    if label_nodes and kind != "pos" and _unnamed_result(r):
+                        src = instr.source  # each result is named after its sub-expression
+                        r.name = src if len(src) <= 40 else src[:39] + "…"
+                    records.append((instr, r, args))
+                    stack.append(r)
+        except AnomalyError:
+            with _quiet():  # outside detect_anomaly now: compute the culprit to show it
+                shown = _show(_step(instr, args))
+            raise EvaluationError(
+                f"math error: {instr.source} (column {instr.col}) is {shown} "
+                f"({_describe(instr, args)}); results must be finite"
+            ) from None
+        except (ArithmeticError, ValueError, TypeError) as e:
+            raise EvaluationError(
+                f"math error: {instr.source} (column {instr.col}) cannot be computed: {e}"
+            ) from None
         root = stack.pop()
         if not isinstance(root, Value):
             root = Value(float(root), requires_grad=False)
@@ -302,6 +339,26 @@ class Expression:
                 return float(self.evaluate(values, requires_grad=False).root.data)
             except EvaluationError:
                 return math.nan
+
+
+def _unnamed_result(r: Any) -> bool:
+    return isinstance(r, Value) and not r.is_leaf and r.name is None
+
+
+def _step(instr: _Instr, args: tuple) -> Any:
+    """Run one operation of the program on its arguments (Values or numbers)."""
+    kind = instr.kind
+    if kind == "neg":
+        return -args[0]
+    if kind == "pos":
+        return args[0]
+    if not any(isinstance(a, Value) for a in args):
+        # numbers only: the engine computes it anyway (its float semantics, 1/0 is inf; and
+        # detect_anomaly sees the result)
+        args = (Value(args[0], requires_grad=False), *args[1:])
+    if kind == "bin":
+        return _BINARY_BY_SYMBOL[instr.arg](*args)
+    return FUNCTIONS[instr.arg[0]][0](*args)
 
 
 def _describe(instr: _Instr, args: tuple) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import html
 import math
 import os
-import tempfile
 import warnings
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,13 +28,17 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from autograd_lite.engine import Value, _finite
+from autograd_lite.files import atomic_write
+from autograd_lite.modes import is_finite as _finite
+from autograd_lite.value import Parameter, Value
 
 __all__ = [
     "GraphDrawing",
     "GraphvizNotFoundError",
     "INSTALL_HINT",
+    "SUFFIX_FORMATS",
     "draw_graph",
+    "output_format",
     "repr_svg",
     "save_graph",
     "to_dot",
@@ -148,15 +151,28 @@ class GraphDrawing(graphviz.Digraph):
 # ----------------------------------------------------------------------- helpers
 
 
-def _text(s: Any, limit: int = _MAX_LABEL) -> str:
-    """``s`` as safe HTML-label text: escaped, printable, valid UTF-8, not too long."""
+def _text(s: Any, limit: int | None = _MAX_LABEL) -> str:
+    """``s`` as safe HTML-label text: escaped, printable, valid UTF-8, not too long.
+
+    Every text that goes into a label passes through here: names, op labels, module
+    paths, and dtypes too (a big-endian array's dtype is ``>f8``). Besides ``& < > " '``:
+    ``]`` is written ``&#93;`` (Graphviz's HTML-label lexer rejects a ``]`` just before a
+    tag, ``<B>]</B>``), and a backslash is doubled (Graphviz expands ``\\N``, ``\\G``...
+    in HTML labels too, even when written as an entity).
+    """
     s = str(s)
-    if len(s) > limit:
+    if limit is not None and len(s) > limit:
         s = s[: limit - 1] + "\u2026"
     if not s.isprintable():
         s = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in s)
     s = s.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
-    return html.escape(s, quote=True)
+    return html.escape(s, quote=True).replace("]", "&#93;").replace("\\", "\\\\")
+
+
+def _array_text(a: Any) -> str:
+    """``(2, 3) float32``: the shape and dtype of an array, as label text."""
+    a = np.asarray(a)
+    return _text(f"{a.shape} {a.dtype}", None)
 
 
 def _num(x: Any) -> str:
@@ -177,7 +193,7 @@ def _stats(x: Any) -> str:
         items = ", ".join(_num(v) for v in a.ravel().tolist())
         return items if a.ndim == 0 else f"[{items}]"
     if a.dtype.kind not in "fiub":
-        return f"{a.dtype} array"
+        return _text(f"{a.dtype} array", None)
     a = a.astype(np.float64, copy=False)
     ok = np.isfinite(a)
     parts = []
@@ -227,11 +243,6 @@ def _op_label(node: Value) -> str:
         except Exception:  # a label must never stop a drawing
             pass
     return str(getattr(op, "name", None) or getattr(op, "__name__", None) or type(op).__name__)
-
-
-def _op_name(node: Value) -> str:
-    op = node._op
-    return str(getattr(op, "name", None) or type(op).__name__)
 
 
 def _resolve_names(names: Any) -> tuple[dict[Value, str], set[Value]]:
@@ -333,8 +344,8 @@ class _Walk:
                 if v._op is None:
                     st["leaves"] += 1
                 else:
-                    st["ops"][_op_name(v)] += 1
-                if not (_finite(v.data) and _finite(v.grad)):
+                    st["ops"][v.op] += 1
+                if not (_finite(v) and _finite(_raw(v.grad))):
                     st["nonfinite"] += 1
                 for x in v._inputs or ():
                     if isinstance(x, Value) and x not in owner and x not in self.index:
@@ -446,13 +457,13 @@ def draw_graph(
             kind = "intermediate"
         elif not v.requires_grad:
             kind = "constant"
-        elif v in params or type(v).__name__ == "Parameter" or (name and "." in name):
+        elif v in params or isinstance(v, Parameter):
             kind = "parameter"
         else:
             kind = "input"
         kinds_seen.add(kind)
         data, grad = v.data, _raw(v.grad)
-        data_ok, grad_ok = _finite(data), _finite(grad)
+        data_ok, grad_ok = _finite(v), _finite(grad)
         attrs = dict(_STYLE[kind])
         if not (data_ok and grad_ok):
             n_nonfinite += 1
@@ -468,7 +479,7 @@ def draw_graph(
                 gtxt = "grad None" if grad is None else f"grad {_stats(grad)}"
                 cells.append(_cell(gtxt, bad=not grad_ok))
         else:
-            shape = f"{tuple(np.shape(data))} {np.asarray(data).dtype}"
+            shape = _array_text(data)
             head = f"<B>{_text(name)}</B>  {shape}" if name is not None else shape
             cells.append(_cell(head))
             if show_data:
@@ -479,7 +490,7 @@ def draw_graph(
         if not cells:
             cells.append(_cell(kind))
         where = ""
-        if name and "." in name and v._op is None:
+        if v in params and "." in name:  # a module's parameter, named by names=model
             where = name.rsplit(".", 1)[0]
         add_node(where, f"v{i}", _table(cells, vertical=not scalar), attrs)
 
@@ -506,7 +517,7 @@ def draw_graph(
             else:  # a raw constant mixed into the op
                 c_id = f"c{i}_{k}"
                 c = np.asarray(x)
-                text = f"{float(c):.6g}" if c.ndim == 0 else f"{c.shape} {c.dtype}<BR/>{_stats(x)}"
+                text = f"{float(c):.6g}" if c.ndim == 0 else f"{_array_text(c)}<BR/>{_stats(x)}"
                 cattrs = dict(_STYLE["constant"], fontsize="10")
                 add_node("", c_id, f"<{text}>", cattrs)
                 kinds_seen.add("constant")
@@ -557,7 +568,8 @@ def _emit_clusters(g: graphviz.Digraph, clusters: dict[str, list[str]]) -> None:
     for path in clusters:
         parts = path.split(".")
         for n in range(1, len(parts) + 1):
-            paths.add(".".join(parts[:n]))
+            if ".".join(parts[:n]):  # "" is the top level (a name such as "..w" has it too)
+                paths.add(".".join(parts[:n]))
     for path in sorted(paths, key=lambda p: (p.count("."), p)):
         parent = path.rsplit(".", 1)[0] if "." in path else ""
         children.setdefault(parent, []).append(path)
@@ -614,43 +626,77 @@ def to_dot(root: Value | Sequence[Value], **options: Any) -> str:
 
 # ------------------------------------------------------------------ files, Jupyter
 
-_FORMATS_BY_SUFFIX = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+SUFFIX_FORMATS: dict[str, str] = {
+    ".svg": "svg",
+    ".png": "png",
+    ".pdf": "pdf",
+    ".dot": "dot",
+    ".gv": "dot",
+    ".jpg": "jpg",
+    ".jpeg": "jpg",
+    ".jpe": "jpg",
+}
+"""File suffixes and the format each one names: the one table behind :func:`save_graph`
+and ``autograd-lite graph -o``. Any other suffix that is a Graphviz output format
+(``.gif``, ``.svgz``, ``.ps``...) names that format; "dot" is the DOT text itself."""
+
+
+def _canonical(format: str) -> str:
+    format = format.lower()
+    return SUFFIX_FORMATS.get("." + format, format)
+
+
+def output_format(path: str | os.PathLike, format: str | None = None, default: str = "svg") -> str:
+    """The format in which to write the file ``path``: never one format under another's suffix.
+
+    ``format`` when given; else the format the suffix names (:data:`SUFFIX_FORMATS`, or
+    a Graphviz output format such as ``.gif``); else, for a name without a suffix,
+    ``default``. Raises ValueError when the suffix names another format than ``format``
+    (``x.png`` with "svg"), or names no format at all and ``format`` is not given.
+    """
+    name = os.fsdecode(os.fspath(path))
+    suffix = os.path.splitext(name)[1].lower()
+    named = SUFFIX_FORMATS.get(suffix)
+    if named is None and suffix[1:] in graphviz.FORMATS:
+        named = _canonical(suffix[1:])
+    if format is not None:
+        wanted = _canonical(format)
+        if named is not None and named != wanted:
+            raise ValueError(
+                f"{name}: its suffix {suffix} names the {named} format, not {wanted}; "
+                f"change the suffix or the format"
+            )
+        return wanted
+    if named is not None:
+        return named
+    if suffix:
+        known = " ".join(SUFFIX_FORMATS)
+        raise ValueError(
+            f"{name}: cannot tell the format from the suffix {suffix}, which is no Graphviz "
+            f"format; use a suffix such as {known}, or give the format"
+        )
+    return _canonical(default)
 
 
 def save_graph(graph: graphviz.Digraph, path: str | os.PathLike, format: str | None = None) -> str:
     """Render ``graph`` to exactly ``path`` (no extension added), atomically.
 
-    ``format`` defaults to the one the path's suffix names (.svg .png .pdf .dot .gv),
-    else the graph's own format. "dot" writes the DOT text and needs no Graphviz.
-    Returns the format used.
+    The format is :func:`output_format` ``(path, format)``: ``format``, else the one the
+    suffix names (.svg .png .pdf .jpg .dot .gv, any Graphviz format), else, without a
+    suffix, the graph's own; a suffix naming another format is a ValueError. "dot" writes
+    the DOT text and needs no Graphviz. The file is written by
+    :func:`autograd_lite.files.atomic_write`: all or nothing, through symlinks, keeping
+    an existing file's mode; a directory, FIFO or device is refused. Returns the format.
     """
-    path = os.fspath(path)
-    if format is None:
-        format = _FORMATS_BY_SUFFIX.get(os.path.splitext(path)[1].lower(), graph.format or "svg")
-    if format in ("dot", "gv"):
+    format = output_format(path, format, graph.format or "svg")
+    if format == "dot":
         data = graph.source.encode("utf-8")
     else:
         try:
             data = graph.pipe(format=format)
         except graphviz.ExecutableNotFound as e:  # plain Digraphs get the friendly error too
             raise _friendly(e) from None
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        mode = os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(prefix=".autograd_lite-", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, mode)  # mkstemp makes the file private; give it a normal file's mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: f.write(data), who="save_graph")
     return format
 
 
@@ -671,3 +717,8 @@ def repr_svg(value: Value, max_nodes: int = 200) -> str | None:
             _warned_missing_dot = True
             warnings.warn(str(e), RuntimeWarning, stacklevel=2)
         return None
+
+
+# Jupyter displays a Value as the graph that computed it. The hook is bound here, in the
+# module that knows drawings, so that the Value class itself imports none.
+Value._repr_svg_ = repr_svg  # type: ignore[attr-defined]

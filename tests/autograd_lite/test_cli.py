@@ -4,24 +4,35 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import pytest
 
-from autograd_lite import cli
+import autograd_lite as ag
+from autograd_lite import cli, expr, viz
 
-HAVE_DOT = shutil.which("dot") is not None
+ROOT = Path(__file__).resolve().parents[2]
+HAVE_DOT = shutil.which("dot") is not None  # a program: which() is the right question
 needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz 'dot' is not installed")
+# The console script of *this* interpreter (PATH may hold another one, e.g. a pyenv shim)
+SCRIPT = Path(sysconfig.get_path("scripts")) / (
+    "autograd-lite.exe" if os.name == "nt" else "autograd-lite"
+)
 
 
-def run(*args, cwd=None, path=None, check_clean=True):
-    """Run ``python -m autograd_lite ARGS``; optionally with PATH replaced (no `dot`)."""
-    env = dict(os.environ)
+def run(*args, cwd=None, path=None, check_clean=True, env=None, module="autograd_lite"):
+    """Run ``python -m autograd_lite ARGS`` on this checkout; optionally with PATH replaced
+    (no `dot`) and more environment variables."""
+    env = {**os.environ, **(env or {})}
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     if path is not None:
         env["PATH"] = str(path)
     proc = subprocess.run(
-        [sys.executable, "-m", "autograd_lite", *args],
+        [sys.executable, "-m", module, *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -50,24 +61,57 @@ def test_grad_prints_value_and_every_partial():
     assert proc.stdout.splitlines() == ["x**2 * y = 18", "d/dx = 12", "d/dy = 9"]
 
 
-def test_grad_check_prints_finite_differences_and_errors():
+def test_grad_check_prints_the_gradcheck_report():
     proc = run("grad", "tanh(x*w + b)", "x=2", "w=-3", "b=6.88", "--check")
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "tanh(x*w + b) = 0.7064193204"
-    assert "finite difference" in lines[1] and "abs error" in lines[1]
-    rows = {ln.split()[0]: ln.split() for ln in lines[2:]}
-    assert set(rows) == {"d/dx", "d/dw", "d/db"}
-    for _, _eq, backprop, fd, err, verdict in rows.values():
-        assert verdict == "ok"
-        assert abs(float(backprop) - float(fd)) < 1e-6 and float(err) < 1e-6
-    assert float(rows["d/dx"][2]) == pytest.approx(-1.502915231)
+    assert lines[1].split() == ["d/dx", "=", "-1.502915231"]
+    assert [ln.split()[0] for ln in lines[2:4]] == ["d/dw", "d/db"]
+    assert "gradcheck passed: 3 checked, all agree with finite differences" in proc.stdout
+    rows = {ln.split(")")[0].strip() + ")": ln.split()[-1] for ln in lines if "input " in ln}
+    assert rows == {"input 0 (x)": "ok", "input 1 (w)": "ok", "input 2 (b)": "ok"}
 
 
-def test_grad_check_fails_at_a_kink():
+def test_grad_check_calls_gradcheck_and_prints_its_message(monkeypatch, capsys):
+    calls = []
+    real = cli.gradcheck
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "gradcheck", spy)
+    assert cli.main(["grad", "x**2 * y", "x=3", "y=2", "--check"]) == 0
+    assert len(calls) == 1 and calls[0]["raise_exception"] is False
+    assert "gradcheck passed: 2 checked" in capsys.readouterr().out
+
+
+def test_grad_check_at_a_kink_passes_with_a_note():
     proc = run("grad", "relu(x)", "x=0", "--check")
-    assert "MISMATCH" in proc.stdout
-    assert "gradient check failed for x" in one_error_line(proc, 1)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok (kink)" in proc.stdout and "valid subgradient" in proc.stdout
+
+
+def test_grad_check_catches_a_wrong_derivative(monkeypatch, capsys):
+    import numpy as np
+
+    class TanhWithoutItsDerivative(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return np.tanh(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad  # forgets the factor 1 - tanh(x)**2
+
+    monkeypatch.setitem(expr.FUNCTIONS, "tanh", (TanhWithoutItsDerivative.apply, 1))
+    assert cli.main(["grad", "tanh(x) * y", "x=0.5", "y=2", "--check"]) == 1
+    out, err = capsys.readouterr()
+    assert "gradcheck FAILED: 1 of 2 checked disagree" in out
+    assert "input 0 (x)" in out and "worst entries" in out
+    (line,) = err.strip().splitlines()
+    assert line.startswith("autograd-lite: error: gradient check failed for input 0 (x)")
 
 
 def test_grad_expression_starting_with_minus_and_options_anywhere():
@@ -76,6 +120,80 @@ def test_grad_expression_starting_with_minus_and_options_anywhere():
     assert proc.stdout.splitlines()[0] == "-x*y = -2"
     proc = run("grad", "--", "-x", "x=1")
     assert proc.returncode == 0 and "d/dx = -1" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "first_line"),
+    [
+        (["grad", "-h*x", "h=1", "x=2"], "-h*x = -2"),  # not --help
+        (["grad", "-h", "h=3"], "-h = -3"),
+        (["grad", "-o", "o=3"], "-o = -3"),
+        (["grad", "--x", "x=3"], "--x = 3"),
+        (["grad", "-x", "--check", "x=3"], "-x = -3"),
+        (["graph", "-ox", "ox=2", "--format", "dot", "-o", "-"], "-ox = -2"),  # not -o x
+        (["graph", "-h*x", "h=1", "x=2", "--format", "dot", "-o", "-"], "-h*x = -2"),
+    ],
+)
+def test_expression_is_always_the_first_argument_after_the_command(args, first_line):
+    proc = run(*args, module="autograd_lite.cli")
+    assert proc.returncode == 0, proc.stderr
+    shown = proc.stderr if args[0] == "graph" else proc.stdout  # graph -o -: DOT on stdout
+    assert shown.splitlines()[0] == first_line
+    if args[0] == "graph":
+        assert proc.stdout.startswith("digraph")
+
+
+@pytest.mark.skipif(not SCRIPT.exists(), reason="console script of this Python not installed")
+def test_expression_first_through_the_console_script():
+    proc = subprocess.run(
+        [str(SCRIPT), "grad", "-h*x", "h=1", "x=2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["-h*x = -2", "d/dh = -2", "d/dx = -1"]
+
+
+@pytest.mark.parametrize("command", ["graph", "grad"])
+@pytest.mark.parametrize("flag", ["-h", "--help"])
+def test_help_alone_after_the_command_is_still_help(command, flag):
+    proc = run(command, flag)
+    assert proc.returncode == 0 and proc.stdout.startswith(f"usage: autograd-lite {command}")
+
+
+def test_an_option_where_the_expression_goes_gets_a_hint():
+    proc = run("grad", "--check", "x*y", "x=1", "y=2")
+    line = one_error_line(proc, 2)
+    assert "EXPR is always the first argument after the command" in line
+    assert "'--check' was read as the expression" in line
+
+
+# ------------------------------------------------------------------------ encoding
+
+ASCII = {"PYTHONIOENCODING": "ascii"}
+
+
+def test_non_ascii_output_on_an_ascii_terminal_is_escaped_not_an_error():
+    proc = run("grad", "x·y", "x·y=2", env=ASCII, module="autograd_lite.cli")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["x\\xb7y = 2", "d/dx\\xb7y = 1"]
+    proc = run("grad", "é*y", "é=1", "y=2", "--check", env=ASCII)
+    assert proc.returncode == 0, proc.stderr
+    assert "d/d\\xe9 = 2" in proc.stdout and "input 0 (\\xe9)" in proc.stdout
+    proc = run("graph", "é", "é=1", "--format", "dot", "-o", "-", env=ASCII)
+    assert proc.returncode == 0 and "\\xe9 = 1" in proc.stderr
+    assert "é" in proc.stdout  # the DOT text itself is UTF-8 bytes
+
+
+def test_non_ascii_errors_on_an_ascii_terminal_are_one_line():
+    proc = run("grad", "é*y", "é=1", env=ASCII, module="autograd_lite.cli")
+    line = one_error_line(proc, 2)
+    assert "no value for the variable 'y'" in line and "internal error" not in line
+    proc = run("grad", "x·y", env=ASCII)
+    line = one_error_line(proc, 2)
+    assert "no value for the variable 'x\\xb7y'" in line
 
 
 def test_grad_unused_variable_and_no_variables():
@@ -156,6 +274,65 @@ def test_graph_refuses_nan_unless_allowed(tmp_path):
 def test_graph_cannot_write(tmp_path):
     proc = run("graph", "x", "x=1", "-o", str(tmp_path / "missing" / "g.dot"))
     assert "cannot write" in one_error_line(proc, 1)
+    proc = run("graph", "x", "x=1", "--format", "dot", "-o", str(tmp_path))
+    assert "is a directory" in one_error_line(proc, 1)
+
+
+@needs_dot
+def test_graph_jpg_suffix_writes_a_real_jpeg(tmp_path):
+    proc = run("graph", "x*y", "x=3", "y=2", "-o", "pic.jpg", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "wrote pic.jpg (jpg)" in proc.stdout
+    assert (tmp_path / "pic.jpg").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG, not SVG
+
+
+@pytest.mark.parametrize(
+    ("output", "fmt", "fragment"),
+    [
+        ("x.png", "svg", "suffix .png names the png format, not svg"),
+        ("x.svg", "dot", "suffix .svg names the svg format, not dot"),
+        ("x.jpg", "png", "suffix .jpg names the jpg format, not png"),
+        ("x.weird", None, "cannot tell the format from the suffix .weird"),
+    ],
+)
+def test_graph_never_writes_one_format_under_anothers_suffix(tmp_path, output, fmt, fragment):
+    extra = ["--format", fmt] if fmt else []
+    proc = run("graph", "x*y", "x=3", "y=2", "-o", output, *extra, cwd=tmp_path)
+    assert fragment in one_error_line(proc, 2)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_graph_unknown_suffix_with_a_format_is_fine(tmp_path):
+    proc = run("graph", "x", "x=1", "-o", "g.txt", "--format", "dot", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "g.txt").read_text().startswith("digraph")
+
+
+def test_graph_reads_the_one_suffix_table_in_viz(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(viz.SUFFIX_FORMATS, ".weird", "dot")
+    assert not hasattr(cli, "_SUFFIX_FORMATS")
+    assert cli.main(["graph", "x", "x=1", "-o", str(tmp_path / "g.weird")]) == 0
+    assert (tmp_path / "g.weird").read_text().startswith("digraph")
+    assert "(dot)" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_graph_output_is_written_atomically(tmp_path):
+    real = tmp_path / "real.dot"
+    real.write_text("old")
+    real.chmod(0o600)
+    link = tmp_path / "link.dot"
+    link.symlink_to(real)
+    proc = run("graph", "x", "x=1", "-o", str(link))
+    assert proc.returncode == 0, proc.stderr
+    assert link.is_symlink() and real.read_text().startswith("digraph")  # written through
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600  # the mode is kept
+    fifo = tmp_path / "fifo.dot"
+    os.mkfifo(fifo)
+    proc = run("graph", "x", "x=1", "-o", str(fifo))  # refused, never opened: no hang
+    line = one_error_line(proc, 1)
+    assert "cannot write" in line and "FIFO" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo.dot", "link.dot", "real.dot"]
 
 
 def test_graph_folds_with_max_nodes(tmp_path):
@@ -317,16 +494,18 @@ def test_top_level_help_and_version():
     assert proc.returncode == 0 and proc.stdout.startswith("autograd-lite ")
 
 
-@pytest.mark.skipif(shutil.which("autograd-lite") is None, reason="console script not on PATH")
+@pytest.mark.skipif(not SCRIPT.exists(), reason="console script of this Python not installed")
 def test_console_script():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
-        ["autograd-lite", "grad", "x**2 * y", "x=3", "y=2"],
+        [str(SCRIPT), "grad", "x**2 * y", "x=3", "y=2"],
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
     assert proc.returncode == 0 and proc.stdout.splitlines()[1] == "d/dx = 12"
     proc = subprocess.run(
-        ["autograd-lite", "grad", "x.y"], capture_output=True, text=True, timeout=120
+        [str(SCRIPT), "grad", "x.y"], capture_output=True, text=True, timeout=120, env=env
     )
     assert proc.returncode == 2 and proc.stderr.startswith("autograd-lite: error: ")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from autograd_lite import expr, functional
 from autograd_lite.expr import (
+    FUNCTIONS,
     EvaluationError,
     ExpressionError,
     parse,
 )
+from autograd_lite.modes import detect_anomaly
 
 
 def run(text, **values):
@@ -120,6 +124,68 @@ def test_math_errors_name_the_function(text, values, fragment):
         run(text, **values)
     assert fragment in str(info.value)
     assert info.value.exit_code == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "fragment"),
+    [
+        ("sqrt(x) + sqrt(y)", {"x": 1, "y": 0}, "sqrt(y) (column 11)"),
+        ("sqrt(y) + sqrt(x)", {"x": 1, "y": 0}, "sqrt(y) (column 1)"),
+        ("sqrt(a*b) + sqrt(c)", {"a": 1, "b": 2, "c": 0}, "sqrt(c) (column 13)"),
+        ("log(x) * sqrt(y)", {"x": 2, "y": 0}, "sqrt(y) (column 10)"),
+    ],
+)
+def test_the_derivative_blamed_is_the_one_that_is_not_finite(text, values, fragment):
+    with pytest.raises(EvaluationError, match="the derivative of ") as info:
+        run(text, **values)
+    assert fragment in str(info.value)
+
+
+def test_math_errors_are_found_by_detect_anomaly(monkeypatch):
+    entered = []
+
+    class Spy(detect_anomaly):
+        def __enter__(self):
+            entered.append(self)
+            return super().__enter__()
+
+    monkeypatch.setattr(expr, "detect_anomaly", Spy)
+    with pytest.raises(EvaluationError, match=r"log\(x\) \(column 1\) is nan \(log of -1\)"):
+        parse("log(x)").evaluate({"x": -1})
+    assert len(entered) == 1
+    ev = parse("2 * sqrt(x)").evaluate({"x": 0})
+    assert len(entered) == 2
+    with pytest.raises(EvaluationError, match=r"the derivative of sqrt\(x\) \(column 5\) is inf"):
+        ev.backward()
+    assert len(entered) == 3
+    ev = parse("log(x)").evaluate({"x": -1}, strict=False)  # drawing NaN: no detection
+    ev.backward(strict=False)
+    assert len(entered) == 3
+
+
+def test_functions_are_the_elementwise_functions_of_the_functional_api():
+    unary = ["abs", "cos", "exp", "leaky_relu", "log", "relu", "sigmoid", "sin", "sqrt", "tanh"]
+    assert list(FUNCTIONS) == unary + ["maximum", "minimum", "pow"]
+    for name, (fn, n) in FUNCTIONS.items():
+        assert name in functional.__all__ and fn is getattr(functional, name)
+        assert n == (1 if name in unary else 2)
+    value, grads = run("leaky_relu(x)", x=-2)  # came with the derivation
+    assert value == pytest.approx(-0.02) and grads["x"] == pytest.approx(0.01)
+
+
+def test_the_function_table_is_derived_from_the_module_not_listed():
+    fake = SimpleNamespace(
+        __all__=["cube", "hypot", "total", "flip", "where", "softmax", "getitem", "nothing"],
+        cube=lambda x: x * x * x,
+        hypot=lambda x, y: (x * x + y * y) ** 0.5,
+        total=functional.sum,  # a reduction
+        flip=functional.transpose,  # same size, other shape
+        where=functional.where,  # three arguments
+        softmax=functional.softmax,  # same shape, not elementwise
+        getitem=functional.getitem,
+        nothing=lambda: 1.0,
+    )
+    assert expr._elementwise_functions(fake) == {"cube": (fake.cube, 1), "hypot": (fake.hypot, 2)}
 
 
 def test_non_strict_mode_lets_nan_through():

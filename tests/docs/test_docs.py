@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -18,9 +19,7 @@ def python_blocks(page: Path) -> list[str]:
     return BLOCK.findall(page.read_text(encoding="utf-8"))
 
 
-PAGES = [
-    p for p in sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"] if python_blocks(p)
-]
+PAGES = [p for p in sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"] if python_blocks(p)]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
@@ -41,7 +40,13 @@ def test_the_block_finder_sees_blocks():
     assert python_blocks(ROOT / "docs" / "concepts.md"), "regex no longer matches fenced blocks"
 
 
-@pytest.mark.skipif(shutil.which("mkdocs") is None, reason="docs extra not installed")
+# The build runs `python -m mkdocs` with this interpreter, so the question is whether this
+# interpreter can import mkdocs, not whether some `mkdocs` program is on PATH (that may be a
+# shim or another Python's script, present when the module is missing here, or the reverse).
+HAVE_MKDOCS = importlib.util.find_spec("mkdocs") is not None
+
+
+@pytest.mark.skipif(not HAVE_MKDOCS, reason="docs extra not installed (no mkdocs module)")
 def test_site_builds_strictly(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
@@ -51,3 +56,31 @@ def test_site_builds_strictly(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_build_skips_on_the_module_not_on_a_program_on_path(monkeypatch):
+    """A `mkdocs` program on PATH (a pyenv shim, another Python's script) without the module
+    in this interpreter must skip the build, not fail it; the module alone must run it."""
+    find_spec = importlib.util.find_spec
+
+    def skipped(module: bool, program: bool) -> bool:
+        monkeypatch.setattr(
+            shutil, "which", lambda name, *a, **k: f"/bin/{name}" if program else None
+        )
+        monkeypatch.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, *a, **k: (
+                (find_spec("json") if module else None)
+                if name == "mkdocs"
+                else find_spec(name, *a, **k)
+            ),
+        )
+        spec = importlib.util.spec_from_file_location("_test_docs_again", __file__)
+        again = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(again)
+        (mark,) = [m for m in again.test_site_builds_strictly.pytestmark if m.name == "skipif"]
+        return bool(mark.args[0])
+
+    assert skipped(module=False, program=True)
+    assert not skipped(module=True, program=False)
