@@ -2,209 +2,1346 @@
 
 The numerical Jacobian column for input element k is (f(x + eps e_k) - f(x - eps e_k)) / 2 eps,
 which costs two forward passes per input element; the analytical Jacobian takes one
-backward pass per output element. Everything runs on float64 copies of the inputs, so the
-caller's Values are left exactly as they were.
+backward pass per output element. The Values given (inputs and parameters) are perturbed
+themselves: each one's ``.data`` is swapped for a float64 copy for the duration of the
+check and put back afterwards (the very same object, exceptions included), so a closure
+over a layer's weights sees every perturbation.
+
+Entries that disagree at the requested eps are looked at more closely (unless
+``strict=True``): finite-difference error (noise) is told from a wrong gradient by
+retrying with steps scaled to the input and Richardson extrapolation, and a kink (relu at
+0, a tie in max) by comparing the one-sided slopes. Beyond a budget of forward passes the
+check compares random projections v^T J u instead of the full Jacobian (fast mode).
+
+:func:`check_graph` checks each node of one recorded graph on its own, to find which
+operation's backward is wrong.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from autograd_lite.engine import Value, grad
-from autograd_lite.ops import concatenate, reshape
+from autograd_lite.backward import grad
+from autograd_lite.functional import concatenate, reshape
+from autograd_lite.modes import creation_site, detect_anomaly
+from autograd_lite.value import Value
 
-__all__ = ["GradcheckError", "gradcheck", "gradgradcheck"]
+__all__ = [
+    "FAST_MODE_PROJECTIONS",
+    "FULL_MODE_BUDGET",
+    "Entry",
+    "GradcheckError",
+    "GradcheckResult",
+    "GraphCheckResult",
+    "InputCheck",
+    "NodeCheck",
+    "check_graph",
+    "gradcheck",
+    "gradgradcheck",
+]
+
+FULL_MODE_BUDGET = 2000
+"""``fast_mode=None`` uses the full Jacobian when 2 * (elements checked) <= this many
+forward passes, and random projections beyond it."""
+
+FAST_MODE_PROJECTIONS = 3
+"""Random projections v^T J u compared per input in fast mode (and per input in
+:func:`check_graph` for inputs of more than ``DIRECTIONAL_THRESHOLD`` elements)."""
+
+DIRECTIONAL_THRESHOLD = 20
+""":func:`check_graph` checks node inputs up to this size element by element."""
+
+_CONFIRM_LIMIT = 5  # columns confirmed as wrong before the rest are left unexamined
+_WORST = 5  # entries listed per failing input
+_FAILING = ("mismatch", "kink-fail", "unexamined")
+_SECOND_ORDER_HINT = (
+    "second derivatives are checked as d/dx of the gradient of L = sum(v * fn(x)) for a fixed "
+    "random v. A common cause of a failure: a Function whose backward uses a value stashed "
+    "on ctx (ctx.x = x) instead of ctx.save_for_backward(x) / ctx.saved_tensors, which "
+    "create_graph cannot see through, so the second derivative comes out zero or wrong"
+)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass
+class Entry:
+    """One compared number: a Jacobian entry, or one random projection v^T J u."""
+
+    where: str
+    analytical: float
+    numerical: float
+    abs_error: float
+    rel_error: float
+    verdict: str = "mismatch"  # mismatch, kink-fail, unexamined; noise, kink, jump (passed)
+
+    def __str__(self) -> str:
+        tag = "" if self.verdict in ("mismatch", "unexamined") else f" [{self.verdict}]"
+        return (
+            f"{self.where}: analytical {self.analytical:.6g}, numerical {self.numerical:.6g}, "
+            f"abs error {self.abs_error:.3g}, rel error {self.rel_error:.3g}{tag}"
+        )
+
+
+@dataclass
+class InputCheck:
+    """The verdict for one checked input or parameter of :func:`gradcheck`."""
+
+    name: str  # "input 0", "input 1 (w)", "layers.1.weight"
+    index: int | None  # argument index for an input, None for a parameter
+    shape: tuple[int, ...]
+    passed: bool
+    verdict: str  # "ok", "ok (kink)", "FAIL: 2 of 4 entries disagree", "unused", ...
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    compared: int = 0  # Jacobian entries (or projections) compared
+    failed: int = 0
+    worst: list[Entry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(repr=False)
+class GradcheckResult:
+    """What :func:`gradcheck`/:func:`gradgradcheck` found: truthy exactly when it passed.
+
+    One :class:`InputCheck` per checked input or parameter, the mode (``"full"`` Jacobian
+    or ``"fast"`` projections) and the cost. ``str(result)`` is a readable table;
+    ``result["layers.1.weight"]`` or ``result[0]`` (argument index) picks one check.
+    """
+
+    passed: bool
+    checks: list[InputCheck]
+    mode: str
+    order: int
+    forward_passes: int
+    backward_passes: int
+    seconds: float
+    eps: float
+    atol: float
+    rtol: float
+    strict: bool = False
+    error: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def failures(self) -> list[InputCheck]:
+        return [c for c in self.checks if not c.passed]
+
+    def __getitem__(self, key: int | str) -> InputCheck:
+        for c in self.checks:
+            if (isinstance(key, int) and c.index == key) or (
+                isinstance(key, str) and key in (c.name, c.name.split(" (")[0])
+            ):
+                return c
+        raise KeyError(key)
+
+    def __repr__(self) -> str:
+        status = "passed" if self.passed else "FAILED"
+        return f"<GradcheckResult {status}, {self.mode} mode, {len(self.checks)} checked>"
+
+    def __str__(self) -> str:
+        who = "gradcheck" if self.order == 1 else "gradgradcheck (second derivatives)"
+        n_bad = len(self.failures)
+        if self.passed:
+            head = f"{who} passed: {len(self.checks)} checked, all agree with finite differences"
+        elif self.error:
+            head = f"{who} FAILED: {self.error}"
+        else:
+            head = (
+                f"{who} FAILED: {n_bad} of {len(self.checks)} checked disagree with finite "
+                "differences"
+            )
+        how = "random projections v^T J u" if self.mode == "fast" else "every Jacobian entry"
+        lines = [
+            head,
+            f"  mode: {self.mode} ({how}), eps={self.eps:g}, atol={self.atol:g}, "
+            f"rtol={self.rtol:g}" + (", strict" if self.strict else ""),
+            f"  cost: {self.forward_passes} forward passes, {self.backward_passes} backward "
+            f"passes, {self.seconds:.3g} s",
+            "",
+        ]
+        rows = [
+            [c.name, str(c.shape), f"{c.max_abs_error:.3g}", f"{c.max_rel_error:.3g}", c.verdict]
+            for c in self.checks
+        ]
+        lines += _table(["checked", "shape", "max abs err", "max rel err", "verdict"], rows)
+        for c in self.checks:
+            if c.worst and not c.passed:
+                lines.append(f"  {c.name}, worst entries:")
+                lines += [f"    {e}" for e in c.worst[:3]]
+        notes = [f"  {c.name}: {n}" for c in self.checks for n in c.notes]
+        if notes:
+            lines.append("  notes:")
+            lines += ["  " + n for n in notes]
+        if self.order == 2 and not self.passed and not self.error:
+            lines.append("  " + _SECOND_ORDER_HINT)
+        return "\n".join(lines)
+
+
+@dataclass
+class NodeCheck:
+    """One node of a graph, one of its inputs: the node's VJP against its own forward."""
+
+    position: int  # 1-based, in topological order (inputs before outputs)
+    op: str
+    site: str | None  # "file:line in function: source" of the code that made the node
+    input: int  # which input of the node
+    input_name: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    mode: str  # "full" (element by element) or "directional"
+    passed: bool
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    worst: list[Entry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(repr=False)
+class GraphCheckResult:
+    """What :func:`check_graph` found: truthy when every node's VJP agrees.
+
+    ``checks`` has one :class:`NodeCheck` per (node, input that needs a gradient), in
+    topological order; ``culprit`` is the earliest failing one. ``str(result)`` is a table.
+    """
+
+    passed: bool
+    checks: list[NodeCheck]
+    nodes: int
+    unchecked: list[str]
+    forward_passes: int
+    backward_passes: int
+    seconds: float
+    eps: float
+    atol: float
+    rtol: float
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def failures(self) -> list[NodeCheck]:
+        return [c for c in self.checks if not c.passed]
+
+    @property
+    def culprit(self) -> NodeCheck | None:
+        """The earliest failing node: its backward is the first one that is wrong."""
+        bad = self.failures
+        return bad[0] if bad else None
+
+    def __repr__(self) -> str:
+        status = "passed" if self.passed else "FAILED"
+        return f"<GraphCheckResult {status}, {self.nodes} nodes, {len(self.failures)} failing>"
+
+    def __str__(self) -> str:
+        bad = self.failures
+        if self.passed:
+            head = (
+                f"check_graph passed: {self.nodes} nodes, {len(self.checks)} input gradients "
+                "agree with finite differences of each node's own forward"
+            )
+        else:
+            head = (
+                f"check_graph FAILED: {len(bad)} of {len(self.checks)} input gradients "
+                f"disagree ({self.nodes} nodes)"
+            )
+        lines = [
+            head,
+            f"  eps={self.eps:g}, atol={self.atol:g}, rtol={self.rtol:g}; cost: "
+            f"{self.forward_passes} node forwards, {self.backward_passes} node VJPs, "
+            f"{self.seconds:.3g} s",
+        ]
+        c = self.culprit
+        if c is not None:
+            lines.append(
+                f"  likely culprit: node #{c.position} {c.op!r} (input {c.input}), made at "
+                f"{c.site or 'an unknown place'}"
+            )
+        lines.append("")
+        shown = bad if bad else self.checks
+        rows = [
+            [
+                f"#{k.position}",
+                k.op,
+                f"{k.input} ({k.input_name})",
+                str(k.input_shape),
+                str(k.output_shape),
+                f"{k.max_abs_error:.3g}",
+                f"{k.max_rel_error:.3g}",
+                ("ok" if k.passed else "FAIL") + f" ({k.mode})",
+            ]
+            + ([k.site or "unknown"] if bad else [])
+            for k in shown
+        ]
+        head_row = ["node", "op", "input", "shape", "out shape", "max abs err", "max rel err"]
+        lines += _table([*head_row, "verdict"] + (["made at"] if bad else []), rows)
+        for k in bad:
+            if k.worst:
+                lines.append(f"  node #{k.position} {k.op}, input {k.input}, worst:")
+                lines += [f"    {e}" for e in k.worst]
+        notes = [f"  node #{k.position} {k.op}: {n}" for k in self.checks for n in k.notes]
+        notes += [f"  {n}" for n in self.unchecked]
+        if notes:
+            lines.append("  notes:")
+            lines += ["  " + n for n in notes]
+        return "\n".join(lines)
 
 
 class GradcheckError(AssertionError):
-    """Backprop and finite differences disagree (the message says where and by how much)."""
+    """A gradient check failed; ``.result`` is the :class:`GradcheckResult` (or
+    :class:`GraphCheckResult`) and the message is its table."""
+
+    def __init__(
+        self, result: GradcheckResult | GraphCheckResult | str, message: str | None = None
+    ) -> None:
+        self.result = None if isinstance(result, str) else result
+        super().__init__(str(result) if message is None else message)
+
+
+# ------------------------------------------------------------------------ public API
 
 
 def gradcheck(
     fn: Callable[..., Value],
-    inputs: Sequence[Any],
+    inputs: Sequence[Any] | Value,
     *,
+    params: Any = None,
     eps: float = 1e-6,
     atol: float = 1e-5,
     rtol: float = 1e-3,
     raise_exception: bool = True,
-) -> bool:
-    """Check ``fn``'s gradients with respect to each input that requires grad.
+    allow_unused: bool = False,
+    strict: bool = False,
+    fast_mode: bool | None = None,
+    seed: int = 0,
+) -> GradcheckResult:
+    """Check ``fn``'s gradients: every Jacobian entry satisfies |a - n| <= atol + rtol * |n|.
 
-    ``fn(*inputs)`` must return a Value (scalar or tensor). Every entry of the Jacobian
-    from backprop must satisfy ``|analytical - numerical| <= atol + rtol * |numerical|``.
-    On failure raises :class:`GradcheckError` naming the input, the worst elements, both
-    values and their errors; with ``raise_exception=False`` returns False instead.
+    ``fn(*inputs)`` returns a Value. Checked are the inputs that require grad (numbers and
+    arrays are wrapped as Values that do) and ``params``: Values ``fn`` uses without
+    receiving them (a list, a ``{name: Value}`` dict, or anything with
+    ``named_parameters()``); when ``fn`` itself has ``named_parameters`` (a module) its
+    parameters are checked by default. An input that does not influence the output fails
+    unless ``allow_unused``. Entries that disagree are examined for finite-difference
+    noise and kinks (not with ``strict``). ``fast_mode`` compares random projections
+    (None: beyond :data:`FULL_MODE_BUDGET` forward passes). Returns a
+    :class:`GradcheckResult`; on failure raises :class:`GradcheckError` carrying it,
+    or returns it (falsy) with ``raise_exception=False``.
     """
-    xs = _float64_copies(inputs, "gradcheck")
-    checked = [i for i, x in enumerate(xs) if x.requires_grad]
-    out = _output(fn, xs, "gradcheck")
-    analytical = _analytical_jacobians(out, xs, checked)
-    numerical = _numerical_jacobians(fn, xs, checked, eps, out.size)
-    for i, a, n in zip(checked, analytical, numerical):
-        message = _compare(a, n, atol, rtol, i, xs[i].shape, out.shape, "gradcheck")
-        if message:
-            if raise_exception:
-                raise GradcheckError(message)
-            return False
-    return True
+    opts = _Options(eps, atol, rtol, allow_unused, strict, fast_mode, seed)
+    args, targets, swapped = _prepare(fn, inputs, params, "gradcheck")
+    run = _Run(fn, args, "gradcheck")
+    with _swap(swapped):
+        result = _check(run, targets, opts, order=1)
+    return _finish(result, raise_exception)
 
 
 def gradgradcheck(
     fn: Callable[..., Value],
-    inputs: Sequence[Any],
+    inputs: Sequence[Any] | Value,
     grad_outputs: Any = None,
     *,
+    params: Any = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+    strict: bool = False,
+    fast_mode: bool | None = None,
+    seed: int = 0,
+) -> GradcheckResult:
+    """Check second derivatives: :func:`gradcheck` of x -> d(sum(v * fn(x)))/dx.
+
+    The first derivative is computed with ``create_graph=True``, so this checks that the
+    backward pass is itself correctly differentiable. ``grad_outputs`` (v) defaults to a
+    fixed random array of the output's shape. A second derivative that is identically
+    zero (a linear function) passes. Same arguments and result as :func:`gradcheck`.
+    """
+    opts = _Options(eps, atol, rtol, True, strict, fast_mode, seed)
+    args, targets, swapped = _prepare(fn, inputs, params, "gradgradcheck")
+    counter = _Run(fn, args, "gradgradcheck")
+    wrt = [t.value for t in targets]
+    sizes = [t.size for t in targets]
+
+    def first_derivative(*xs: Value) -> Value:
+        out = counter.output()
+        if not out.requires_grad:
+            return Value(np.zeros(sum(sizes)), requires_grad=False)
+        counter.backward += 1
+        try:
+            grads = grad(out, wrt, grad_outputs=v, create_graph=True, allow_unused=True)
+        except TypeError as e:
+            if "Value" not in str(e) and "ufunc" not in str(e):
+                raise
+            raise _RawBackward(_raw_backward_message(e)) from e
+        flat = [np.zeros(n) if g is None else reshape(g, (-1,)) for n, g in zip(sizes, grads)]
+        return concatenate(flat)
+
+    with _swap(swapped):
+        if grad_outputs is None:
+            out = counter.output()
+            rng = np.random.default_rng(seed)
+            v: Any = (
+                float(rng.standard_normal()) if out.ndim == 0 else rng.standard_normal(out.shape)
+            )
+        else:
+            v = grad_outputs.data if isinstance(grad_outputs, Value) else grad_outputs
+        run = _Run(first_derivative, args, "gradgradcheck", counter)
+        try:
+            result = _check(run, targets, opts, order=2)
+        except _RawBackward as e:
+            result = _error_result(str(e), targets, opts, run)
+    return _finish(result, raise_exception)
+
+
+def check_graph(
+    fn: Callable[..., Value] | Value,
+    inputs: Sequence[Any] | Value | None = None,
+    *,
+    params: Any = None,
     eps: float = 1e-6,
     atol: float = 1e-5,
     rtol: float = 1e-3,
     raise_exception: bool = True,
     seed: int = 0,
-) -> bool:
-    """Check second derivatives: :func:`gradcheck` of x -> d(sum(v * fn(x)))/dx.
+) -> GraphCheckResult:
+    """Check each node's own VJP: v . J_node against v . (F(x + eps e_k) - F(x - eps e_k)) / 2eps.
 
-    The first derivative is computed with ``create_graph=True``, so this checks that the
-    backward pass is itself correctly differentiable. ``grad_outputs`` (v) defaults to a
-    fixed random array of the output's shape.
+    Runs ``fn(*inputs)`` once under :class:`detect_anomaly` (recording where each node is
+    made), then, for every node and every input of it that needs a gradient, compares the
+    node's VJP with central differences of that node's forward at its actual inputs:
+    element by element for inputs of up to ``DIRECTIONAL_THRESHOLD`` elements, along random
+    directions beyond. ``check_graph(output)`` checks an already recorded graph. Returns a
+    :class:`GraphCheckResult` naming the earliest failing node; on failure raises
+    :class:`GradcheckError` carrying it, unless ``raise_exception=False``.
     """
-    xs = _float64_copies(inputs, "gradgradcheck")
-    checked = [i for i, x in enumerate(xs) if x.requires_grad]
-    if grad_outputs is None:
-        out = _output(fn, xs, "gradgradcheck")
-        rng = np.random.default_rng(seed)
-        grad_outputs = (
-            float(rng.standard_normal()) if out.ndim == 0 else rng.standard_normal(out.shape)
+    opts = _Options(eps, atol, rtol, True, False, None, seed)
+    start = time.perf_counter()
+    if isinstance(fn, Value):
+        if inputs is not None:
+            raise TypeError("check_graph(output): inputs are only taken with a callable")
+        names = {id(p): n for n, p in _named_params(params, None)}
+        result = _check_nodes(fn, names, opts, start)
+    else:
+        args, targets, swapped = _prepare(
+            fn, [] if inputs is None else inputs, params, "check_graph", need_targets=False
         )
-    v = grad_outputs.data if isinstance(grad_outputs, Value) else grad_outputs
+        names = {id(t.value): t.label for t in targets}
+        with _swap(swapped):
+            with detect_anomaly(check_nan=False):
+                out = fn(*args)
+            if not isinstance(out, Value):
+                raise TypeError(f"check_graph: fn must return a Value, got {type(out).__name__}")
+            result = _check_nodes(out, names, opts, start)
+    if not result.passed and raise_exception:
+        raise GradcheckError(result)
+    return result
 
-    def first_derivative(*args: Value) -> Value:
-        wrt = [args[i] for i in checked]
-        out = fn(*args)
-        if not out.requires_grad:
-            return Value(np.zeros(sum(x.size for x in wrt)), requires_grad=False)
-        grads = grad(out, wrt, grad_outputs=v, create_graph=True, allow_unused=True)
-        flat = [np.zeros(x.size) if g is None else reshape(g, (-1,)) for x, g in zip(wrt, grads)]
-        return concatenate(flat)
 
-    return gradcheck(
-        first_derivative, xs, eps=eps, atol=atol, rtol=rtol, raise_exception=raise_exception
+# ------------------------------------------------------------------------ preparation
+
+
+@dataclass
+class _Options:
+    eps: float
+    atol: float
+    rtol: float
+    allow_unused: bool
+    strict: bool
+    fast_mode: bool | None
+    seed: int
+
+
+class _Target:
+    """A Value being checked, with its name in the table and in entry labels."""
+
+    def __init__(self, value: Value, name: str, label: str, index: int | None) -> None:
+        self.value = value
+        self.name = name  # for the table
+        self.label = label  # inside entry labels: "input0", "layers.1.weight"
+        self.index = index
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.value.shape
+
+    @property
+    def size(self) -> int:
+        return self.value.size
+
+
+def _named_params(params: Any, fn: Any) -> list[tuple[str, Value]]:
+    """``params`` as (name, Value) pairs; by default ``fn.named_parameters()`` if it has one."""
+    if params is None:
+        named = getattr(fn, "named_parameters", None)
+        return list(named()) if callable(named) else []
+    named = getattr(params, "named_parameters", None)
+    if callable(named):
+        pairs = list(named())
+    elif isinstance(params, Mapping):
+        pairs = [(str(k), p) for k, p in params.items()]
+    else:
+        seq = [params] if isinstance(params, Value) else list(params)
+        pairs = [
+            (p.name if getattr(p, "name", None) else f"params[{i}]", p) for i, p in enumerate(seq)
+        ]
+    for name, p in pairs:
+        if not isinstance(p, Value):
+            raise TypeError(f"params: {name} is a {type(p).__name__}, not a Value")
+    return pairs
+
+
+def _prepare(
+    fn: Any, inputs: Any, params: Any, who: str, need_targets: bool = True
+) -> tuple[list[Value], list[_Target], list[Value]]:
+    """The arguments (non-Values wrapped), the Values to check, and the Values to swap."""
+    if isinstance(inputs, Value):
+        inputs = [inputs]
+    args: list[Value] = []
+    targets: list[_Target] = []
+    seen: set[int] = set()
+    for i, x in enumerate(inputs):
+        v = x if isinstance(x, Value) else Value(x)
+        args.append(v)
+        if v.requires_grad and id(v) not in seen:
+            seen.add(id(v))
+            name = f"input {i}" + (f" ({v.name})" if v.name else "")
+            targets.append(_Target(v, name, f"input{i}", i))
+    for name, p in _named_params(params, fn):
+        if p.requires_grad and id(p) not in seen:
+            seen.add(id(p))
+            targets.append(_Target(p, name, name, None))
+    if not targets and need_targets:
+        raise ValueError(f"{who}: no input requires grad, so there is nothing to check")
+    swapped: dict[int, Value] = {}
+    for v in [*args, *(t.value for t in targets)]:
+        swapped.setdefault(id(v), v)
+    for t in targets:
+        if t.value.dtype != np.float64:
+            warnings.warn(
+                f"{who}: {t.name} is {t.value.dtype}; the check runs on it in float64, since "
+                f"finite differences in {t.value.dtype} are too coarse to trust",
+                stacklevel=3,
+            )
+    return args, targets, list(swapped.values())
+
+
+@contextmanager
+def _swap(values: Sequence[Value]) -> Iterator[None]:
+    """Give each Value a float64 copy of its data; put back the very same data and grad."""
+    saved: list[tuple[Value, Any, Any]] = []
+    try:
+        for v in values:
+            saved.append((v, v.data, v.grad))
+            d = v.data
+            v.data = d if type(d) is float else np.array(d, dtype=np.float64, order="C")
+        yield
+    finally:
+        for v, data, g in reversed(saved):
+            v.data = data
+            v.grad = g
+
+
+class _RawBackward(Exception):
+    """A backward computed with numpy on raw arrays under create_graph."""
+
+
+def _raw_backward_message(e: BaseException) -> str:
+    name = _backward_owner(e)
+    while e.__context__ is not None and isinstance(e.__context__, TypeError):
+        e = e.__context__  # numpy's own words, under the engine's
+    return (
+        f"the backward of {name} computed on raw arrays; write it with autograd_lite "
+        "operations / ctx.saved_tensors so it can be differentiated "
+        f"(under create_graph=True: TypeError: {e})"
     )
 
 
-def _float64_copies(inputs: Sequence[Any], who: str) -> list[Value]:
-    if isinstance(inputs, Value):
-        inputs = [inputs]
-    copies = []
-    for i, x in enumerate(inputs):
-        v = x if isinstance(x, Value) else Value(x)
-        if v.dtype != np.float64:
-            warnings.warn(
-                f"{who}: input {i} is {v.dtype}; the check runs on a float64 copy, since finite "
-                f"differences in {v.dtype} are too coarse to trust",
-                stacklevel=3,
-            )
-        data = v.data if type(v.data) is float else np.array(v.data, dtype=np.float64)
-        copies.append(Value(data, requires_grad=v.requires_grad, name=v.name))
-    if not any(c.requires_grad for c in copies):
-        raise ValueError(f"{who}: no input requires grad, so there is nothing to check")
-    return copies
+def _backward_owner(e: BaseException | None) -> str:
+    """The Function whose ``backward`` raised ``e``: from the traceback, else the message."""
+    chain = []
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    for exc in chain:
+        tb = exc.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if code.co_name == "backward":
+                qual = getattr(code, "co_qualname", "")
+                parts = qual.split(".")
+                if len(parts) >= 2 and parts[-2] not in ("<locals>", "Value"):
+                    return parts[-2]
+            tb = tb.tb_next
+    for exc in chain:
+        m = re.search(r"(\w+)\.backward", str(exc))
+        if m:
+            return m.group(1)
+    return "a Function"
 
 
-def _output(fn: Callable[..., Value], xs: Sequence[Value], who: str) -> Value:
-    out = fn(*xs)
-    if not isinstance(out, Value):
-        raise TypeError(f"{who}: fn must return a Value, got {type(out).__name__}")
-    return out
+# -------------------------------------------------------------------------- the check
 
 
-def _analytical_jacobians(
-    out: Value, xs: Sequence[Value], checked: Sequence[int]
-) -> list[np.ndarray]:
-    """One backward pass per output element: row j of each input's Jacobian."""
-    jac = [np.zeros((out.size, xs[i].size)) for i in checked]
-    if not out.requires_grad:
-        return jac
-    wrt = [xs[i] for i in checked]
-    for j in range(out.size):
-        seed = np.zeros(out.size)
-        seed[j] = 1.0
-        seed_data: Any = float(seed[0]) if type(out.data) is float else seed.reshape(out.shape)
-        rows = grad(out, wrt, grad_outputs=seed_data, allow_unused=True)
-        for k, row in enumerate(rows):
-            if row is not None:
-                jac[k][j] = np.ravel(row)
-    return jac
+class _Run:
+    """Calls fn on the arguments, counting forward and backward passes."""
+
+    def __init__(
+        self, fn: Callable[..., Value], args: list[Value], who: str, counts: Any = None
+    ) -> None:
+        self.fn = fn
+        self.args = args
+        self.who = who
+        self.counts = counts  # another _Run whose counters we share (gradgradcheck)
+        self.forward = 0
+        self.backward = 0
+        self.out_size: int | None = None
+
+    def output(self) -> Value:
+        if self.counts is None:
+            self.forward += 1
+        out = self.fn(*self.args)
+        if not isinstance(out, Value):
+            raise TypeError(f"{self.who}: fn must return a Value, got {type(out).__name__}")
+        return out
+
+    def values(self) -> np.ndarray:
+        """fn's output as a flat float64 array."""
+        flat = np.array(self.output().data, dtype=np.float64).reshape(-1)
+        if self.out_size is not None and flat.size != self.out_size:
+            raise ValueError(f"{self.who}: fn's output changed size when its input was perturbed")
+        return flat
+
+    def grads(self, out: Value, wrt: list[Value], seed: Any) -> list[Any]:
+        if not out.requires_grad:
+            return [None] * len(wrt)
+        self._count_backward()
+        return list(grad(out, wrt, grad_outputs=seed, allow_unused=True))
+
+    def _count_backward(self) -> None:
+        if self.counts is None:
+            self.backward += 1
+        else:
+            self.counts.backward += 1
+
+    @property
+    def cost(self) -> tuple[int, int]:
+        c = self.counts or self
+        return c.forward, c.backward
 
 
-def _numerical_jacobians(
-    fn: Callable[..., Value], xs: Sequence[Value], checked: Sequence[int], eps: float, m: int
-) -> list[np.ndarray]:
-    """Central differences, two forward passes per input element."""
-    jacs = []
-    for i in checked:
-        x = xs[i]
-        jac = np.zeros((m, x.size))
-        for k in range(x.size):
-            plus = _perturbed(fn, xs, x, k, eps)
-            minus = _perturbed(fn, xs, x, k, -eps)
-            jac[:, k] = (plus - minus).ravel() / (2.0 * eps)
-        jacs.append(jac)
-    return jacs
-
-
-def _perturbed(
-    fn: Callable[..., Value], xs: Sequence[Value], x: Value, k: int, delta: float
-) -> np.ndarray:
-    if type(x.data) is float:
-        original = x.data
-        x.data = original + delta
+def _at(run: _Run, t: _Target, k: int, step: float) -> tuple[np.ndarray, float]:
+    """fn's output with element k of ``t`` moved by ``step``, and the step actually taken."""
+    v = t.value
+    d = v.data
+    if type(d) is float:
+        moved = d + step
+        v.data = moved
         try:
-            return np.array(_output(fn, xs, "gradcheck").data, dtype=np.float64)
+            return run.values(), moved - d
         finally:
-            x.data = original
-    flat = x.data.reshape(-1)  # a view: x.data is a contiguous float64 copy
+            v.data = d
+    flat = d.reshape(-1)  # a view: d is our contiguous float64 copy
     original = flat[k]
-    flat[k] = original + delta
+    flat[k] = original + step
     try:
-        return np.array(_output(fn, xs, "gradcheck").data, dtype=np.float64)
+        return run.values(), float(flat[k] - original)
     finally:
         flat[k] = original
 
 
-def _compare(
-    a: np.ndarray,
-    n: np.ndarray,
-    atol: float,
-    rtol: float,
-    index: int,
-    in_shape: tuple[int, ...],
-    out_shape: tuple[int, ...],
-    who: str,
-) -> str:
-    err = np.abs(a - n)
-    bad = ~(err <= atol + rtol * np.abs(n))  # nan counts as a mismatch
-    if not bad.any():
-        return ""
-    order = np.argsort(-np.where(bad, np.nan_to_num(err, nan=np.inf), -1.0), axis=None)
-    lines = [
-        f"{who}: backprop and finite differences disagree for input {index} (shape {in_shape}) "
-        f"at {int(bad.sum())} of {bad.size} Jacobian entries (atol={atol:g}, rtol={rtol:g}):"
+def _along(run: _Run, t: _Target, u: Any, step: float) -> np.ndarray:
+    """fn's output with all of ``t`` moved by ``step * u``."""
+    v = t.value
+    d = v.data
+    v.data = d + step * u if type(d) is not float else d + step * float(u)
+    try:
+        return run.values()
+    finally:
+        v.data = d
+
+
+def _unit(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    u = rng.standard_normal(shape)
+    n = float(np.sqrt(np.sum(u * u)))
+    return u / n if n > 0 else u
+
+
+def _seed_like(out: Value, flat: np.ndarray) -> Any:
+    return float(flat[0]) if type(out.data) is float else flat.reshape(out.shape)
+
+
+def _check(run: _Run, targets: list[_Target], opts: _Options, order: int) -> GradcheckResult:
+    start = time.perf_counter()
+    out = run.output()
+    f0 = np.array(out.data, dtype=np.float64).reshape(-1)
+    run.out_size = f0.size
+    label = _labeller(out.shape, targets, order)
+    total = sum(t.size for t in targets)
+    fast = opts.fast_mode if opts.fast_mode is not None else 2 * total > FULL_MODE_BUDGET
+    if f0.size == 0 or total == 0:  # an empty Jacobian: nothing to compare
+        checks = [InputCheck(t.name, t.index, t.shape, True, "ok (empty)") for t in targets]
+    elif fast:
+        checks = _fast_checks(run, out, f0, targets, opts, order, label)
+    else:
+        jacobians = _analytical(run, out, targets)
+        checks = [
+            _full_check(run, t, jac, f0, opts, order, label) for t, jac in zip(targets, jacobians)
+        ]
+    forward, backward = run.cost
+    return GradcheckResult(
+        passed=all(c.passed for c in checks),
+        checks=checks,
+        mode="fast" if fast else "full",
+        order=order,
+        forward_passes=forward,
+        backward_passes=backward,
+        seconds=time.perf_counter() - start,
+        eps=opts.eps,
+        atol=opts.atol,
+        rtol=opts.rtol,
+        strict=opts.strict,
+    )
+
+
+def _error_result(
+    message: str, targets: list[_Target], opts: _Options, run: _Run
+) -> GradcheckResult:
+    checks = [
+        InputCheck(t.name, t.index, t.shape, False, "not checked: backward not differentiable")
+        for t in targets
     ]
-    for flat in order[: min(5, int(bad.sum()))]:
-        j, k = np.unravel_index(flat, bad.shape)
-        out_idx = np.unravel_index(j, out_shape) if out_shape else ()
-        in_idx = np.unravel_index(k, in_shape) if in_shape else ()
-        rel = err[j, k] / max(abs(n[j, k]), 1e-300)
-        lines.append(
-            f"  d out{_fmt(out_idx)} / d input{index}{_fmt(in_idx)}: analytical {a[j, k]:.6g}, "
-            f"numerical {n[j, k]:.6g}, abs error {err[j, k]:.3g}, rel error {rel:.3g}"
+    forward, backward = run.cost
+    return GradcheckResult(
+        False,
+        checks,
+        "full",
+        2,
+        forward,
+        backward,
+        0.0,
+        opts.eps,
+        opts.atol,
+        opts.rtol,
+        opts.strict,
+        error=message,
+    )
+
+
+def _finish(result: GradcheckResult, raise_exception: bool) -> GradcheckResult:
+    if not result.passed and raise_exception:
+        raise GradcheckError(result)
+    return result
+
+
+def _labeller(
+    out_shape: tuple[int, ...], targets: list[_Target], order: int
+) -> Callable[[int, _Target, int], str]:
+    """How entry (output j, input t, element k) is printed."""
+    if order == 1:
+        return lambda j, t, k: (
+            f"d out{_fmt(_unravel(j, out_shape))} / d {t.label}{_fmt(_unravel(k, t.shape))}"
         )
-    return "\n".join(lines)
+    offsets = np.cumsum([0] + [t.size for t in targets])
+
+    def second(j: int, t: _Target, k: int) -> str:
+        w = int(np.searchsorted(offsets, j, side="right")) - 1
+        tw = targets[w]
+        inner = f"dL/d {tw.label}{_fmt(_unravel(j - int(offsets[w]), tw.shape))}"
+        return f"d({inner}) / d {t.label}{_fmt(_unravel(k, t.shape))}"
+
+    return second
+
+
+def _unravel(i: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(int(x) for x in np.unravel_index(i, shape)) if shape else ()
 
 
 def _fmt(idx: tuple) -> str:
     return "[" + ", ".join(str(int(i)) for i in idx) + "]" if idx else ""
+
+
+def _analytical(run: _Run, out: Value, targets: list[_Target]) -> list[np.ndarray | None]:
+    """One backward pass per output element: row j of each Jacobian (None: not connected)."""
+    m = run.out_size or 1
+    jac = [np.zeros((m, t.size)) for t in targets]
+    connected = [False] * len(targets)
+    wrt = [t.value for t in targets]
+    for j in range(m):
+        seed = np.zeros(m)
+        seed[j] = 1.0
+        for k, row in enumerate(run.grads(out, wrt, _seed_like(out, seed))):
+            if row is not None:
+                jac[k][j] = np.ravel(np.asarray(row, dtype=np.float64))
+                connected[k] = True
+    return [a if c else None for a, c in zip(jac, connected)]
+
+
+def _numerical(run: _Run, t: _Target, eps: float) -> np.ndarray:
+    """Central differences, two forward passes per element: the (outputs, elements) Jacobian."""
+    cols = []
+    with np.errstate(all="ignore"):
+        for k in range(t.size):
+            plus, s_plus = _at(run, t, k, eps)
+            minus, s_minus = _at(run, t, k, -eps)
+            cols.append((plus - minus) / (s_plus - s_minus))
+    return np.stack(cols, axis=1) if cols else np.zeros(((run.out_size or 1), 0))
+
+
+def _full_check(
+    run: _Run,
+    t: _Target,
+    analytical: np.ndarray | None,
+    f0: np.ndarray,
+    opts: _Options,
+    order: int,
+    label: Callable[[int, _Target, int], str],
+) -> InputCheck:
+    """Every entry of ``t``'s Jacobian; mismatches are examined for noise and kinks."""
+    numerical = _numerical(run, t, opts.eps)
+    connected = analytical is not None
+    a = analytical if connected else np.zeros_like(numerical)
+    if not connected and not np.any(numerical):
+        return _unused(t, opts, order, numerical.size)
+    with np.errstate(all="ignore"):
+        err = np.abs(a - numerical)
+        rel = err / np.maximum(np.abs(numerical), 1e-300)
+    bad = ~_agree(err, numerical, opts)
+    verdicts: dict[tuple[int, int], tuple] = {}
+    if bad.any() and not opts.strict:
+        data = np.ravel(t.value.data)
+        severity = _inf(np.where(bad, rel, -1.0)).max(axis=0)
+        confirmed = 0
+        for k in np.argsort(-severity, kind="stable"):
+            if not bad[:, k].any() or confirmed >= _CONFIRM_LIMIT:
+                break
+            rows = np.nonzero(bad[:, k])[0]
+            found = _look_closer(
+                lambda s, k=k: _at(run, t, k, s), f0, a[:, k], rows, abs(float(data[k])), opts
+            )
+            for j, v in found.items():
+                verdicts[(int(j), int(k))] = v
+            confirmed += any(v[0] in _FAILING for v in found.values())
+    bad_idx = [(int(j), int(k)) for j, k in np.argwhere(bad)]
+    kinds = {e: verdicts.get(e, ("mismatch" if opts.strict else "unexamined",))[0] for e in bad_idx}
+    failing = [e for e in bad_idx if kinds[e] in _FAILING]
+    notes = _notes(t, bad_idx, kinds, verdicts, opts, label)
+    if not connected and failing:
+        notes.append(
+            "the first derivative has no graph back to it (its backward computed on raw "
+            "values), yet it changes with it"
+            if order == 2
+            else "no path leads back to it in the graph, yet the output changes with it (is "
+            "its .data read directly, a copy used, or no_grad on?)"
+        )
+    entries = failing if failing else [e for e in bad_idx if kinds[e] != "mismatch"]
+    entries = sorted(entries, key=lambda e: -_inf(err[e]))[:_WORST]
+    worst = [
+        Entry(
+            label(j, t, k),
+            float(a[j, k]),
+            float(numerical[j, k]),
+            float(err[j, k]),
+            float(rel[j, k]),
+            kinds[(j, k)],
+        )
+        for j, k in entries
+    ]
+    if failing:
+        verdict = f"FAIL: {len(failing)} of {bad.size} entries disagree"
+    else:
+        lenient = sorted({kinds[e] for e in bad_idx})
+        verdict = "ok" + (f" ({', '.join(lenient)})" if lenient else "")
+    return InputCheck(
+        t.name,
+        t.index,
+        t.shape,
+        not failing,
+        verdict,
+        float(_inf(err).max(initial=0.0)),
+        float(_inf(rel).max(initial=0.0)),
+        bad.size,
+        len(failing),
+        worst,
+        notes,
+    )
+
+
+def _unused(t: _Target, opts: _Options, order: int, compared: int) -> InputCheck:
+    if order == 2:
+        return InputCheck(
+            t.name,
+            t.index,
+            t.shape,
+            True,
+            "ok (zero)",
+            compared=compared,
+            notes=["second derivative identically zero (nothing in the gradient depends on it)"],
+        )
+    note = "does not influence the output" + (" (allowed)" if opts.allow_unused else "")
+    verdict = "unused" + (" (allowed)" if opts.allow_unused else "")
+    if not opts.allow_unused:
+        note += "; pass allow_unused=True if that is intended"
+    return InputCheck(
+        t.name, t.index, t.shape, opts.allow_unused, verdict, compared=compared, notes=[note]
+    )
+
+
+def _notes(
+    t: _Target,
+    bad: list[tuple[int, int]],
+    kinds: dict[tuple[int, int], str],
+    verdicts: dict[tuple[int, int], tuple],
+    opts: _Options,
+    label: Callable[[int, _Target, int], str],
+) -> list[str]:
+    """One note per kind of verdict, with its first example."""
+    notes = []
+    by_kind: dict[str, list[tuple[int, int]]] = {}
+    for e in bad:
+        by_kind.setdefault(kinds[e], []).append(e)
+    for kind, es in by_kind.items():
+        j, k = es[0]
+        more = f" (and {len(es) - 1} more)" if len(es) > 1 else ""
+        v = verdicts.get((j, k), (kind,))
+        where = label(j, t, k)
+        if kind == "noise":
+            notes.append(
+                f"noise at eps={opts.eps:g}, agrees at {v[1]:.2g}: {where}{more} matches "
+                f"Richardson-extrapolated differences ({v[2]:.6g}), so it is "
+                "finite-difference error"
+            )
+        elif kind in ("kink", "kink-fail"):
+            lo, hi, a = v[1], v[2], v[3]
+            inside = "between them (a valid subgradient)" if kind == "kink" else "NOT between them"
+            notes.append(
+                f"kink at {where}{more}: one-sided slopes {lo:.6g} and {hi:.6g}, "
+                f"analytical {a:.6g} {inside}"
+            )
+        elif kind == "jump":
+            notes.append(f"jump at {where}{more}: discontinuous there, no derivative to compare")
+    return notes
+
+
+def _look_closer(
+    phi: Callable[[float], tuple[np.ndarray, float]],
+    f0: np.ndarray,
+    a: np.ndarray,
+    rows: Sequence[int],
+    scale: float,
+    opts: _Options,
+) -> dict[int, tuple]:
+    """Verdicts for the rows of one column that disagree at eps: noise, kink, jump or mismatch.
+
+    ``phi(s)`` is the output with the input moved by ``s`` along the column's direction
+    (and the step actually taken); ``f0`` the unmoved output; ``a`` the analytical column.
+    Noise: Richardson extrapolation R(h) = (4 D(h) - D(2h)) / 3 of central differences D,
+    with h scaled to the input's magnitude, is stable (R(h) ~ R(2h)) and agrees with ``a``.
+    Kink: the one-sided slopes differ and do not drift with the step; ``a`` must lie
+    between them. Jump: f(x + h) - f(x - h) does not shrink with h.
+    """
+    cache: dict[float, tuple[np.ndarray, float]] = {}
+
+    def at(s: float) -> tuple[np.ndarray, float]:
+        if s not in cache:
+            cache[s] = phi(s)
+        return cache[s]
+
+    def central(h: float) -> np.ndarray:
+        (fp, sp), (fm, sm) = at(h), at(-h)
+        return (fp - fm) / (sp - sm)
+
+    def ok(x: float, want: float) -> bool:
+        return bool(_agree(abs(x - want), want, opts))
+
+    found: dict[int, tuple] = {}
+    pending = [int(j) for j in rows]
+    h0 = opts.eps * max(1.0, scale)
+    bases = [h0, 30.0 * h0]
+    if 0.0 < scale < 0.1:
+        bases.append(opts.eps * scale)  # near zero (or a pole) a smaller step is needed
+    with np.errstate(all="ignore"):
+        for b in bases:
+            if not pending:
+                break
+            d1, d2, d4 = central(b), central(2 * b), central(4 * b)
+            r1, r2 = (4 * d1 - d2) / 3, (4 * d2 - d4) / 3
+            for j in list(pending):
+                if math.isfinite(r1[j]) and ok(r2[j], r1[j]) and ok(a[j], r1[j]):
+                    found[j] = ("noise", b, float(r1[j]))
+                    pending.remove(j)
+        if not pending:
+            return found
+        (fp1, sp1), (fm1, sm1) = at(h0), at(-h0)
+        (fp2, sp2), (fm2, sm2) = at(2 * h0), at(-2 * h0)
+        right1, left1 = (fp1 - f0) / sp1, (f0 - fm1) / -sm1
+        right2, left2 = (fp2 - f0) / sp2, (f0 - fm2) / -sm2
+        jump1, jump2 = fp1 - fm1, fp2 - fm2
+        for j in pending:
+            lo, hi = sorted((float(left1[j]), float(right1[j])))
+            gap = hi - lo
+            drift = abs(right1[j] - right2[j]) + abs(left1[j] - left2[j])
+            a_j = float(a[j])
+            if (
+                math.isfinite(gap)
+                and gap > opts.atol + opts.rtol * max(abs(lo), abs(hi))
+                and gap > 4 * drift
+            ):
+                inside = lo - opts.atol - opts.rtol * abs(lo) <= a_j
+                inside = inside and a_j <= hi + opts.atol + opts.rtol * abs(hi)
+                found[j] = ("kink" if inside else "kink-fail", lo, hi, a_j)
+                continue
+            size = abs(float(jump1[j]))
+            if size > 1e-8 * max(1.0, abs(float(f0[j]))) and _same(jump2[j], jump1[j]):
+                (fp4, _), (fm4, _) = at(4 * h0), at(-4 * h0)
+                if _same(fp4[j] - fm4[j], jump1[j]):
+                    found[j] = ("jump",)
+                    continue
+            found[j] = ("mismatch",)
+    return found
+
+
+def _same(x: float, y: float) -> bool:
+    """x and y agree within 25% (a jump does not shrink with the step; a slope would)."""
+    return bool(abs(x - y) <= 0.25 * abs(y))
+
+
+def _fast_checks(
+    run: _Run,
+    out: Value,
+    f0: np.ndarray,
+    targets: list[_Target],
+    opts: _Options,
+    order: int,
+    label: Callable[[int, _Target, int], str],
+) -> list[InputCheck]:
+    """v^T J u for a few random unit v (one backward pass each) and u (two forward passes
+    per input each); an input whose projections disagree gets its full Jacobian checked."""
+    rng = np.random.default_rng(opts.seed)
+    wrt = [t.value for t in targets]
+    stats = [{"proj": [], "connected": False} for _ in targets]
+    for p in range(FAST_MODE_PROJECTIONS):
+        v = _unit(rng, (f0.size,))
+        rows = run.grads(out, wrt, _seed_like(out, v))
+        for t, g, s in zip(targets, rows, stats):
+            u = _unit(rng, t.shape)
+            a = 0.0 if g is None else float(np.sum(np.asarray(g, dtype=np.float64) * u))
+            s["connected"] = s["connected"] or g is not None
+            h = opts.eps * max(1.0, float(np.max(np.abs(t.value.data), initial=0.0)))
+            with np.errstate(all="ignore"):
+                n = float(v @ (_along(run, t, u, h) - _along(run, t, u, -h))) / (2 * h)
+            s["proj"].append((p, a, n))
+    checks = []
+    for t, s in zip(targets, stats):
+        proj = s["proj"]
+        with np.errstate(all="ignore"):
+            errs = [abs(a - n) for _, a, n in proj]
+            rels = [e / max(abs(n), 1e-300) for e, (_, _, n) in zip(errs, proj)]
+        bad = [
+            (p, a, n, e, r) for (p, a, n), e, r in zip(proj, errs, rels) if not _agree(e, n, opts)
+        ]
+        if not s["connected"] and not any(n for _, _, n in proj):
+            checks.append(_unused(t, opts, order, len(proj)))
+            continue
+        if not bad and s["connected"]:
+            checks.append(
+                InputCheck(
+                    t.name,
+                    t.index,
+                    t.shape,
+                    True,
+                    "ok",
+                    _nanmax(errs),
+                    _nanmax(rels),
+                    len(proj),
+                    notes=[],
+                )
+            )
+            continue
+        # a projection disagrees: confirm with the full Jacobian of this input only
+        (jac,) = _analytical(run, out, [t])
+        check = _full_check(run, t, jac, f0, opts, order, label)
+        shown = [
+            f"projection {p}: v^T J u analytical {a:.6g}, numerical {n:.6g}, "
+            f"abs error {e:.3g}, rel error {r:.3g}"
+            for p, a, n, e, r in bad
+        ]
+        if check.passed:
+            check.notes.append(
+                "a random projection disagreed at eps but the full Jacobian agrees: "
+                + "; ".join(shown)
+            )
+        else:
+            check.notes.append(
+                "found by random projections, confirmed with the full Jacobian: " + "; ".join(shown)
+            )
+        checks.append(check)
+    return checks
+
+
+def _nanmax(xs: Sequence[float]) -> float:
+    return float(_inf(np.array(xs, dtype=np.float64)).max(initial=0.0))
+
+
+def _inf(x: Any) -> Any:
+    """NaN as infinity (the worst error), infinities kept."""
+    return np.nan_to_num(x, nan=np.inf, posinf=np.inf, neginf=-np.inf)
+
+
+def _agree(err: Any, numerical: Any, opts: _Options) -> Any:
+    """|a - n| <= atol + rtol * |n|, and finite (NaN and infinity never agree)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(err) & (err <= opts.atol + opts.rtol * np.abs(numerical))
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    return [
+        "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]
+    ]
+
+
+# ------------------------------------------------------------------------ check_graph
+
+
+def _site(node: Value) -> str | None:
+    """Where ``node`` was made (``file:line in function: source``), if recorded."""
+    return creation_site(node)
+
+
+def _sum_to_shape(g: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """Sum a gradient in the output's broadcast shape back to the input's ``shape``."""
+    g = np.asarray(g, dtype=np.float64)
+    if g.shape == shape:
+        return g
+    lead = g.ndim - len(shape)
+    if lead < 0 or any(s != 1 and s != gs for s, gs in zip(shape, g.shape[lead:])):
+        raise ValueError(f"a gradient of shape {g.shape} for an input of shape {shape}")
+    if lead:
+        g = g.sum(axis=tuple(range(lead)))
+    kept = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    if kept:
+        g = g.sum(axis=kept, keepdims=True)
+    return g.reshape(shape)
+
+
+def _nodes(root: Value) -> list[Value]:
+    """The recorded nodes below ``root`` (leaves excluded), each after all of its inputs."""
+    order: list[Value] = []
+    seen: set[int] = set()
+    stack: list[tuple[Value, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if done:
+            order.append(node)
+        elif id(node) not in seen and not node.is_leaf and node.requires_grad:
+            seen.add(id(node))
+            stack.append((node, True))
+            for x in reversed(node.inputs):
+                if isinstance(x, Value) and id(x) not in seen:
+                    stack.append((x, False))
+    return order
+
+
+class _NodeCounter:
+    forward = 0
+    backward = 0
+
+
+def _check_nodes(
+    root: Value, names: dict[int, str], opts: _Options, start: float
+) -> GraphCheckResult:
+    order = _nodes(root)
+    if not order:
+        raise ValueError(
+            "check_graph: the output was not recorded (nothing it was computed from requires "
+            "grad, or it was computed under no_grad), so there is nothing to check"
+        )
+    position = {id(n): i for i, n in enumerate(order, 1)}
+    rng = np.random.default_rng(opts.seed)
+    counter = _NodeCounter()
+    checks: list[NodeCheck] = []
+    unchecked: list[str] = []
+    for node in order:
+        checks += _check_node(node, position, names, rng, opts, counter, unchecked)
+    return GraphCheckResult(
+        passed=all(c.passed for c in checks),
+        checks=checks,
+        nodes=len(order),
+        unchecked=unchecked,
+        forward_passes=counter.forward,
+        backward_passes=counter.backward,
+        seconds=time.perf_counter() - start,
+        eps=opts.eps,
+        atol=opts.atol,
+        rtol=opts.rtol,
+    )
+
+
+def _input_name(x: Value, names: dict[int, str], position: dict[int, int]) -> str:
+    if id(x) in position:
+        return f"node #{position[id(x)]} {x.op}"
+    return names.get(id(x)) or x.name or "a leaf"
+
+
+def _check_node(
+    node: Value,
+    position: dict[int, int],
+    names: dict[int, str],
+    rng: np.random.Generator,
+    opts: _Options,
+    counter: _NodeCounter,
+    unchecked: list[str],
+) -> list[NodeCheck]:
+    """The node's VJP for each input that needs a gradient, against its own forward."""
+    op = node._op
+    pos = position[id(node)]
+    name = node.op or type(op).__name__
+    site = _site(node)
+    inputs = node.inputs
+    datas = [x.data if isinstance(x, Value) else x for x in inputs]
+    params = tuple(node._ctx or ())
+
+    def forward(ds: list[Any]) -> np.ndarray:
+        counter.forward += 1
+        with np.errstate(all="ignore"):
+            return np.array(op.forward(*ds, *params), dtype=np.float64)
+
+    try:
+        f0 = forward(datas)
+    except Exception as e:
+        unchecked.append(f"node #{pos} {name}: its forward could not be run again ({e!r})")
+        return []
+    recorded = np.asarray(node.data, dtype=np.float64)
+    if f0.shape != recorded.shape or not np.allclose(
+        f0, recorded, rtol=1e-6, atol=1e-12, equal_nan=True
+    ):
+        unchecked.append(
+            f"node #{pos} {name}: running its forward again gives a different result (random, "
+            "or its inputs changed since the graph was recorded); not checked"
+        )
+        return []
+    g = _unit(rng, recorded.shape)
+    g_flat = g.reshape(-1)
+    seed: Any = float(g) if type(node.data) is float else g.astype(node.dtype)
+    vjp = getattr(op, "vjp", None) or op._vjp  # the protocol's name; _vjp before the split
+    counter.backward += 1
+    try:
+        grads = list(vjp(node, seed, False))
+        vjp_error = None
+    except Exception as e:
+        grads, vjp_error = [None] * len(inputs), e
+    checks = []
+    for i, x in enumerate(inputs):
+        if not (isinstance(x, Value) and x.requires_grad and x.dtype.kind == "f"):
+            continue
+        check = NodeCheck(
+            pos,
+            name,
+            site,
+            i,
+            _input_name(x, names, position),
+            x.shape,
+            recorded.shape,
+            "full" if x.size <= DIRECTIONAL_THRESHOLD else "directional",
+            True,
+        )
+        checks.append(check)
+        if vjp_error is not None:
+            check.passed = False
+            check.notes.append(f"its backward raised {vjp_error!r}")
+            continue
+        try:
+            a = np.zeros(x.shape) if grads[i] is None else _sum_to_shape(grads[i], x.shape)
+        except ValueError as e:
+            check.passed = False
+            check.notes.append(f"its backward gave {e}")
+            continue
+        if grads[i] is None:
+            check.notes.append("its backward gave no gradient (None) for this input")
+        _compare_node(check, forward, datas, i, x, a, f0, g_flat, rng, opts)
+    return checks
+
+
+def _compare_node(
+    check: NodeCheck,
+    forward: Callable[[list[Any]], np.ndarray],
+    datas: list[Any],
+    i: int,
+    x: Value,
+    a: np.ndarray,
+    f0: np.ndarray,
+    g: np.ndarray,
+    rng: np.random.Generator,
+    opts: _Options,
+) -> None:
+    base = np.array(x.data, dtype=np.float64)
+    is_float = type(x.data) is float
+    f0g = np.array([g @ f0.reshape(-1)])
+
+    def moved(delta: Any) -> float:
+        ds = list(datas)
+        ds[i] = float(base + delta) if is_float else base + delta
+        return float(g @ forward(ds).reshape(-1))
+
+    if check.mode == "full":
+        probes = []
+        for k in range(x.size):
+
+            def phi(s: float, k: int = k) -> tuple[np.ndarray, float]:
+                delta = np.zeros(base.shape)
+                step = float((base.flat[k] + s) - base.flat[k])
+                delta.flat[k] = step
+                return np.array([moved(delta)]), step
+
+            where = f"d(v.out) / d in{i}{_fmt(_unravel(k, x.shape))}"
+            probes.append((where, phi, float(a.flat[k]), abs(float(base.flat[k]))))
+    else:
+        probes = []
+        scale = float(np.max(np.abs(base), initial=0.0))
+        for p in range(FAST_MODE_PROJECTIONS):
+            u = _unit(rng, base.shape)
+
+            def phi(s: float, u: np.ndarray = u) -> tuple[np.ndarray, float]:
+                return np.array([moved(s * u)]), s
+
+            probes.append((f"projection {p}: v.J.u", phi, float(np.sum(a * u)), scale))
+    worst = []
+    for where, phi, a_k, scale in probes:
+        h = opts.eps * max(1.0, scale) if check.mode == "directional" else opts.eps
+        with np.errstate(all="ignore"):
+            (fp, sp), (fm, sm) = phi(h), phi(-h)
+            n_k = float((fp[0] - fm[0]) / (sp - sm))
+            err = abs(a_k - n_k)
+            rel = err / max(abs(n_k), 1e-300)
+        check.max_abs_error = max(check.max_abs_error, _nanmax([err]))
+        check.max_rel_error = max(check.max_rel_error, _nanmax([rel]))
+        if _agree(err, n_k, opts):
+            continue
+        verdict = _look_closer(phi, f0g, np.array([a_k]), [0], scale, opts)[0]
+        kind = verdict[0]
+        if kind in _FAILING:
+            check.passed = False
+        elif kind == "kink":
+            check.notes.append(
+                f"kink at {where}: one-sided slopes {verdict[1]:.6g} and {verdict[2]:.6g}, "
+                "the VJP lies between them"
+            )
+        else:
+            check.notes.append(f"{kind} at {where}: finite-difference error, not counted")
+        worst.append(Entry(where, a_k, n_k, err, rel, kind))
+    check.worst = sorted([e for e in worst if e.verdict in _FAILING], key=lambda e: -e.abs_error)[
+        :_WORST
+    ]

@@ -1,4 +1,9 @@
-"""The checker itself: it must catch wrong gradients, say where, and leave inputs alone."""
+"""The checker itself: it must catch wrong gradients, say where, and leave inputs alone.
+
+Each verdict is shown on a purpose-built case: a wrong op (full and fast mode), a correct
+op at a kink and at magnitudes 1e6 and 1e-6 (passing, with a note), a wrong op at a kink
+(failing), parameters reached through a closure or a model, and unused inputs.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ import pytest
 from hypothesis import given
 
 import autograd_lite as ag
+import nn
 from autograd_lite import Value
+from autograd_lite.gradcheck import FULL_MODE_BUDGET, GradcheckResult
 from autograd_lite.testing import arrays, shapes
 
 
 class WrongSquare(ag.Function):
-    """x**2 with a deliberately wrong backward (3x instead of 2x) for the second input."""
+    """x * y**2 with a deliberately wrong backward for y (3xy instead of 2xy)."""
 
     @staticmethod
     def forward(ctx, x, y):
@@ -38,53 +45,376 @@ class FrozenSquare(ag.Function):
         return 2.0 * ctx.x * grad
 
 
+class NumpySin(ag.Function):
+    """sin, with a backward that calls numpy on what may be a Value under create_graph."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * np.cos(x)
+
+
+class ReluWithSlope5AtZero(ag.Function):
+    """relu whose derivative at 0 is 5: outside [0, 1], so not a subgradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.maximum(x, 0.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * np.where(x > 0, 1.0, np.where(x == 0, 5.0, 0.0))
+
+
+class WrongWeightGrad(ag.Function):
+    """x @ w + b whose gradient for w is twice what it should be."""
+
+    @staticmethod
+    def forward(ctx, x, w, b):
+        ctx.save_for_backward(x, w)
+        return x @ w + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, w = ctx.saved_tensors
+        return grad @ w.T, 2.0 * (x.T @ grad), grad.sum(axis=0)
+
+
+class WrongLinear(nn.Module):
+    """A linear layer whose weight gradient is wrong (and bias and input gradients right)."""
+
+    def __init__(self, nin, nout, seed):
+        rng = np.random.default_rng(seed)
+        self.weight = nn.Parameter(rng.standard_normal((nin, nout)) / np.sqrt(nin))
+        self.bias = nn.Parameter(rng.standard_normal(nout) * 0.1)
+
+    def forward(self, x):
+        return WrongWeightGrad.apply(x, self.weight, self.bias)
+
+
+class Net(nn.Module):
+    """Linear -> tanh -> WrongLinear: parameters layers.0.weight ... layers.1.bias."""
+
+    def __init__(self):
+        self.layers = [nn.Linear(3, 4, rng=0), WrongLinear(4, 2, seed=1)]
+
+    def forward(self, x):
+        return self.layers[1](self.layers[0](x).tanh())
+
+
+X = np.random.default_rng(2).standard_normal((2, 3))
+
+
+# ------------------------------------------------------------------- wrong gradients
+
+
 def test_a_wrong_backward_is_caught_and_the_right_input_named():
     x, y = Value(np.array([1.0, 2.0])), Value(np.array([0.5, -1.5]))
     with pytest.raises(ag.GradcheckError) as info:
         ag.gradcheck(WrongSquare.apply, [x, y])
     msg = str(info.value)
-    assert msg.startswith(
-        "gradcheck: backprop and finite differences disagree for input 1 (shape (2,))"
-    )
-    assert "analytical" in msg and "numerical" in msg and "rel error" in msg
-    assert "atol=1e-05, rtol=0.001" in msg
+    assert msg.startswith("gradcheck FAILED: 1 of 2 checked disagree with finite differences")
+    assert "atol=1e-05, rtol=0.001" in msg and "mode: full" in msg
     # the worst entry is d out[1] / d y[1]: analytical 3*2*(-1.5) = -9, numerical -6
-    assert "d out[1] / d input1[1]: analytical -9, numerical -6" in msg
+    assert "d out[1] / d input1[1]: analytical -9, numerical -6, abs error 3" in msg
+    result = info.value.result
+    assert result["input 0"].passed and not result[1].passed
+    assert result[1].verdict == "FAIL: 2 of 4 entries disagree"
+    assert result[1].worst[0].analytical == pytest.approx(-9)
+    assert result[1].worst[0].numerical == pytest.approx(-6)
 
 
-def test_gradcheck_error_is_an_assertion_error_and_can_return_false():
+def test_a_wrong_backward_is_caught_in_fast_mode_and_confirmed_entry_by_entry():
+    x, y = Value(np.array([1.0, 2.0])), Value(np.array([0.5, -1.5]))
+    result = ag.gradcheck(WrongSquare.apply, [x, y], fast_mode=True, raise_exception=False)
+    assert not result and result.mode == "fast"
+    assert result[0].passed and not result[1].passed
+    assert "d out[1] / d input1[1]: analytical -9, numerical -6" in str(result)
+    assert "found by random projections, confirmed with the full Jacobian" in str(result)
+
+
+def test_the_result_is_truthy_exactly_when_the_check_passed():
     x, y = Value(1.0), Value(2.0)
     assert issubclass(ag.GradcheckError, AssertionError)
-    assert ag.gradcheck(WrongSquare.apply, [x, y], raise_exception=False) is False
+    bad = ag.gradcheck(WrongSquare.apply, [x, y], raise_exception=False)
+    assert isinstance(bad, GradcheckResult) and not bad and bad.passed is False
+    good = ag.gradcheck(lambda a, b: a * b * b, [x, y])
+    assert good and good.passed is True
+    with pytest.raises(ag.GradcheckError) as info:
+        ag.gradcheck(WrongSquare.apply, [x, y])
+    assert str(info.value) == str(info.value.result)
+    assert "checked" in str(good) and "input 1" in str(good) and "forward passes" in str(good)
 
 
 def test_only_inputs_that_require_grad_are_checked():
     x, y = Value(1.0), Value(2.0, requires_grad=False)
-    assert ag.gradcheck(WrongSquare.apply, [x, y])
+    result = ag.gradcheck(WrongSquare.apply, [x, y])
+    assert [c.name for c in result.checks] == ["input 0"]
 
 
-def test_gradgradcheck_catches_a_backward_that_is_not_differentiable():
-    x = Value(np.array([0.5, -1.2]))
-    assert ag.gradcheck(FrozenSquare.apply, [x])
-    with pytest.raises(ag.GradcheckError, match="input 0"):
-        ag.gradgradcheck(FrozenSquare.apply, [x])
+# ----------------------------------------------------------------------------- kinks
+
+
+def test_relu_at_zero_passes_with_a_note_and_fails_when_strict():
+    result = ag.gradcheck(ag.relu, [Value(np.array([0.0, 1.0]))])
+    assert result[0].verdict == "ok (kink)"
+    assert "one-sided slopes 0 and 1, analytical 0 between them" in result[0].notes[0]
+    strict = ag.gradcheck(
+        ag.relu, [Value(np.array([0.0, 1.0]))], strict=True, raise_exception=False
+    )
+    assert not strict and strict[0].failed == 1
+
+
+@pytest.mark.parametrize(
+    "fn, x",
+    [
+        (lambda v: ag.leaky_relu(v, 0.1), [0.0, -2.0, 3.0]),
+        (lambda v: v.max(), [1.0, 1.0, 1.0]),  # a three-way tie: 1/3 each, slopes 0 and 1
+        (lambda v: ag.relu(v).sum() * v, [0.0, 2.0]),  # vector output: checked entry by entry
+    ],
+    ids=["leaky_relu", "max-tie", "vector-output"],
+)
+def test_correct_ops_at_kinks_pass(fn, x):
+    result = ag.gradcheck(fn, [Value(np.array(x))])
+    assert "kink" in result[0].verdict
+
+
+def test_a_wrong_derivative_at_a_kink_fails():
+    x = Value(np.array([0.0, 1.0, -1.0]))
+    result = ag.gradcheck(ReluWithSlope5AtZero.apply, [x], raise_exception=False)
+    assert not result
+    assert result[0].worst[0].verdict == "kink-fail"
+    assert "one-sided slopes 0 and 1, analytical 5 NOT between them" in str(result)
+
+
+def test_a_discontinuous_first_derivative_is_not_a_second_order_failure():
+    result = ag.gradgradcheck(ag.relu, [Value(np.array([0.0, 1.0]))])
+    assert result[0].verdict == "ok (jump)"
+
+
+# ------------------------------------------------------------------ noise at magnitudes
+
+MAGNITUDE_CASES = {
+    "exp-1e6": (lambda x: (x * 1e-6).exp() * 1e6, 1e6),
+    "log-1e6": (lambda x: x.log() * 1e6, 1e6),
+    "tanh-1e6": (lambda x: (x * 1e-6).tanh() * 1e6, 1e6),
+    "mul-1e6": (lambda x: x * x, 1e6),
+    "div-1e6": (lambda x: 1e12 / x, 1e6),
+    "exp-1e-6": (lambda x: (x * 1e6).exp(), 1e-6),
+    "log-1e-6": (lambda x: x.log(), 1e-6),
+    "tanh-1e-6": (lambda x: (x * 1e6).tanh() * 1e-6, 1e-6),
+    "mul-1e-6": (lambda x: x * x * 1e12, 1e-6),
+    "div-1e-6": (lambda x: 1.0 / x, 1e-6),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MAGNITUDE_CASES))
+def test_correct_ops_at_large_and_tiny_magnitudes_pass(name):
+    fn, magnitude = MAGNITUDE_CASES[name]
+    x = Value(magnitude * np.array([0.6, 1.0, 1.7]))
+    assert ag.gradcheck(fn, [x])
+    assert ag.gradcheck(fn, [Value(magnitude * 1.3)])
+
+
+def test_noise_is_a_note_not_a_failure_and_strict_mode_reports_it():
+    fn = lambda x: x.log()  # at 1e-6, x - eps reaches 0: the plain difference is nonsense
+    x = Value(np.array([1e-6, 2e-6]))
+    result = ag.gradcheck(fn, [x])
+    assert result[0].verdict == "ok (noise)"
+    assert result[0].notes[0].startswith("noise at eps=1e-06, agrees at ")
+    assert not ag.gradcheck(fn, [x], strict=True, raise_exception=False)
+
+
+def test_a_wrong_gradient_is_not_excused_as_noise_at_any_magnitude():
+    class ExpOffByOnePercent(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            y = np.exp(x)
+            ctx.save_for_backward(y)
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):
+            (y,) = ctx.saved_tensors
+            return grad * y * 1.01
+
+    for x in (1e-6, 1.0, 30.0):
+        result = ag.gradcheck(
+            ExpOffByOnePercent.apply, [Value(np.array([x]))], raise_exception=False
+        )
+        assert not result and result[0].worst[0].verdict == "mismatch", x
+
+
+# --------------------------------------------------------- parameters, closures, models
+
+
+def test_a_closure_over_a_layers_weights_checks_them():
+    layer = nn.Linear(3, 2, rng=0)
+    x = Value(X)
+    result = ag.gradcheck(lambda x, w, b: layer(x), [x, layer.weight, layer.bias])
+    assert [c.index for c in result.checks] == [0, 1, 2] and result[2].shape == (2,)
+    assert result.forward_passes == 1 + 2 * (6 + 6 + 2)
+
+
+def test_a_wrong_weight_gradient_is_caught_through_a_closure():
+    layer = WrongLinear(3, 2, seed=0)
+    x = Value(X)
+    result = ag.gradcheck(
+        lambda x, w, b: layer(x), [x, layer.weight, layer.bias], raise_exception=False
+    )
+    assert [c.passed for c in result.checks] == [True, False, True]
+    result = ag.gradcheck(lambda x: layer(x), [x], params=layer, raise_exception=False)
+    assert [(c.name, c.passed) for c in result.checks] == [
+        ("input 0", True),
+        ("weight", False),
+        ("bias", True),
+    ]
+
+
+def test_params_as_a_list_or_a_dict_are_checked_by_name():
+    w = Value(np.array([0.5, -0.3]))
+    b = Value(0.2, name="b")
+    f = lambda x: (x * w).sum() + b
+    as_list = ag.gradcheck(f, [Value(np.array([1.0, 2.0]))], params=[w, b])
+    assert [c.name for c in as_list.checks] == ["input 0", "params[0]", "b"]
+    as_dict = ag.gradcheck(f, [Value(np.array([1.0, 2.0]))], params={"w": w, "bias": b})
+    assert [c.name for c in as_dict.checks] == ["input 0", "w", "bias"]
+
+
+def test_a_models_wrong_parameter_is_named_in_full_and_fast_mode():
+    model = Net()
+    for fast in (False, True):
+        result = ag.gradcheck(model, [X], fast_mode=fast, raise_exception=False)
+        assert result.mode == ("fast" if fast else "full")
+        names = [c.name for c in result.checks]
+        assert names == [
+            "input 0",
+            "layers.0.weight",
+            "layers.0.bias",
+            "layers.1.weight",
+            "layers.1.bias",
+        ]
+        assert [c.name for c in result.failures] == ["layers.1.weight"]
+        assert "d out[1, 0] / d layers.1.weight[2, 0]" in str(result)
+
+
+def test_a_correct_model_passes_with_its_parameters_checked():
+    model = nn.MLP(3, [4, 2], rng=0)
+    result = ag.gradcheck(model, [Value(X, requires_grad=False)])
+    assert [c.name for c in result.checks] == [name for name, _ in model.named_parameters()]
+
+
+def test_an_input_that_does_not_influence_the_output_is_reported():
+    x, unused = Value(np.array([1.0, 2.0])), Value(np.array([3.0]))
+    result = ag.gradcheck(lambda a, b: a * 2, [x, unused], raise_exception=False)
+    assert not result and result[1].verdict == "unused"
+    assert "does not influence the output" in result[1].notes[0]
+    allowed = ag.gradcheck(lambda a, b: a * 2, [x, unused], allow_unused=True)
+    assert allowed[1].verdict == "unused (allowed)"
+
+
+def test_a_closure_that_reads_data_directly_is_a_failure_not_unused():
+    w = Value(np.array([2.0]))
+    result = ag.gradcheck(
+        lambda x: x * w.data, [Value(np.array([1.0]))], params=[w], raise_exception=False
+    )
+    assert not result.checks[1].passed and "no path leads back to it" in str(result)
+
+
+# ---------------------------------------------------------------- inputs left alone
 
 
 def test_inputs_are_left_exactly_as_they_were():
     x = Value(np.array([0.1, 0.2, 0.3]), name="x")
     s = Value(0.7)
+    data, s_data, grad = x.data, s.data, np.ones(3)
+    x.grad = grad
     before = x.data.copy()
     ag.gradcheck(lambda a, b: (a * b).tanh(), [x, s])
     ag.gradgradcheck(lambda a, b: (a * b).tanh(), [x, s])
+    assert x.data is data and s.data is s_data and x.grad is grad and s.grad is None
     np.testing.assert_array_equal(x.data, before)
-    assert s.data == 0.7 and x.grad is None and s.grad is None
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, ValueError])
+def test_data_and_grad_are_restored_after_an_interrupt_inside_fn(exc):
+    model = Net()
+    params = model.parameters()
+    datas = [p.data for p in params]
+    copies = [p.data.copy() for p in params]
+    grads = [np.zeros(p.shape) for p in params]
+    for p, g in zip(params, grads):
+        p.grad = g
+    calls = 0
+
+    def fn(x):
+        nonlocal calls
+        calls += 1
+        if calls == 7:  # in the middle of perturbing layers.0.weight
+            raise exc("stop")
+        return model(x)
+
+    with pytest.raises(exc):
+        ag.gradcheck(fn, [Value(X, requires_grad=False)], params=model)
+    for p, d, c, g in zip(params, datas, copies, grads):
+        assert p.data is d and p.grad is g
+        np.testing.assert_array_equal(p.data, c)
 
 
 def test_float32_inputs_warn_and_are_checked_in_float64():
     x = Value(np.array([0.1, 0.2], dtype=np.float32))
+    data = x.data
     with pytest.warns(UserWarning, match="float32"):
         assert ag.gradcheck(lambda a: a.exp(), [x])
-    assert x.dtype == np.float32
+    assert x.data is data and x.dtype == np.float32
+
+
+# ----------------------------------------------------------------- second derivatives
+
+
+def test_gradgradcheck_catches_a_value_stashed_on_ctx():
+    x = Value(np.array([0.5, -1.2]))
+    assert ag.gradcheck(FrozenSquare.apply, [x])
+    with pytest.raises(ag.GradcheckError) as info:
+        ag.gradgradcheck(FrozenSquare.apply, [x])
+    msg = str(info.value)
+    assert msg.startswith("gradgradcheck (second derivatives) FAILED")
+    assert "d(dL/d input0[0]) / d input0[0]: analytical 0" in msg
+    assert "ctx.save_for_backward" in msg and "zero or wrong" in msg
+
+
+def test_gradgradcheck_explains_a_backward_computed_with_numpy():
+    x = Value(np.array([0.5, -1.2]))
+    assert ag.gradcheck(NumpySin.apply, [x])
+    result = ag.gradgradcheck(NumpySin.apply, [x], raise_exception=False)
+    assert not result
+    assert (
+        "the backward of NumpySin computed on raw arrays; write it with autograd_lite "
+        "operations / ctx.saved_tensors so it can be differentiated" in str(result)
+    )
+    assert "does not support ufuncs" in str(result)
+
+
+def test_gradgradcheck_passes_a_zero_second_derivative():
+    result = ag.gradgradcheck(lambda a, b: a * 2 + b, [Value(np.ones(2)), Value(1.0)])
+    assert [c.verdict for c in result.checks] == ["ok (zero)", "ok (zero)"]
+
+
+def test_gradgradcheck_checks_parameters_too():
+    model = Net()
+    model.layers[1] = nn.Linear(4, 2, rng=1)
+    result = ag.gradgradcheck(model, [Value(X, requires_grad=False)])
+    assert len(result.checks) == 4 and result.order == 2
+
+
+# ------------------------------------------------------------------------ cost, modes
 
 
 def test_cost_is_two_forward_passes_per_input_element():
@@ -96,13 +426,31 @@ def test_cost_is_two_forward_passes_per_input_element():
         return (a * a).sum()
 
     n = 50
-    ag.gradcheck(f, [Value(np.linspace(0, 1, n))])
-    assert calls == 2 * n + 1
+    result = ag.gradcheck(f, [Value(np.linspace(0, 1, n))])
+    assert calls == 2 * n + 1 == result.forward_passes
+    assert result.backward_passes == 1 and result.mode == "full" and result.seconds > 0
+
+
+def test_fast_mode_is_chosen_beyond_the_budget():
+    f = lambda a: (a * a).sum()
+    n = FULL_MODE_BUDGET // 2
+    assert ag.gradcheck(f, [Value(np.linspace(0, 1, n))]).mode == "full"
+    fast = ag.gradcheck(f, [Value(np.linspace(0, 1, n + 1))])
+    assert fast.mode == "fast" and fast.forward_passes == 1 + 2 * 3
+    assert "random projections" in str(fast)
+
+
+def test_fast_mode_is_seeded():
+    x, y = Value(np.array([1.0, 2.0])), Value(np.array([0.5, -1.5]))
+    f = lambda a, b: (a * b).tanh()
+    one = ag.gradcheck(f, [x, y], fast_mode=True, seed=3)
+    two = ag.gradcheck(f, [x, y], fast_mode=True, seed=3)
+    assert [c.max_abs_error for c in one.checks] == [c.max_abs_error for c in two.checks]
 
 
 def test_tolerances_are_honoured():
     x = Value(np.array([1.0]))
-    nudged = lambda a: a * (1 + 1e-4)  # grad off by about 1e-4 from the "truth" below
+    nudged = lambda a: a * (1 + 1e-4)
 
     class Nudge(ag.Function):
         @staticmethod
