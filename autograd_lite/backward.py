@@ -45,6 +45,28 @@ def topological_order(roots: Sequence[Value]) -> list[Value]:
     return order
 
 
+def broadcast_axes(gshape: tuple[int, ...], xshape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The axes of a gradient of shape ``gshape`` to sum for an input of shape ``xshape``
+    that broadcast to it (leading axes, then axes of size 1); None if it did not."""
+    lead = len(gshape) - len(xshape)
+    if lead < 0 or any(s != 1 and s != gs for s, gs in zip(xshape, gshape[lead:])):
+        return None
+    kept = tuple(lead + i for i, s in enumerate(xshape) if s == 1 and gshape[lead + i] != 1)
+    return tuple(range(lead)) + kept
+
+
+def unbroadcast(g: np.ndarray, xshape: tuple[int, ...]) -> np.ndarray:
+    """Sum an array gradient ``g`` back to the shape of an input that broadcast to it."""
+    axes = broadcast_axes(g.shape, xshape)
+    if axes is None:
+        raise ValueError(f"a gradient of shape {g.shape} for an input of shape {xshape}")
+    if not axes:
+        return g
+    if len(axes) == g.ndim - len(xshape):  # only leading axes (a bias over a batch)
+        return g.sum(axis=axes)
+    return g.sum(axis=axes, keepdims=True).reshape(xshape)
+
+
 def sum_to(g: Any, x: Value, node: Value, index: int) -> Any:
     """Reduce gradient ``g`` to the shape and dtype of input ``x`` (undo broadcasting)."""
     xd = x.data
@@ -54,19 +76,16 @@ def sum_to(g: Any, x: Value, node: Value, index: int) -> Any:
     gshape = g.shape if is_value else shape_of(g)
     xshape = shape_of(xd)
     if gshape != xshape:
-        lead = len(gshape) - len(xshape)
-        if lead < 0 or any(s != 1 and s != gs for s, gs in zip(xshape, gshape[lead:])):
+        axes = broadcast_axes(gshape, xshape)
+        if axes is None:
             raise ValueError(
                 f"backward of {node._op.name!r} gave a gradient of shape {gshape} "
                 f"for its input {index} of shape {xshape}"
             )
-        kept = tuple(lead + i for i, s in enumerate(xshape) if s == 1 and gshape[lead + i] != 1)
         if is_value:
-            g = F.reshape(F.sum(g, tuple(range(lead)) + kept, True), xshape)
-        elif kept:
-            g = g.sum(axis=tuple(range(lead)) + kept, keepdims=True).reshape(xshape)
-        else:  # only leading axes were added (a bias over a batch): one plain sum
-            g = g.sum(axis=tuple(range(lead)))
+            g = F.reshape(F.sum(g, axes, True), xshape)
+        else:
+            g = unbroadcast(np.asarray(g), xshape)
     if is_value:
         return g
     if type(xd) is float:

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.backward import grad
+from autograd_lite.backward import grad, topological_order, unbroadcast
 from autograd_lite.functional import concatenate, reshape
 from autograd_lite.modes import creation_site, detect_anomaly
 from autograd_lite.value import Value
@@ -1123,36 +1123,12 @@ def _site(node: Value) -> str | None:
 
 def _sum_to_shape(g: Any, shape: tuple[int, ...]) -> np.ndarray:
     """Sum a gradient in the output's broadcast shape back to the input's ``shape``."""
-    g = np.asarray(g, dtype=np.float64)
-    if g.shape == shape:
-        return g
-    lead = g.ndim - len(shape)
-    if lead < 0 or any(s != 1 and s != gs for s, gs in zip(shape, g.shape[lead:])):
-        raise ValueError(f"a gradient of shape {g.shape} for an input of shape {shape}")
-    if lead:
-        g = g.sum(axis=tuple(range(lead)))
-    kept = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
-    if kept:
-        g = g.sum(axis=kept, keepdims=True)
-    return g.reshape(shape)
+    return unbroadcast(np.asarray(g, dtype=np.float64), shape)
 
 
 def _nodes(root: Value) -> list[Value]:
     """The recorded nodes below ``root`` (leaves excluded), each after all of its inputs."""
-    order: list[Value] = []
-    seen: set[int] = set()
-    stack: list[tuple[Value, bool]] = [(root, False)]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
-        elif id(node) not in seen and not node.is_leaf and node.requires_grad:
-            seen.add(id(node))
-            stack.append((node, True))
-            for x in reversed(node.inputs):
-                if isinstance(x, Value) and id(x) not in seen:
-                    stack.append((x, False))
-    return order
+    return [node for node in topological_order([root]) if not node.is_leaf]
 
 
 class _NodeCounter:
