@@ -84,8 +84,10 @@ def sum_to(g: Any, x: Value, node: Value, index: int) -> Any:
             )
         if is_value:
             g = F.reshape(F.sum(g, axes, True), xshape)
+        elif len(axes) == len(gshape) - len(xshape):  # only leading axes (a bias over a batch)
+            g = g.sum(axis=axes)
         else:
-            g = unbroadcast(np.asarray(g), xshape)
+            g = g.sum(axis=axes, keepdims=True).reshape(xshape)
     if is_value:
         return g
     if type(xd) is float:
