@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import tracemalloc
 
 import numpy as np
@@ -69,3 +70,88 @@ def test_modes_nest_and_are_restored_after_errors():
             assert ag.is_grad_enabled()
         raise RuntimeError
     assert ag.is_grad_enabled()
+
+
+# ------------------------------------------------------------------------ grad modes
+
+
+def test_no_grad_records_nothing_and_restores_on_exceptions():
+    x = Value(2.0)
+    with ag.no_grad():
+        y = x * 3
+        with ag.no_grad():
+            pass
+        assert not ag.is_grad_enabled()
+        with ag.enable_grad():
+            z = x * 3
+    assert ag.is_grad_enabled()
+    assert not y.requires_grad and y.is_leaf
+    assert z.requires_grad and z.op == "mul"
+    with pytest.raises(RuntimeError), ag.no_grad():
+        raise RuntimeError
+    assert ag.is_grad_enabled()
+
+
+def test_no_grad_as_a_decorator_and_set_grad_enabled():
+    @ag.no_grad()
+    def f(v):
+        return v * 2
+
+    assert not f(Value(1.0)).requires_grad
+    ag.set_grad_enabled(False)
+    assert not ag.is_grad_enabled()
+    ag.set_grad_enabled(True)
+    with ag.set_grad_enabled(False):
+        assert not ag.is_grad_enabled()
+    assert ag.is_grad_enabled()
+
+
+def test_no_grad_is_per_thread():
+    seen = []
+    inside = threading.Event()
+    done = threading.Event()
+
+    def other():
+        inside.wait()
+        seen.append(ag.is_grad_enabled())
+        done.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    with ag.no_grad():
+        inside.set()
+        done.wait()
+    t.join()
+    assert seen == [True]
+
+
+# -------------------------------------------------------------------------- anomalies
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_detect_anomaly_names_the_forward_op_and_the_line():
+    x = Value(np.array([1.0, 0.0]))
+    with pytest.raises(ag.AnomalyError) as info, ag.detect_anomaly():
+        (x * 2).log()
+    msg = str(info.value)
+    assert "'log'" in msg and "all its inputs were finite" in msg
+    assert "test_modes.py" in msg and "(x * 2).log()" in msg
+
+
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_detect_anomaly_in_backward_names_the_op():
+    x = Value(np.array([4.0, 0.0]))
+    with ag.detect_anomaly():
+        y = x.sqrt().sum()  # forward is finite; d sqrt / dx at 0 is inf
+        with pytest.raises(ag.AnomalyError, match=r"backward of 'sqrt' .*input 0.*x.sqrt\(\)"):
+            y.backward()
+    z = x.sqrt().sum()  # outside the block nothing is checked
+    z.backward()
+    assert x.grad[1] == math.inf
+
+
+def test_exploding_gradient_is_caught_at_the_first_overflow():
+    w = Value(1.0)
+    with pytest.raises(ag.AnomalyError, match="'mul'"), ag.detect_anomaly():
+        for _ in range(2000):
+            w = w * 10.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -44,3 +46,253 @@ def test_empty_index_list_selects_nothing_as_numpy_does():
 
 def test_mean_of_an_empty_array_is_nan_not_zero_division():
     assert np.isnan(ag.mean(Value(np.ones((0, 3))), axis=0).data).all()
+
+
+# ------------------------------------------------------------------------------ Value
+
+
+def test_the_readme_example_matches_hand_derived_gradients():
+    rng = np.random.default_rng(0)
+    x = Value(2.0, name="x")
+    W = Value(rng.standard_normal((3, 4)), name="W")
+    y = ((W @ np.ones(4)).tanh() * x).sum()
+    y.backward()
+    h = np.tanh(W.data @ np.ones(4))
+    assert type(x.grad) is float
+    assert x.grad == pytest.approx(h.sum())
+    expected_W = np.outer(x.data * (1 - h**2), np.ones(4))
+    np.testing.assert_allclose(W.grad, expected_W)
+
+
+@pytest.mark.parametrize(
+    ("data", "kind", "dtype"),
+    [
+        (2, float, np.float64),
+        (True, float, np.float64),
+        (2.5, float, np.float64),
+        (np.float64(1.5), float, np.float64),
+        (np.float32(1.5), np.ndarray, np.float32),
+        ([1, 2, 3], np.ndarray, np.float64),
+        (np.arange(3), np.ndarray, np.float64),
+        (np.array([True, False]), np.ndarray, np.float64),
+        (np.ones(2, dtype=np.float32), np.ndarray, np.float32),
+        (np.array(3.0), np.ndarray, np.float64),
+    ],
+)
+def test_data_is_a_python_float_or_a_float_array(data, kind, dtype):
+    v = Value(data)
+    assert type(v.data) is kind
+    assert v.dtype == dtype
+    assert v.requires_grad
+
+
+def test_dtype_argument_casts():
+    v = Value([1, 2], dtype=np.float32)
+    assert v.data.dtype == np.float32
+    with pytest.raises(TypeError, match="floating"):
+        Value([1, 2], dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "match"),
+    [
+        ("abc", TypeError, "got str"),
+        (None, TypeError, "NoneType"),
+        (object(), TypeError, "real numbers"),
+        ([[1, 2], [3]], ValueError, "ragged"),
+        (1 + 2j, TypeError, "real numbers"),
+        (["a", "b"], TypeError, "real numbers"),
+        ([Value(1.0), Value(2.0)], TypeError, "stack"),
+    ],
+)
+def test_non_numeric_data_is_a_clear_error(data, error, match):
+    with pytest.raises(error, match=match):
+        Value(data)
+
+
+def test_an_array_is_copied_not_aliased():
+    a = np.ones(3)
+    v = Value(a)
+    a[0] = 5.0
+    assert v.data[0] == 1.0
+
+
+def test_attributes_and_repr():
+    v = Value(np.zeros((2, 3), dtype=np.float32), name="w")
+    assert (v.shape, v.ndim, v.size, v.dtype) == ((2, 3), 2, 6, np.float32)
+    assert v.is_leaf and v.op is None
+    assert "name='w'" in repr(v) and "shape=(2, 3)" in repr(v) and "float32" in repr(v)
+    s = Value(3.0, name="s") * 2
+    assert s.op == "mul" and not s.is_leaf and "op='mul'" in repr(s)
+    assert s.item() == 6.0 and float(s) == 6.0 and f"{s:.1f}" == "6.0"
+    assert s.numpy().shape == ()
+    with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
+        v.item()
+
+
+def test_detach_shares_data_and_cuts_the_graph():
+    x = Value(np.ones(3))
+    d = (x * 2).detach()
+    assert d.is_leaf and not d.requires_grad
+    y = (d * x).sum()
+    y.backward()
+    np.testing.assert_array_equal(x.grad, 2 * np.ones(3))
+
+
+def test_numpy_arrays_on_the_left_give_values():
+    x = Value(np.arange(3.0))
+    for result in (
+        np.ones(3) * x,
+        np.ones(3) + x,
+        np.ones(3) - x,
+        np.ones(3) / (x + 1),
+        np.ones((2, 3)) @ x,
+        np.float64(2.0) * x,
+    ):
+        assert isinstance(result, Value)
+    assert isinstance(np.float64(2.0) * Value(1.0), Value)
+
+
+def test_in_place_operators_build_new_nodes():
+    x = Value(2.0)
+    y = x
+    y += 3
+    y *= 2
+    assert x.data == 2.0 and y.data == 10.0
+    y.backward()
+    assert x.grad == 2.0
+
+
+def test_power_with_number_and_value_exponents():
+    x, p = Value(2.0), Value(3.0)
+    y = x**p + x**2 + 2**x
+    y.backward()
+    assert y.data == pytest.approx(8 + 4 + 4)
+    assert x.grad == pytest.approx(3 * 4 + 2 * 2 + 4 * math.log(2))
+    assert p.grad == pytest.approx(8 * math.log(2))
+
+
+def test_scalars_stay_python_floats_through_the_graph():
+    x = Value(0.5)
+    y = ((x * 3 + 1).tanh().exp() / 2 - x.sigmoid()).relu() ** 2
+    y.backward()
+    assert type(y.data) is float and type(x.grad) is float
+
+
+def test_methods_and_functions_agree():
+    x = Value(np.array([0.5, 1.5]))
+    for name in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs", "sin", "cos"):
+        np.testing.assert_array_equal(getattr(x, name)().data, getattr(ag, name)(x).data)
+
+
+def test_reshape_transpose_and_indexing_forms():
+    x = Value(np.arange(6.0))
+    assert x.reshape(2, 3).shape == (2, 3) == x.reshape((2, 3)).shape == x.reshape(-1, 3).shape
+    m = x.reshape(2, 3)
+    assert m.T.shape == (3, 2) == m.transpose().shape == m.transpose(1, 0).shape
+    assert m.transpose((1, 0)).shape == (3, 2)
+    assert m[1].shape == (3,) and m[:, 1:].shape == (2, 2) and m[[0, 0, 1]].shape == (3, 3)
+    assert m.sum(axis=(0, 1)).shape == () and m.mean(axis=1, keepdims=True).shape == (2, 1)
+    assert len(m) == 2 and [r.shape for r in m] == [(3,), (3,)]
+
+
+def test_repeated_indices_accumulate():
+    x = Value(np.zeros(3))
+    x[[0, 0, 2, 0]].sum().backward()
+    np.testing.assert_array_equal(x.grad, [3.0, 0.0, 1.0])
+
+
+def test_broadcasting_sums_gradients_back_to_each_shape():
+    a = Value(np.ones((3, 1)))
+    b = Value(np.ones(4))
+    c = Value(2.0)
+    (a * b * c).sum().backward()
+    np.testing.assert_array_equal(a.grad, np.full((3, 1), 8.0))
+    np.testing.assert_array_equal(b.grad, np.full(4, 6.0))
+    assert c.grad == 12.0 and type(c.grad) is float
+
+
+def test_stable_softmax_and_logsumexp_with_huge_logits():
+    x = Value(np.array([1000.0, 1000.0, 990.0]))
+    np.testing.assert_allclose(ag.logsumexp(x).data, 1000 + np.log(2 + np.exp(-10)))
+    p = ag.softmax(x)
+    assert np.all(np.isfinite(p.data))
+    np.testing.assert_allclose(p.data.sum(), 1.0)
+    np.testing.assert_allclose(ag.log_softmax(x).data, np.log(p.data))
+    p[0].backward()
+    assert np.all(np.isfinite(x.grad))
+
+
+def test_functions_on_raw_data_compute_like_numpy():
+    assert ag.exp(0.0) == 1.0 and type(ag.exp(0.0)) is float
+    np.testing.assert_allclose(ag.softmax(np.array([0.0, 0.0])), [0.5, 0.5])
+    np.testing.assert_array_equal(ag.maximum(np.array([1.0, 3.0]), 2.0), [2.0, 3.0])
+
+
+def test_where_concatenate_stack():
+    a, b = Value(np.array([1.0, 2.0])), Value(np.array([10.0, 20.0]))
+    w = ag.where(np.array([True, False]), a, b)
+    np.testing.assert_array_equal(w.data, [1.0, 20.0])
+    c = ag.concatenate([a, b])
+    s = ag.stack([a, b], axis=1)
+    assert c.shape == (4,) and s.shape == (2, 2)
+    (w.sum() + (c * np.arange(4)).sum() + s[0, 1]).backward()
+    np.testing.assert_array_equal(a.grad, [1.0 + 0.0, 0.0 + 1.0])
+    np.testing.assert_array_equal(b.grad, [0.0 + 2.0 + 1.0, 1.0 + 3.0])
+    v = ag.stack([Value(1.0), Value(2.0)])
+    assert v.shape == (2,)
+
+
+# -------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "pattern"),
+    [
+        (lambda: Value(np.ones(3)) + np.ones(4), ValueError, r"add: .*\(3,\), \(4,\)"),
+        (
+            lambda: Value(np.ones((2, 3))) @ Value(np.ones((2, 3))),
+            ValueError,
+            r"matmul: .*\(2, 3\)",
+        ),
+        (lambda: Value(2.0) @ Value(np.ones(2)), ValueError, "matmul: both operands"),
+        (lambda: Value(np.ones(6)).reshape(4, 2), ValueError, r"reshape: .*size 6"),
+        (lambda: Value(np.ones(3))[5], IndexError, r"getitem: .*\(3,\)"),
+        (lambda: Value(np.ones(3))[0.5], IndexError, "getitem"),
+        (lambda: Value(np.ones(3)).sum(axis=2), ValueError, "sum: .*axis 2"),
+        (lambda: Value(np.ones(3)) * "a", TypeError, "mul: bad operand"),
+        (lambda: ag.concatenate([]), ValueError, "concatenate: need"),
+        (
+            lambda: ag.stack([Value(np.ones(2)), Value(np.ones(3))]),
+            ValueError,
+            "stack: .*one shape",
+        ),
+        (lambda: bool(Value(np.ones(2))), ValueError, "ambiguous"),
+        (lambda: len(Value(1.0)), TypeError, "scalar"),
+    ],
+)
+def test_bad_input_names_the_op_and_shapes(make, error, pattern):
+    with pytest.raises(error, match=pattern):
+        make()
+
+
+def test_math_domain_follows_numpy_on_scalars_too():
+    assert math.isnan(Value(-1.0).log().data) and Value(0.0).log().data == -math.inf
+    assert Value(1000.0).exp().data == math.inf
+    assert math.isnan((Value(-8.0) ** (1 / 3)).data)
+    assert (Value(1.0) / 0.0).data == math.inf
+
+
+@pytest.mark.parametrize(
+    ("f", "grad"),
+    [
+        (lambda x: x.sqrt(), math.inf),
+        (lambda x: x**0.5, math.inf),
+        (lambda x: 1 / x, -math.inf),
+        (lambda x: x.log(), math.inf),
+    ],
+)
+def test_scalar_backward_at_a_pole_follows_numpy_too(f, grad):
+    x = Value(0.0)
+    f(x).backward()
+    assert x.grad == grad and type(x.grad) is float
