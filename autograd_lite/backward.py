@@ -23,25 +23,31 @@ from autograd_lite.value import Value, constant, leaf, shape_of
 __all__ = ["backward", "grad"]
 
 
+_EMIT = object()  # on the walk's stack: "the node below me has all its inputs emitted"
+
+
 def topological_order(roots: Sequence[Value]) -> list[Value]:
     """Every node below ``roots`` that requires grad, each after all of its inputs.
 
     Iterative depth-first search (no recursion, so graphs of any depth work): a node is
-    pushed back as "done" before its inputs, and emitted when popped again after them.
+    pushed back with a marker above it before its inputs, and emitted when the marker is
+    popped after them (a marker instead of (node, done) pairs: no tuple per node).
     """
     order: list[Value] = []
     visited: set[Value] = set()
-    stack = [(root, False) for root in reversed(roots)]
+    stack: list[Any] = list(reversed(roots))
+    pop, push = stack.pop, stack.append
     while stack:
-        node, done = stack.pop()
-        if done:
-            order.append(node)
+        node = pop()
+        if node is _EMIT:
+            order.append(pop())
         elif node not in visited:
             visited.add(node)
-            stack.append((node, True))
+            push(node)
+            push(_EMIT)
             for x in node._inputs or ():
                 if isinstance(x, Value) and x.requires_grad and x not in visited:
-                    stack.append((x, False))
+                    push(x)
     return order
 
 
@@ -84,6 +90,8 @@ def sum_to(g: Any, x: Value, node: Value, index: int) -> Any:
             )
         if is_value:
             g = F.reshape(F.sum(g, axes, True), xshape)
+        elif all(gshape[a] == 1 for a in axes):  # nothing to add up (a batch of 1): a view
+            g = g.reshape(xshape)
         elif len(axes) == len(gshape) - len(xshape):  # only leading axes (a bias over a batch)
             g = g.sum(axis=axes)
         else:
@@ -111,7 +119,9 @@ def _seed(root: Value, gradient: Any, create_graph: bool, who: str) -> Any:
                 f"{who}: a gradient must be given for an output of shape {root.shape} "
                 "(only a one-element output gets the implicit gradient 1)"
             )
-        seed: Any = 1.0 if type(root.data) is float else np.ones(root.shape, root.dtype)
+        seed: Any = (
+            1.0 if type(root.data) is float else np.array(1.0, root.dtype).reshape(root.shape)
+        )
     else:
         seed = gradient
         if isinstance(seed, Value) and not create_graph:
