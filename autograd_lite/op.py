@@ -126,6 +126,9 @@ class Op:
 OPS: dict[str, Op] = {}
 """Every declared op by name: the built-ins, and the ops users declare with :func:`defop`."""
 
+BUILTIN_NAMES: set[str] = set()
+"""The names of the built-in ops (filled by :mod:`autograd_lite.primitives`): not redeclarable."""
+
 
 def defop(
     name: str,
@@ -145,9 +148,11 @@ def defop(
     ``variadic`` op takes any number of inputs and gives one rule ``vjp(i, g, out, ...)``;
     a ``joint`` op gives one rule ``vjp(g, out, ...)`` returning a gradient per input.
     ``register=False`` leaves the op out of :data:`OPS` (``Function`` subclasses do).
+    Declaring a name again replaces your earlier op of that name (re-running a notebook
+    cell works); the built-ins' names are taken.
     """
-    if register and name in OPS:
-        raise ValueError(f"defop: an op named {name!r} is already declared")
+    if register and name in BUILTIN_NAMES:
+        raise ValueError(f"defop: {name!r} is a built-in op; choose another name")
     if not callable(forward) or not vjps or not all(callable(v) for v in vjps):
         raise TypeError(f"defop({name!r}): needs a forward function and one VJP per input")
     if (variadic or joint) and len(vjps) != 1:

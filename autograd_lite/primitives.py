@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.op import OPS, Op, defop
+from autograd_lite.op import BUILTIN_NAMES, OPS, Op, defop
 from autograd_lite.value import Value, shape_of
 
 Axis = int | tuple[int, ...] | None
@@ -486,6 +486,7 @@ MSE = defop("mse", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0))  # mean((p - t)*
 
 BUILTIN_OPS: dict[str, Op] = dict(OPS)
 """The ops declared in this module (OPS also holds the ones users declare)."""
+BUILTIN_NAMES.update(BUILTIN_OPS)
 
 
 # ================================================================ convolution and pooling

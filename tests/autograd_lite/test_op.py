@@ -41,9 +41,12 @@ def test_a_user_op_with_a_parameter_and_raw_data():
     assert ag.gradgradcheck(lambda v: scale(v, 3.0) * v, [Value(0.5)])
 
 
-def test_defop_refuses_a_second_op_of_one_name_and_bad_declarations():
-    with pytest.raises(ValueError, match="already declared"):
-        _softplus_op("test_softplus")
+def test_defop_refuses_builtin_names_and_bad_declarations_and_replaces_its_own():
+    with pytest.raises(ValueError, match="'mul' is a built-in op"):
+        _softplus_op("mul")
+    again = _softplus_op("test_softplus_again")
+    assert _softplus_op("test_softplus_again") is not again  # a re-run cell replaces it
+    assert ag.OPS["test_softplus_again"] is not again
     with pytest.raises(TypeError, match="VJP"):
         ag.defop("test_no_vjp", lambda x: x)
     with pytest.raises(TypeError, match="takes 1 input"):
