@@ -87,13 +87,17 @@ _GRAPH_EPILOG = f"""examples:
   {PROG} graph "log(x) * y" x=-1 y=2 --allow-nonfinite -o nan.svg   (NaN shown in red)
   {PROG} graph "sigmoid(a*b)" a=1 b=2 --format dot -o -             (DOT text on stdout)
   {PROG} graph "-x*y" x=1 y=2 -o neg.svg         (EXPR is always the first argument)
+  {PROG} graph "tanh(x*w)" x=9 w=3 --color grad -o flow.svg  (vanishing gradients flagged)
+  {PROG} graph "x**2 * y" x=3 y=2 -o graph.html   (interactive page: pan, zoom, search)
 
 Values are drawn with their data and gradient (after backward), each operation as a
 small ellipse between its inputs and its output. The file is written at exactly the
 path given, all at once. Its format comes from --format, else from its suffix, else
 svg; a suffix that names another format than --format is refused. The suffixes:
   {_SUFFIXES_HELP}, or any other Graphviz format (.gif, .svgz, .ps, ...)
-All formats but dot need Graphviz's 'dot' program."""
+.html writes one self-contained interactive page (no network needed to open it).
+All formats but dot need Graphviz's 'dot' program (or graphviz-pure, for svg, png, jpg
+and html)."""
 
 _GRAD_EPILOG = f"""examples:
   {PROG} grad "x**2 * y" x=3 y=2
@@ -155,6 +159,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="fold the graph above N values (default 500)",
     )
     g.add_argument(
+        "--color",
+        choices=("grad", "data"),
+        help="colour every value by the size of its gradient (grad: flags vanishing and "
+        "exploding gradients) or of its data (data: also saturated and dead activations)",
+    )
+    g.add_argument(
+        "--depth",
+        type=_depth,
+        metavar="K",
+        help="draw modules nested deeper than K as one box each (for expressions, which "
+        "use no modules, it changes nothing)",
+    )
+    g.add_argument(
         "--allow-nonfinite",
         action="store_true",
         help="draw NaN/inf values (in red) instead of refusing them",
@@ -197,6 +214,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--quick", action="store_true", help="2 epochs, for a smoke test")
     m.set_defaults(run=lambda args: demo(args))
     return parser
+
+
+def _depth(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {n}")
+    return n
 
 
 def _positive_int(text: str) -> int:
@@ -307,14 +334,21 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     expression, _values, ev, _ = _evaluate(args, strict=not args.allow_nonfinite, label_nodes=True)
     graph = draw_graph(
         ev.root,
-        format="svg" if fmt == "dot" else fmt,
+        format="svg" if fmt in ("dot", "html") else fmt,
         rankdir=args.rankdir,
         max_nodes=args.max_nodes,
+        color=args.color,
+        depth=args.depth,
     )
     info = sys.stderr if out == "-" else sys.stdout
     print(f"{expression.text.strip()} = {_fmt(ev.root.data)}", file=info)
     if out == "-":
-        data = graph.source.encode("utf-8") if fmt == "dot" else _render(graph, fmt)
+        if fmt == "dot":
+            data = graph.source.encode("utf-8")
+        elif fmt == "html":
+            data = _page(graph)
+        else:
+            data = _render(graph, fmt)
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
@@ -327,6 +361,17 @@ def _cmd_graph(args: argparse.Namespace) -> int:
 def _render(graph: graphviz.Digraph, fmt: str) -> bytes:
     try:
         return graph.pipe(format=fmt)
+    except GraphvizNotFoundError as e:
+        raise CommandError(f"{e}") from None
+    except graphviz.CalledProcessError as e:
+        raise CommandError(f"Graphviz failed: {_first_line(e.stderr)}") from None
+
+
+def _page(graph: graphviz.Digraph) -> bytes:
+    from autograd_lite.html import page
+
+    try:
+        return page(graph).encode("utf-8")
     except GraphvizNotFoundError as e:
         raise CommandError(f"{e}") from None
     except graphviz.CalledProcessError as e:

@@ -163,8 +163,19 @@ class Value:
     # _op/_inputs/_ctx: the operation that made the node, its inputs and its static
     # parameters (None for a leaf). No closure over the node itself: a graph holds no
     # reference cycle and is freed by reference counting as soon as its output is
-    # dropped. _site is set only under detect_anomaly (read with getattr).
-    __slots__ = ("data", "grad", "requires_grad", "name", "_op", "_inputs", "_ctx", "_site")
+    # dropped. _site is set only under detect_anomaly (read with getattr). _calls is set
+    # only on a Value a Module returned (autograd_lite.scope; read with getattr).
+    __slots__ = (
+        "data",
+        "grad",
+        "requires_grad",
+        "name",
+        "_op",
+        "_inputs",
+        "_ctx",
+        "_site",
+        "_calls",
+    )
     __array_ufunc__ = None  # so that `ndarray * Value` calls Value.__rmul__
     __hash__ = object.__hash__  # identity: a node is a dictionary key in graph walks
 

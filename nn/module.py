@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from autograd_lite import Parameter, Value
+from autograd_lite.scope import record_call as _record_call
+from autograd_lite.scope import tick as _tick
 
 __all__ = [
     "IncompatibleKeys",
@@ -75,7 +77,10 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        start = _tick()  # drawings box every node a call makes (autograd_lite.scope)
+        out = self.forward(*args, **kwargs)
+        _record_call(self, args, kwargs, out, start)
+        return out
 
     def __setattr__(self, name: str, value: Any) -> None:
         if not name.startswith("_"):

@@ -253,7 +253,8 @@ def test_graph_dot_format_needs_no_binary(tmp_path):
 def test_graph_without_dot_says_how_to_install(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
-    proc = run("graph", "x*y", "x=1", "y=2", "-o", "g.svg", cwd=tmp_path, path=empty)
+    no_pure = {"AUTOGRAD_LITE_DOT": "dot"}  # nor the graphviz-pure fallback (test_render.py)
+    proc = run("graph", "x*y", "x=1", "y=2", "-o", "g.svg", cwd=tmp_path, path=empty, env=no_pure)
     line = one_error_line(proc, 1)
     for hint in ("apt-get install graphviz", "brew install graphviz", "conda", "winget"):
         assert hint in line
@@ -375,7 +376,8 @@ def test_demo_trains_draws_and_checks(tmp_path):
 def test_demo_without_dot_explains_and_keeps_the_dot_text(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()
-    proc = run("demo", "--quick", cwd=tmp_path, path=empty)
+    no_pure = {"AUTOGRAD_LITE_DOT": "dot"}  # nor the graphviz-pure fallback (test_render.py)
+    proc = run("demo", "--quick", cwd=tmp_path, path=empty, env=no_pure)
     assert "apt-get install graphviz" in one_error_line(proc, 1)
     assert "test accuracy" in proc.stdout  # training ran before the drawing failed
     assert "digraph" in (tmp_path / "autograd_lite_demo" / "graph.dot").read_text()

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-from autograd_lite import Value, viz
+from autograd_lite import Value, render, viz
 
 HAVE_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz 'dot' is not installed")
@@ -667,6 +667,7 @@ def test_missing_dot_explains_how_to_install(tmp_path, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr(render, "graphviz_pure", lambda: None)  # no graphviz-pure either
     o, _ = neuron()
     g = ag.draw_graph(o)  # building works
     assert "digraph" in g.source and "tanh" in ag.to_dot(o)
@@ -689,3 +690,352 @@ def test_missing_dot_explains_how_to_install(tmp_path, monkeypatch):
         warnings.simplefilter("always")
         assert viz.repr_svg(o) is None  # Jupyter falls back to the text repr
     assert any("brew install graphviz" in str(w.message) for w in caught)
+
+
+# --------------------------------------------------------------- gradient flow colours
+
+
+def fill(d: Dot, node_id: str) -> str:
+    return re.search(r'fillcolor="([^"]+)"', d.nodes[node_id]["attrs"]).group(1)
+
+
+def test_color_grad_scale_and_flags():
+    from autograd_lite import coloring
+
+    small = Value(6.0, name="small")  # tanh'(6) = 2.46e-05: a vanishing gradient
+    big = Value(1.0, name="big")
+    mid = Value(3.0, name="mid")
+    y = small.tanh() + big * 1e6 + mid * 0.5
+    y.name = "y"
+    y.backward()
+    d = Dot(ag.to_dot(y, color="grad"))
+    s, b, m = d.named("small"), d.named("big"), d.named("mid")
+    assert "grad rms 2.46e-05 VANISHING" in " ".join(d.cells(s))
+    assert "grad rms 1e+06 EXPLODING" in " ".join(d.cells(b))
+    assert not any("VANISHING" in c or "EXPLODING" in c for c in d.cells(m))
+    # colours: one per decade of |grad| / |output grad| (1 here), clipped at 1e-4 and 1e4
+    assert fill(d, s) == coloring.PALETTE[0] and fill(d, b) == coloring.PALETTE[-1]
+    assert fill(d, m) == coloring.colour_of(0.5) == coloring.PALETTE[4]  # 0.5 rounds to 1e0
+    assert fill(d, d.named("y")) == coloring.PALETTE[4]
+    assert "#08519c" in d.nodes[s]["attrs"] and "dashed" in d.nodes[s]["attrs"]
+    assert "#a63603" in d.nodes[b]["attrs"]
+    bad = Value(-1.0, name="bad")
+    z = bad.log() * 2.0
+    z.name = "z"
+    z.backward()
+    d2 = Dot(ag.to_dot(z, color="grad"))
+    assert _RED_FILL in d2.nodes[d2.named("z")]["attrs"]  # NaN: red, as always
+    # the legend gives the scale, and the title counts the flags
+    assert "subgraph cluster_scale" in d.source
+    assert all(c in d.source for c in coloring.PALETTE)
+    assert "1e-04" in d.source and "1e+04" in d.source
+    assert "1 vanishing, 1 exploding" in d.source
+
+
+_RED_FILL = 'fillcolor="#fee2e2"'
+
+
+def test_color_grad_is_relative_to_the_output_gradient():
+    x = Value(np.full(4, 2.0), name="x")
+    y = (x * 1e-3).sum()
+    y.backward(np.float64(1e3))  # output grad 1e3: x.grad = 1, a ratio of 1e-3
+    d = Dot(ag.to_dot(y, color="grad"))
+    assert "grad rms 1" in " ".join(d.cells(d.named("x (4,) float64")))
+    from autograd_lite import coloring
+
+    assert fill(d, d.named("x (4,) float64")) == coloring.colour_of(1e-3)
+    assert "relative to the output's (1000)" in d.source
+
+
+def test_color_grad_norm_is_per_element():
+    a = Value(np.full(100, 0.5), name="a")
+    y = (a * 1.0).sum()  # a.grad: 100 ones, norm 10, rms 1
+    y.backward()
+    d = Dot(ag.to_dot(y, color="grad"))
+    assert "grad rms 1" in d.cells(d.named("a (100,) float64"))
+    g = Value(np.full(100, 1.0), name="g")
+    z = (g * -0.5).sum()
+    z.backward()
+    d = Dot(ag.to_dot(z, color="grad"))
+    assert "grad rms 0.5" in d.cells(d.named("g (100,) float64"))
+
+
+def test_color_data_flags_saturation_and_dead_relus():
+    s = Value(np.array([50.0, -50.0, 0.1]), name="s").sigmoid()
+    s.name = "sig"
+    t = Value(np.array([0.0, 0.5]), name="t").tanh()
+    t.name = "th"
+    X = Value(np.array([[1.0, -1.0, -2.0], [2.0, -3.0, -1.0]]), name="X")
+    r = X.relu()  # units 1 and 2 are 0 for every sample: 2/3 dead
+    r.name = "r"
+    y = s.sum() + t.sum() + r.sum()
+    y.backward()
+    d = Dot(ag.to_dot(y, color="data"))
+    sig = " ".join(d.cells(d.named("sig (3,) float64")))
+    assert "saturated 67%" in sig and "SATURATED" in sig
+    th = " ".join(d.cells(d.named("th (2,) float64")))
+    assert "saturated 0%" in th and "SATURATED" not in th
+    rl = " ".join(d.cells(d.named("r (2, 3) float64")))
+    assert "dead 67%" in rl and "DEAD" in rl
+    assert "#7c3aed" in d.nodes[d.named("r (2, 3) float64")]["attrs"]
+    assert "1 saturated, 1 dead" in d.source and "SATURATED" in d.source  # title, legend
+
+
+def test_color_data_vanishing_applies_to_results_not_leaves():
+    b = Value(np.zeros(3), name="b")  # a zero bias is not a vanishing activation
+    h = (b * 1e-9 + 1e-7) * 1.0
+    h.name = "h"
+    y = h.sum()
+    y.backward()
+    d = Dot(ag.to_dot(y, color="data"))
+    assert "VANISHING" not in " ".join(d.cells(d.named("b (3,) float64")))
+    assert "VANISHING" in " ".join(d.cells(d.named("h (3,) float64")))
+
+
+def test_color_without_grad_and_bad_color():
+    x = Value(2.0, name="x")
+    y = x * 3.0
+    d = Dot(ag.to_dot(y, color="grad"))  # before backward: "no grad" colour, nothing flagged
+    from autograd_lite import coloring
+
+    assert fill(d, d.named("x")) == coloring.NO_GRAD_FILL
+    with pytest.raises(ValueError, match="color must be 'grad', 'data' or None"):
+        ag.draw_graph(y, color="red")
+
+
+# ------------------------------------------------------------------- module boxes
+
+
+def clusters_of(source: str) -> dict[str, list[str]]:
+    """{node id: the labels of the clusters holding it, outermost first}."""
+    where: dict[str, list[str]] = {}
+    stack: list[str | None] = []
+    for line in source.splitlines():
+        s = line.strip()
+        if s.startswith("subgraph "):
+            stack.append(None)
+        elif s.startswith("label=<") and stack and stack[-1] is None:
+            stack[-1] = html.unescape(s[len("label=<") :].split(">")[0])
+        elif s == "}" and stack:
+            stack.pop()
+        else:
+            m = re.match(r"(\w+) \[label=", s)
+            if m:
+                where[m.group(1)] = [x for x in stack if x]
+    return where
+
+
+def model_and_loss():
+    import nn
+
+    model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.ReLU(), nn.MLP(8, [6, 3], rng=1))
+    x = Value(np.random.default_rng(2).normal(size=(5, 4)), name="x")
+    loss = (model(x) ** 2).mean()
+    loss.name = "loss"
+    loss.backward()
+    return model, x, loss
+
+
+def test_intermediate_nodes_belong_to_the_module_that_made_them():
+    model, _, loss = model_and_loss()
+    d = Dot(ag.to_dot(loss, names=model))
+    where = clusters_of(d.source)
+    ops = {d.nodes[n]["label"]: n for n in d.nodes if n.startswith("o")}
+    relu = ops["relu"]
+    assert where[relu] == ["Sequential", "1: ReLU"]
+    assert where[relu.replace("o", "v")] == ["Sequential", "1: ReLU"]  # the relu's output too
+    (tanh,) = d.ops("tanh")
+    assert where[tanh] == ["Sequential", "2: MLP", "2.layers.0: Layer"]
+    lin = [o for o in d.ops("linear") if where[o][-1] == "0: Linear"]
+    assert len(lin) == 1 and where[lin[0].replace("o", "v")][-1] == "0: Linear"
+    w = d.named("0.weight (4, 8) float64")
+    assert where[w] == ["Sequential", "0: Linear"]  # parameters inside their module
+    # outside every module: the input, the loss and its ops
+    assert where[d.named("x (5, 4) float64")] == []
+    assert where[d.named("loss () float64")] == [] and where[d.ops("mean")[0]] == []
+
+
+def test_module_boxes_without_names_use_class_names():
+    _, _, loss = model_and_loss()
+    labels = re.findall(r"subgraph cluster_\w+ \{\s*label=<([^>]*)>", ag.to_dot(loss))
+    assert labels == ["Sequential", "Linear", "ReLU", "MLP", "Layer", "Layer"]  # nested order
+
+
+def test_only_the_returned_value_is_marked():
+    model, x, loss = model_and_loss()
+    out = model(x)
+    assert len(getattr(out, "_calls", ())) == 3  # the Layer's, the MLP's, the Sequential's
+    h = out._inputs[0]  # the first Layer's output (returned: marked once)
+    assert len(h._calls) == 1
+    inner = h._inputs[0]  # made inside that Layer, not returned by any module
+    assert getattr(inner, "_calls", None) is None
+    assert getattr(loss, "_calls", None) is None
+
+
+def test_a_module_called_twice_shares_its_weights_with_the_caller():
+    import nn
+
+    class Twice(nn.Module):
+        def __init__(self):
+            self.cell = nn.Linear(3, 3, rng=0)
+
+        def forward(self, x):
+            return self.cell(self.cell(x).tanh())
+
+    model = Twice()
+    y = model(Value(np.ones((2, 3)), name="x")).sum()
+    y.backward()
+    d = Dot(ag.to_dot(y, names=model))
+    where = clusters_of(d.source)
+    w = d.named("cell.weight (3, 3) float64")
+    assert where[w] == ["Twice"]  # used by both calls: it belongs to their caller
+    (tanh,) = d.ops("tanh")
+    assert where[tanh] == ["Twice"]  # between the two calls
+    calls = sorted(where[o][-1] for o in d.ops("linear"))
+    assert calls == ["cell (call 1): Linear", "cell (call 2): Linear"]
+
+
+def test_state_kept_on_the_module_stops_the_walk():
+    import nn
+
+    class Cell(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter(np.full(2, 0.5))
+            self.h = None
+
+        def forward(self, x):
+            h = x * self.w if self.h is None else (x + self.h) * self.w
+            self.h = h
+            return h
+
+    cell = Cell()
+    x = Value(np.ones(2), name="x")
+    for _ in range(3):
+        out = cell(x)
+    y = out.sum()
+    y.backward()
+    d = Dot(ag.to_dot(y))
+    where = clusters_of(d.source)
+    adds = d.ops("+")
+    # each step's add belongs to its own call (the previous state came from another call)
+    assert sorted(where[a][-1] for a in adds) == ["Cell (call 2)", "Cell (call 3)"]
+    assert sorted(where[m][-1] for m in d.ops("*")) == [
+        "Cell (call 1)",
+        "Cell (call 2)",
+        "Cell (call 3)",
+    ]
+
+
+def test_depth_collapses_modules_into_boxes_with_shapes_and_counts():
+    model, _, loss = model_and_loss()
+    d = Dot(ag.to_dot(loss, names=model, depth=1))
+    boxes = {n: d.cells(n) for n in d.nodes if n.startswith("m")}
+    texts = sorted(" | ".join(c) for c in boxes.values())
+    assert texts == [
+        "0 Linear | in (5, 4) → out (5, 8) | 40 parameters, 3 values inside",
+        "1 ReLU | in (5, 8) → out (5, 8) | 0 parameters, 1 value inside",
+        "2 MLP | in (5, 8) → out (5, 3) | 75 parameters, 7 values inside",
+    ]
+    where = clusters_of(d.source)
+    assert all(where[n] == ["Sequential"] for n in boxes)
+    by_text = {" ".join(c).split(" ")[1]: n for n, c in boxes.items()}
+    # the boxes are chained: x -> Linear -> ReLU -> MLP -> **2
+    x = d.named("x (5, 4) float64")
+    assert d.out_of(x) == [by_text["Linear"]]
+    assert d.out_of(by_text["Linear"]) == [by_text["ReLU"]]
+    assert d.out_of(by_text["ReLU"]) == [by_text["MLP"]]
+    assert d.out_of(by_text["MLP"]) == d.ops("**2")
+    assert not d.ops("linear") and not d.ops("relu") and not d.ops("tanh")  # all inside
+    # every edge joins drawn nodes
+    assert all(a in d.nodes and b in d.nodes for a, b in d.edges)
+
+
+def test_depth_zero_and_deeper_depths():
+    model, _, loss = model_and_loss()
+    d0 = Dot(ag.to_dot(loss, names=model, depth=0))
+    (box,) = [n for n in d0.nodes if n.startswith("m")]
+    assert d0.cells(box)[0] == "Sequential"
+    assert "115 parameters, 11 values inside" in d0.cells(box)
+    assert "subgraph cluster_m" not in d0.source
+    d2 = Dot(ag.to_dot(loss, names=model, depth=2))
+    layers = sorted(d2.cells(n)[0] for n in d2.nodes if n.startswith("m"))
+    assert layers == ["2.layers.0 Layer", "2.layers.1 Layer"]
+    assert d2.ops("relu") and d2.ops("linear")  # the Linear and ReLU stay open
+    full = ag.to_dot(loss, names=model, depth=9)
+    assert full == ag.to_dot(loss, names=model)
+    with pytest.raises(ValueError, match="depth must be a whole number"):
+        ag.draw_graph(loss, depth=-1)
+
+
+def test_depth_box_reports_what_it_hides():
+    import nn
+
+    class Bad(nn.Module):
+        def forward(self, x):
+            return (x * -1.0).log() * 0.0  # log of negatives: NaN inside the module
+
+    y = Bad()(Value(np.ones(3), name="x")).sum()
+    y.backward()
+    d = Dot(ag.to_dot(y, depth=0))
+    (box,) = [n for n in d.nodes if n.startswith("m")]
+    assert d.cells(box)[0] == "Bad" and "2 NaN/inf" in d.cells(box)  # log(-1), then * 0
+    assert _RED in d.nodes[box]["attrs"]
+    assert "values with NaN or inf" in d.source  # counted in the title too
+
+
+_RED = "#c0392b"
+
+
+# -------------------------------------------------------------------- Jupyter
+
+
+@needs_dot
+def test_drawing_displays_in_its_own_format():
+    import base64
+
+    o, _ = neuron()
+    png = ag.draw_graph(o, format="png")._repr_mimebundle_()
+    assert list(png) == ["image/png"]
+    assert base64.b64decode(png["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+    jpg = ag.draw_graph(o, format="jpg")._repr_mimebundle_()
+    assert base64.b64decode(jpg["image/jpeg"])[:3] == b"\xff\xd8\xff"
+    svg = ag.draw_graph(o)._repr_mimebundle_()
+    assert list(svg) == ["image/svg+xml"] and "<svg" in svg["image/svg+xml"]
+    both = ag.draw_graph(o)._repr_mimebundle_(include=["image/png", "image/svg+xml"])
+    assert sorted(both) == ["image/png", "image/svg+xml"]
+    assert ag.draw_graph(o)._repr_mimebundle_(exclude=["image/svg+xml"]) == {}
+
+
+@needs_dot
+def test_value_shows_its_numbers_then_a_small_graph():
+    o, _ = neuron()
+    bundle = o._repr_mimebundle_()
+    assert bundle["text/plain"] == repr(o)
+    page = bundle["text/html"]
+    assert page.startswith("<pre>Value(0.7071") and page.index("<pre>") < page.index("<svg")
+    y = Value(1.0, name="x")
+    for _ in range(300):  # a 300-step loop: 600 values, far above the limit
+        y = y * 0.99 + 0.01
+    big = y._repr_mimebundle_()
+    assert "<svg" not in big["text/html"] and big["text/html"].startswith("<pre>Value(")
+    assert viz._graph_size(y, viz.DISPLAY_MAX_VALUES) == viz.DISPLAY_MAX_VALUES + 1
+    assert not hasattr(Value, "_repr_svg_")  # no second, unbounded SVG for Jupyter
+
+
+def test_leaves_and_inputs_handed_back_are_never_marked():
+    import nn
+
+    class Weight(nn.Module):
+        def __init__(self):
+            self.w = nn.Parameter(np.ones(2))
+
+        def forward(self, x):
+            return self.w
+
+    x = Value(np.ones(2), name="x")
+    ident, weight = nn.Identity(), Weight()
+    for _ in range(3):  # a record per call would pile up on these long-lived Values
+        assert ident(x) is x and weight(x) is weight.w
+    assert getattr(x, "_calls", None) is None and getattr(weight.w, "_calls", None) is None
+    h = x * 2.0
+    assert ident(h) is h and getattr(h, "_calls", None) is None

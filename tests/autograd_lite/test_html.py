@@ -1,0 +1,272 @@
+"""The interactive page (``save_graph(..., "graph.html")``): its content, and in a real browser.
+
+The browser tests drive Debian's Chromium through its chromedriver with selenium; they
+skip (saying why) when selenium is not importable or either program is not at its real
+path. The 20,000-node page's open time is printed (run with ``-s`` to see it), not
+asserted.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import autograd_lite as ag
+from autograd_lite import Value, cli, render, viz
+from autograd_lite.html import MAX_VALUES
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+HAVE_SELENIUM = importlib.util.find_spec("selenium") is not None
+HAVE_BROWSER = os.access(CHROMIUM, os.X_OK) and os.access(CHROMEDRIVER, os.X_OK)
+CAN_RENDER = render.program("svg") is not None
+
+needs_render = pytest.mark.skipif(not CAN_RENDER, reason="neither Graphviz dot nor graphviz-pure")
+needs_browser = pytest.mark.skipif(
+    not (HAVE_SELENIUM and HAVE_BROWSER and CAN_RENDER),
+    reason="needs the selenium module, /usr/bin/chromium, /usr/bin/chromedriver and a renderer",
+)
+
+
+def model_loss():
+    import nn
+
+    model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.ReLU(), nn.MLP(8, [6, 3], rng=1))
+    x = Value(np.random.default_rng(2).normal(size=(5, 4)), name="x")
+    loss = (model(x) ** 2).mean()
+    loss.name = "loss"
+    loss.backward()
+    return model, loss
+
+
+def page_data(text: str) -> dict:
+    blob = re.search(r'<script type="application/json" id="graph-data">(.*?)</script>', text, re.S)
+    return json.loads(blob.group(1))
+
+
+# ------------------------------------------------------------------- the file
+
+
+@needs_render
+def test_page_is_one_self_contained_file(tmp_path):
+    model, loss = model_loss()
+    path = tmp_path / "graph.html"
+    assert viz.save_graph(ag.draw_graph(loss, names=model, color="grad"), path) == "html"
+    text = path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "<script>" in text
+    # nothing is fetched: no src/href to anything but inline data, no http(s) but the
+    # SVG's XML namespaces
+    assert not re.search(r"""\b(?:src|href)\s*=\s*["'](?!data:|#)""", text)
+    urls = set(re.findall(r"https?://[^\s\"'<>)]+", text))
+    assert urls <= {
+        "http://www.w3.org/2000/svg",
+        "http://www.w3.org/1999/xlink",
+        "http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd",
+    }, urls
+    data = page_data(text)
+    (w,) = [n for n, d in data["nodes"].items() if d.get("name") == "0.weight"]
+    assert data["nodes"][w]["data"]["shape"] == "(4, 8)"
+    assert data["nodes"][w]["data"]["dtype"] == "float64"
+    assert "values" in data["nodes"][w]["data"]  # 32 elements: small enough to list
+    assert "rms" in data["nodes"][w]["grad"] and data["nodes"][w]["flow"]["flags"] == []
+    labels = {c["label"]: c for c in data["clusters"]}
+    assert labels["2: MLP"]["parameters"] == 75 and labels["2: MLP"]["inputs"] == "(5, 8)"
+    assert labels["2.layers.0: Layer"]["parent"] == labels["2: MLP"]["id"]
+
+
+@needs_render
+def test_page_of_a_value_with_nan_and_big_tensors(tmp_path):
+    x = Value(np.linspace(-1.0, 1.0, MAX_VALUES + 1), name="x")
+    y = x.log().sum()
+    y.backward()
+    viz.save_graph(y, tmp_path / "nan.html")  # a Value is drawn with the defaults
+    data = page_data((tmp_path / "nan.html").read_text(encoding="utf-8"))  # strict JSON
+    (xid,) = [n for n, d in data["nodes"].items() if d.get("name") == "x"]
+    assert "values" not in data["nodes"][xid]["data"]  # 65 elements: statistics only
+    (log,) = [n for n, d in data["nodes"].items() if d.get("op") == "log" and n.startswith("v")]
+    assert data["nodes"][log]["data"]["nan"] == MAX_VALUES // 2
+
+
+@needs_render
+def test_cli_writes_the_page_and_takes_color_and_depth(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default output file, graph.dot, is written here
+    out = tmp_path / "g.html"
+    assert cli.main(["graph", "tanh(x*w)", "x=9", "w=3", "--color", "grad", "-o", str(out)]) == 0
+    text = out.read_text(encoding="utf-8")
+    assert "VANISHING" in text and page_data(text)["color"] == "grad"
+    capsys.readouterr()
+    assert cli.main(["graph", "x*y", "x=1", "y=2", "--color", "data", "--format", "dot"]) == 0
+    assert (
+        cli.main(["graph", "x*y", "x=1", "y=2", "--depth", "0", "-o", "-", "--format", "dot"]) == 0
+    )
+    assert "digraph" in capsys.readouterr().out
+    for bad, message in (("--depth=-1", "must be at least 0"), ("--color=blue", "invalid choice")):
+        with pytest.raises(SystemExit) as info:
+            cli.main(["graph", "x*y", "x=1", "y=2", bad])
+        assert info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_html_is_in_the_one_suffix_table():
+    assert viz.SUFFIX_FORMATS[".html"] == "html" and "html" in cli.FORMATS
+    assert viz.output_format("g.html") == "html"
+    with pytest.raises(ValueError, match="names the html format, not svg"):
+        viz.output_format("g.html", "svg")
+
+
+# ------------------------------------------------------------------- the browser
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if not (HAVE_SELENIUM and HAVE_BROWSER):
+        pytest.skip("needs the selenium module, /usr/bin/chromium and /usr/bin/chromedriver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = CHROMIUM
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,900",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def open_page(driver, path: Path) -> float:
+    """Load ``path``; returns the milliseconds from navigation to the page being ready."""
+    driver.get(path.resolve().as_uri())
+    for _ in range(200):
+        if driver.execute_script("return !!(window.AGL && document.body.dataset.ready)"):
+            break
+        time.sleep(0.05)
+    return float(driver.execute_script("return AGL.readyAt"))
+
+
+def console_errors(driver) -> list:
+    return [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
+
+
+def view(driver) -> dict:
+    return driver.execute_script("return AGL.view()")
+
+
+@needs_browser
+def test_page_in_a_real_browser(browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    d = browser
+    model, loss = model_loss()
+    path = tmp_path / "model.html"
+    viz.save_graph(ag.draw_graph(loss, names=model, color="grad"), path)
+    open_page(d, path)
+    assert console_errors(d) == []
+
+    # zoom: the buttons and the wheel shrink the viewBox; dragging pans it
+    w0 = view(d)["w"]
+    d.find_element(By.ID, "zoom-in").click()
+    assert view(d)["w"] == pytest.approx(w0 / 1.25)
+    vp = d.find_element(By.ID, "viewport")
+    d.execute_script(
+        "var r = arguments[0].getBoundingClientRect();"
+        "arguments[0].dispatchEvent(new WheelEvent('wheel', {deltaY: -100, bubbles: true,"
+        " cancelable: true, clientX: r.left + r.width / 2, clientY: r.top + r.height / 2}));",
+        vp,
+    )
+    assert view(d)["w"] == pytest.approx(w0 / 1.25 / 1.25)
+    x0 = view(d)["x"]
+    ActionChains(d).move_to_element(vp).click_and_hold().move_by_offset(120, 40).release().perform()
+    assert view(d)["x"] < x0  # dragged right: the view moved left
+    d.find_element(By.ID, "fit").click()
+    assert view(d)["w"] == pytest.approx(w0)
+
+    # search by op; Enter selects the first match and shows its details
+    box = d.find_element(By.ID, "search")
+    box.send_keys("relu")
+    box.send_keys(Keys.ENTER)
+    assert d.find_element(By.ID, "hits").text.endswith(("match", "matches"))
+    assert d.find_elements(By.CSS_SELECTOR, "g.node.hit")
+    assert "relu" in d.find_element(By.ID, "detail-body").text
+    box.clear()
+    box.send_keys("layers.1.bias")
+    box.send_keys(Keys.ENTER)
+    assert d.find_element(By.ID, "hits").text == "1 match"
+
+    # click a node: its full details
+    data = d.execute_script("return AGL.data.nodes")
+    (bias,) = [n for n, v in data.items() if v.get("name") == "0.bias"]
+    node = d.find_element(By.CSS_SELECTOR, f'g.node[data-id="{bias}"]')
+    d.find_element(By.ID, "fit").click()
+    ActionChains(d).move_to_element(node).click().perform()
+    panel = d.find_element(By.ID, "detail-body").text
+    for word in ("0.bias", "parameter", "shape", "(8,)", "dtype", "float64", "rms", "mean"):
+        assert word in panel, (word, panel)
+    values = d.find_elements(By.CSS_SELECTOR, "#detail-body pre.values")
+    assert len(values) == 2 and values[0].text.startswith("[")  # data and grad, 8 each
+
+    # modules: collapse the MLP into one box, then expand it again
+    clusters = {c["label"]: c for c in d.execute_script("return AGL.data.clusters")}
+    mlp = clusters["2: MLP"]["id"]
+    (tanh,) = [n for n, v in data.items() if v.get("op") == "tanh" and n.startswith("o")]
+    toggle = d.find_element(By.CSS_SELECTOR, f'#modules button[data-cluster="{mlp}"]')
+    toggle.click()
+    assert not d.find_element(By.CSS_SELECTOR, f'g.node[data-id="{tanh}"]').is_displayed()
+    boxes = d.find_elements(By.CSS_SELECTOR, f'g.agl-box[data-cluster="{mlp}"]')
+    assert len(boxes) == 1 and "2: MLP" in boxes[0].text and "75 parameters" in boxes[0].text
+    d.save_screenshot(str(tmp_path / "page.png"))
+    assert (tmp_path / "page.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    toggle.click()
+    assert d.find_element(By.CSS_SELECTOR, f'g.node[data-id="{tanh}"]').is_displayed()
+    assert not d.find_elements(By.CSS_SELECTOR, "g.agl-box")
+    d.find_element(By.ID, "collapse-all").click()
+    assert len(d.find_elements(By.CSS_SELECTOR, "g.agl-box")) == 1  # the outermost only
+    assert console_errors(d) == []
+
+
+@needs_browser
+def test_a_20000_node_graph_opens_quickly(browser, tmp_path):
+    y = Value(1.0, name="x")
+    for _ in range(10_000):  # 20,001 values
+        y = y * 1.0001 + 0.5
+    y.backward()
+    path = tmp_path / "chain.html"
+    start = time.perf_counter()
+    viz.save_graph(y, path)  # folded at 500 values, as every drawing
+    written = time.perf_counter() - start
+    ready_ms = open_page(browser, path)
+    print(
+        f"\n20,001-value chain: page written in {written:.2f} s "
+        f"({path.stat().st_size / 1e6:.1f} MB), ready in the browser {ready_ms:.0f} ms "
+        f"after navigation"
+    )
+    assert console_errors(browser) == []
+    notes = browser.execute_script("return document.getElementById('notes').textContent")
+    assert "Folded" in notes
+    browser.execute_script("AGL.search('mul')")
+    hits = browser.execute_script("return document.getElementById('hits').textContent")
+    assert int(hits.split()[0]) >= 200

@@ -1,0 +1,174 @@
+"""Rendering with the system's Graphviz ``dot`` and without it, through graphviz-pure.
+
+graphviz-pure is found through its installed package (not PATH), so a PATH without
+``dot`` still renders SVG, PNG, JPEG and pages; PDF then says what is missing. The
+no-``dot`` path runs in a subprocess whose PATH holds only an empty folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import autograd_lite as ag
+from autograd_lite import Value, render, viz
+
+ROOT = Path(__file__).resolve().parents[2]
+HAVE_DOT = render.system_dot() is not None
+HAVE_PURE = render.graphviz_pure() is not None
+needs_pure = pytest.mark.skipif(not HAVE_PURE, reason="graphviz-pure is not installed")
+needs_both = pytest.mark.skipif(
+    not (HAVE_PURE and HAVE_DOT), reason="needs both Graphviz dot and graphviz-pure"
+)
+
+
+def model_loss():
+    import nn
+
+    model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.ReLU(), nn.MLP(8, [6, 3], rng=1))
+    x = Value(np.random.default_rng(2).normal(size=(5, 4)), name="x <&> ]\\")
+    loss = (model(x) ** 2).mean()
+    loss.backward()
+    return model, loss
+
+
+def titles(svg: str) -> set[str]:
+    return set(re.findall(r'<g id="node\d+" class="node">\s*<title>([^<]*)</title>', svg))
+
+
+def test_the_choice_of_program(monkeypatch):
+    monkeypatch.setattr(render, "system_dot", lambda: "/usr/bin/dot")
+    monkeypatch.setattr(render, "graphviz_pure", lambda: "/venv/bin/graphviz-pure")
+    monkeypatch.delenv(render.ENV, raising=False)
+    assert render.program("svg") == ("dot", "/usr/bin/dot")  # dot first: every format
+    monkeypatch.setenv(render.ENV, "graphviz-pure")
+    assert render.program("png") == ("graphviz-pure", "/venv/bin/graphviz-pure")
+    assert render.program("pdf") is None  # graphviz-pure writes no pdf
+    monkeypatch.setenv(render.ENV, "dot")
+    monkeypatch.setattr(render, "system_dot", lambda: None)
+    assert render.program("svg") is None
+    monkeypatch.setenv(render.ENV, "auto")
+    assert render.program("svg") == ("graphviz-pure", "/venv/bin/graphviz-pure")
+    monkeypatch.setenv(render.ENV, "cairo")
+    with pytest.raises(ValueError, match="expected auto, dot or graphviz-pure"):
+        render.program("svg")
+
+
+@needs_pure
+def test_graphviz_pure_is_found_through_its_package_not_path(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    path = render.graphviz_pure()
+    assert path is not None and os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+@needs_pure
+def test_without_dot_on_path_pictures_still_come(tmp_path):
+    """A subprocess with only an empty folder on PATH: no dot; graphviz-pure renders."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    script = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        import autograd_lite as ag
+        from autograd_lite import Value, render, viz
+        import nn
+
+        assert render.system_dot() is None
+        model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.ReLU())
+        loss = model(Value(np.ones((2, 3)), name="x")).sum()
+        loss.backward()
+        g = ag.draw_graph(loss, names=model, color="grad", legend=True)
+        assert b"<svg" in g.pipe()
+        assert g.pipe(format="png")[:8] == b"\\x89PNG\\r\\n\\x1a\\n"
+        for name in ("g.svg", "g.png", "g.jpg", "g.html"):
+            viz.save_graph(g, name)
+        assert ag.draw_graph(loss, format="png")._repr_mimebundle_()["image/png"]
+        assert "<svg" in loss._repr_mimebundle_()["text/html"]
+        out = g.render("rendered", format="svg")
+        assert out == "rendered.svg", out
+        try:
+            viz.save_graph(g, "g.pdf")
+        except viz.GraphvizNotFoundError as e:
+            print("PDF:", e)
+        else:
+            raise AssertionError("graphviz-pure wrote a pdf?")
+        """
+    )
+    env = dict(os.environ, PATH=str(empty), PYTHONPATH=str(ROOT))
+    env.pop(render.ENV, None)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "graphviz-pure (installed) cannot write pdf" in proc.stdout
+    assert "apt-get install graphviz" in proc.stdout
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "g.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    assert "<svg" in (tmp_path / "g.html").read_text(encoding="utf-8")
+    assert not (tmp_path / "g.pdf").exists()
+    cli = subprocess.run(
+        [sys.executable, "-m", "autograd_lite", "graph", "x*y", "x=1", "y=2", "-o", "c.png"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@needs_both
+def test_both_programs_draw_the_same_graph(monkeypatch):
+    """Clusters, collapsed modules, HTML labels with escapes, colours and legends: the
+    same nodes, the same texts, from either program."""
+    model, loss = model_loss()
+    for options in ({"color": "grad", "legend": True}, {"depth": 1}, {"color": "data"}):
+        g = ag.draw_graph(loss, names=model, **options)
+        monkeypatch.setenv(render.ENV, "dot")
+        by_dot = g.pipe(format="svg").decode()
+        monkeypatch.setenv(render.ENV, "graphviz-pure")
+        by_pure = g.pipe(format="svg").decode()
+        assert "graphviz-pure" in by_pure and "graphviz-pure" not in by_dot
+        assert titles(by_dot) == titles(by_pure) and len(titles(by_dot)) > 5
+
+        def texts(svg):
+            return sorted(t.strip() for t in re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+
+        assert texts(by_dot) == texts(by_pure)
+        assert "x &lt;&amp;&gt; ]\\" in by_pure
+
+
+@needs_pure
+def test_a_large_bitmap_is_capped_not_a_memory_blowup(monkeypatch):
+    y = Value(1.0, name="x")
+    for _ in range(150):  # a long chain: a picture ~60,000 pixels wide
+        y = y * 1.0001 + 0.5
+    monkeypatch.setenv(render.ENV, "graphviz-pure")
+    png = ag.draw_graph(y, max_nodes=None).pipe(format="png")
+    width, height = struct.unpack(">II", png[16:24])
+    assert width <= 32767 and height <= 32767
+
+
+@needs_pure
+def test_graphviz_pure_failure_is_a_called_process_error(monkeypatch):
+    import graphviz
+
+    monkeypatch.setenv(render.ENV, "graphviz-pure")
+    bad = viz.GraphDrawing(body=["\tnode [shape=\n"])  # broken DOT
+    with pytest.raises(graphviz.CalledProcessError):
+        bad.pipe(format="svg")
