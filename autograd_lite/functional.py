@@ -460,15 +460,18 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> A
     """x * mask / (1 - p) with mask ~ Bernoulli(1 - p) in training; x itself otherwise.
 
     The mask is drawn inside the op's forward from ``rng`` (a numpy Generator, a seed, or
-    None for a module-wide generator), so a replayed graph draws a new one.
+    None for a module-wide generator), a static parameter of the op: a replayed graph
+    draws a new mask, and each result's VJP uses the mask its forward drew.
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"dropout: p must be a probability in [0, 1], got {p}")
     if not training or p == 0.0:
         return x
-    if not isinstance(rng, np.random.Generator):
-        rng = _DEFAULT_RNG if rng is None else np.random.default_rng(rng)
-    return call(prim.DROPOUT, (_tensor(x, "dropout"),), (float(p), rng))
+    if rng is None:
+        rng = _DEFAULT_RNG
+    elif not hasattr(rng, "random"):  # a seed; a Generator (anything with .random) as is
+        rng = np.random.default_rng(rng)
+    return call(prim.DROPOUT, (_tensor(x, "dropout"),), (float(p), rng, prim.MaskBox()))
 
 
 def flatten(x: Any, start_dim: int = 1, end_dim: int = -1) -> Any:

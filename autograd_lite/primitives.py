@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import builtins
 import math
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -486,7 +485,6 @@ MSE = defop("mse", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0))  # mean((p - t)*
 
 BUILTIN_OPS: dict[str, Op] = dict(OPS)
 """The ops declared in this module (OPS also holds the ones users declare)."""
-BUILTIN_NAMES.update(BUILTIN_OPS)
 
 
 # ================================================================ convolution and pooling
@@ -499,7 +497,8 @@ BUILTIN_NAMES.update(BUILTIN_OPS)
 # a correlation of the input with the output gradient; both are ops, whose VJPs are again
 # these three ops, so every order of derivative is available. Pooling works the same way
 # on any leading axes; its VJPs scatter the gradient into the windows (``window_scatter``)
-# whose adjoint gathers it back (``window_gather``).
+# whose adjoint gathers it back (``window_gather``). Loops run over the kernel's taps
+# (whole planes at a time), never over pixels: numpy is slow on the tiny window axes.
 
 Pairs = tuple[tuple[int, int], ...]
 
@@ -557,41 +556,60 @@ def _windows(
     )
 
 
-def _col2im(
-    cols: np.ndarray,
-    size: tuple[int, ...],
+def _batch_last(x: np.ndarray, padding: Pairs) -> np.ndarray:
+    """x (N, C, *S) as a C-contiguous (C, *S_padded, N) array: the layout in which every
+    window row of every sample is one contiguous stretch (a copy only when needed)."""
+    xt = np.moveaxis(x, 0, -1)
+    if not builtins.any(lo or hi for lo, hi in padding) and xt.flags.c_contiguous:
+        return xt
+    size = xt.shape[1:-1]
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(size, padding))
+    z = np.zeros((xt.shape[0], *padded, xt.shape[-1]), dtype=x.dtype)
+    z[(slice(None), *(slice(lo, lo + s) for s, (lo, _) in zip(size, padding)))] = xt
+    return z
+
+
+def _im2col(
+    x: np.ndarray,
+    kernel: tuple[int, ...],
     stride: tuple[int, ...],
     padding: Pairs,
     dilation: tuple[int, ...],
 ) -> np.ndarray:
-    """The adjoint of :func:`_windows`: each window entry (..., *out, *kernel) added back at
-    its place in an array (..., *size) (entries that fell on the padding are dropped)."""
-    nd = len(size)
-    kernel, out = cols.shape[-nd:], cols.shape[-2 * nd : -nd]
-    padded = tuple(s + lo + hi for s, (lo, hi) in zip(size, padding))
-    z = np.zeros(cols.shape[: -2 * nd] + padded, dtype=cols.dtype)
-    for tap in np.ndindex(*kernel):  # a loop over the kernel's taps, not over pixels
-        at = (
-            slice(t * d, t * d + s * (o - 1) + 1, s)
-            for t, d, s, o in zip(tap, dilation, stride, out)
-        )
-        z[(Ellipsis, *at)] += cols[(..., *tap)]
-    if not builtins.any(lo or hi for lo, hi in padding):
-        return z
-    return z[(Ellipsis, *(slice(lo, lo + s) for s, (lo, _) in zip(size, padding)))]
+    """The (C * prod(kernel), prod(out) * N) matrix of windows: row (c, k), column (p, n)
+    holds x_pad[n, c, p * stride + k * dilation]. One copy, from the batch-last layout
+    (C, *S, N), whose stretches are whole window rows of every sample at once."""
+    xt = _batch_last(x, padding)  # (C, *padded, N)
+    out = _out_size(x.shape[2:], kernel, stride, padding, dilation)
+    st = xt.strides
+    view = np.lib.stride_tricks.as_strided(
+        xt,
+        (xt.shape[0], *kernel, *out, xt.shape[-1]),
+        (st[0], *(a * d for a, d in zip(st[1:-1], dilation)))
+        + tuple(a * s for a, s in zip(st[1:-1], stride))
+        + (st[-1],),
+        writeable=False,
+    )
+    return view.reshape(xt.shape[0] * math.prod(kernel), -1)
+
+
+def _batch_last_matrix(g: np.ndarray) -> np.ndarray:
+    """(N, O, *out) as the (O, prod(out) * N) matrix (no copy when g is laid out so)."""
+    return np.moveaxis(g, 0, -1).reshape(g.shape[1], -1)
 
 
 def _conv_forward(
     x: Any, w: Any, b: Any, stride: tuple[int, ...], padding: Pairs, dilation: tuple[int, ...]
 ) -> np.ndarray:
-    nd = len(stride)
-    cols = _windows(x, w.shape[2:], stride, padding, dilation)  # (N, C, *out, *k)
-    k_axes = tuple(range(2 + nd, 2 + 2 * nd))
-    out = np.tensordot(cols, w, axes=((1, *k_axes), (1, *range(2, 2 + nd))))  # (N, *out, O)
-    out = np.moveaxis(out, -1, 1)
-    if type(b) is float:
-        return out + b if b != 0.0 else out
-    return out + np.reshape(b, (-1,) + (1,) * nd) if np.ndim(b) == 1 else out + b
+    cols = _im2col(x, w.shape[2:], stride, padding, dilation)
+    out = np.matmul(w.reshape(w.shape[0], -1), cols)  # (O, prod(out) * N): one GEMM
+    if type(b) is not float:
+        out += np.reshape(b, (-1, 1)) if np.ndim(b) == 1 else b
+    elif b != 0.0:
+        out += b
+    sizes = _out_size(x.shape[2:], w.shape[2:], stride, padding, dilation)
+    # (N, O, *out), kept batch-last in memory: the next ops follow that layout
+    return np.moveaxis(out.reshape((w.shape[0], *sizes, x.shape[0])), -1, 0)
 
 
 def _conv_transpose_forward(
@@ -602,9 +620,22 @@ def _conv_transpose_forward(
     dilation: tuple[int, ...],
     size: tuple[int, ...],
 ) -> np.ndarray:
-    nd = len(stride)
-    cols = np.moveaxis(np.tensordot(g, w, axes=(1, 0)), 1 + nd, 1)  # (N, C, *out, *k)
-    return _col2im(cols, size, stride, padding, dilation)
+    n, kernel, out = g.shape[0], w.shape[2:], g.shape[2:]
+    # batch innermost, (O, *out, N): each tap's addition below then runs over long
+    # contiguous stretches (a row of the image for every sample) instead of short rows
+    cols = np.matmul(w.reshape(w.shape[0], -1).T, _batch_last_matrix(g))  # (C * k, out * N)
+    cols = cols.reshape((w.shape[1], *kernel, *out, n))
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(size, padding))
+    z = np.zeros((w.shape[1], *padded, n), dtype=cols.dtype)  # (C, *padded, N)
+    for tap in np.ndindex(*kernel):  # a loop over the kernel's taps, not over pixels
+        at = tuple(
+            slice(t * d, t * d + s * (o - 1) + 1, s)
+            for t, d, s, o in zip(tap, dilation, stride, out)
+        )
+        z[(slice(None), *at)] += cols[(slice(None), *tap)]
+    if builtins.any(lo or hi for lo, hi in padding):
+        z = z[(slice(None), *(slice(lo, lo + s) for s, (lo, _) in zip(size, padding)))]
+    return np.moveaxis(z, -1, 0)  # (N, C, *size)
 
 
 def _conv_weight_forward(
@@ -615,10 +646,9 @@ def _conv_weight_forward(
     dilation: tuple[int, ...],
     kernel: tuple[int, ...],
 ) -> np.ndarray:
-    nd = len(stride)
-    cols = _windows(x, kernel, stride, padding, dilation)  # (N, C, *out, *k)
-    axes = (0, *range(2, 2 + nd))
-    return np.tensordot(g, cols, axes=(axes, axes))  # (O, C, *k)
+    cols = _im2col(x, kernel, stride, padding, dilation)  # (C * k, out * N)
+    dw = np.matmul(cols, _batch_last_matrix(g).T).T  # (O, C * k); this order is 2x faster
+    return dw.reshape((g.shape[1], x.shape[1], *kernel))
 
 
 def _conv_label(name: str) -> Callable[..., str]:
@@ -692,8 +722,16 @@ def _ones(n: int) -> tuple[int, ...]:
     return (1,) * n
 
 
-def _window_weights(mask: Any, dtype: np.dtype) -> Any:
-    return mask.astype(dtype, copy=False) if type(mask) is np.ndarray else mask
+def _tap(mask: Any, tap: tuple[int, ...], dtype: np.dtype) -> Any:
+    """The weights of one kernel tap: ``mask[..., *tap]`` where mask broadcasts against
+    (..., *out, *kernel) (axes of length 1 broadcast; a number is the same for all)."""
+    if type(mask) is not np.ndarray:
+        return mask
+    nd = len(tap)
+    if mask.ndim < nd:
+        mask = mask.reshape(_ones(nd - mask.ndim) + mask.shape)
+    index = tuple(0 if n == 1 else t for n, t in zip(mask.shape[-nd:], tap))
+    return mask[(..., *index)].astype(dtype, copy=False)
 
 
 def _window_scatter_forward(
@@ -706,9 +744,21 @@ def _window_scatter_forward(
 ) -> np.ndarray:
     nd = len(kernel)
     g = np.asarray(g)
-    cols = g.reshape(g.shape + _ones(nd)) * _window_weights(mask, g.dtype)
-    cols = np.broadcast_to(cols, g.shape + tuple(kernel))
-    return _col2im(cols, size, stride, padding, _ones(nd))
+    out = g.shape[-nd:]
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(size, padding))
+    z = np.zeros(g.shape[:-nd] + padded, dtype=g.dtype)
+    overlap = builtins.any(s < k for k, s in zip(kernel, stride))
+    same = None if type(mask) is np.ndarray else g * mask  # one product for every tap
+    for tap in np.ndindex(*kernel):  # per tap: whole planes, not the tiny window axes
+        at = tuple(slice(t, t + s * (o - 1) + 1, s) for t, s, o in zip(tap, stride, out))
+        part = same if same is not None else g * _tap(mask, tap, g.dtype)
+        if overlap:
+            z[(Ellipsis, *at)] += part
+        else:  # each place is written by one window at most
+            z[(Ellipsis, *at)] = part
+    if not builtins.any(lo or hi for lo, hi in padding):
+        return z
+    return z[(Ellipsis, *(slice(lo, lo + s) for s, (lo, _) in zip(size, padding)))]
 
 
 def _window_gather_forward(
@@ -717,7 +767,11 @@ def _window_gather_forward(
     nd = len(kernel)
     h = np.asarray(h)
     win = _windows(h, kernel, stride, padding, _ones(nd))
-    return np.sum(win * _window_weights(mask, h.dtype), axis=tuple(range(-nd, 0)))
+    total = None
+    for tap in np.ndindex(*kernel):
+        part = win[(..., *tap)] * _tap(mask, tap, h.dtype)
+        total = part if total is None else total + part
+    return np.asarray(total, dtype=h.dtype)
 
 
 # fmt: off
@@ -743,18 +797,37 @@ def _max_pool_forward(
 ) -> np.ndarray:
     nd = len(kernel)
     win = _windows(np.asarray(x), kernel, stride, padding, _ones(nd), -np.inf)
-    return np.max(win, axis=tuple(range(-nd, 0)))
+    # a maximum per kernel tap: numpy reduces a strided window view 10x slower than this
+    taps = np.ndindex(*kernel)
+    out = win[(..., *next(taps))].copy(order="K")  # in the input's memory layout
+    for tap in taps:
+        np.maximum(out, win[(..., *tap)], out=out)  # nan propagates, as in PyTorch
+    return out
 
 
 def _first_max_mask(
     x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], padding: Pairs
 ) -> np.ndarray:
-    """1 at the first maximum of each window (PyTorch's choice among ties), 0 elsewhere."""
+    """1 at the first maximum of each window (PyTorch's choice among ties), 0 elsewhere,
+    shape (..., *out, *kernel) (a view of a tap-major array: each tap's plane is contiguous)."""
     nd = len(kernel)
     win = _windows(x, kernel, stride, padding, _ones(nd), -np.inf)
     k = math.prod(kernel)
-    first = np.argmax(win.reshape(win.shape[:-nd] + (k,)), axis=-1)
-    return (np.arange(k) == first[..., None]).astype(x.dtype).reshape(win.shape)
+    if np.isnan(x).any():  # the first nan wins, as in np.argmax and PyTorch
+        first = np.argmax(win.reshape(win.shape[:-nd] + (k,)), axis=-1)
+        return (first[..., None] == np.arange(k)).astype(x.dtype).reshape(win.shape)
+    out = _max_pool_forward(x, kernel, stride, padding)  # in x's memory layout
+    # one plane per tap, each laid out like ``out`` (so that no operation mixes layouts)
+    order = sorted(range(out.ndim), key=lambda a: -out.strides[a])
+    hits = np.empty((k, *(out.shape[a] for a in order)), dtype=bool)
+    hits = hits.transpose(0, *(1 + order.index(a) for a in range(out.ndim)))
+    taken = np.zeros_like(out, dtype=bool)
+    for i, tap in enumerate(np.ndindex(*kernel)):  # keep the first hit of each window only
+        np.equal(win[(..., *tap)], out, out=hits[i])
+        hits[i] &= ~taken
+        taken |= hits[i]
+    mask = hits.astype(x.dtype).reshape(tuple(kernel) + out.shape)
+    return np.moveaxis(mask, tuple(range(nd)), tuple(range(-nd, 0)))
 
 
 def _avg_pool_weights(
@@ -819,34 +892,35 @@ AVG_POOL2D = defop("avg_pool2d", _avg_pool_forward, _avg_pool_vjp,
 # ---------------------------------------------------------------------------- dropout
 # The mask is drawn inside the forward, from the numpy Generator passed as a static
 # parameter, so that running the forward again (as a compiled graph's replay does) draws a
-# new mask. Each result's mask is remembered beside it, keyed by the result array and
-# forgotten when that array is freed, so the VJP multiplies by exactly the mask its own
-# forward drew. (A replay must therefore hand the VJP the array the forward returned.)
-
-_DROPOUT_MASKS: dict[int, np.ndarray] = {}
+# new mask. The node keeps the mask its forward drew in a MaskBox, its last static
+# parameter (one per node, like a Function's ctx): the VJP multiplies by exactly that mask,
+# and the mask is freed with the node.
 
 
-def _dropout_forward(x: Any, p: float, rng: Any) -> np.ndarray:
+class MaskBox:
+    """Where a dropout node's forward leaves its mask for the node's VJP."""
+
+    __slots__ = ("mask",)
+
+    def __init__(self) -> None:
+        self.mask: np.ndarray | None = None
+
+
+def _dropout_forward(x: Any, p: float, rng: Any, box: MaskBox) -> np.ndarray:
     x = np.asarray(x)
     keep = rng.random(x.shape) >= p
-    mask = np.where(keep, 1.0 / (1.0 - p) if p < 1.0 else 0.0, 0.0).astype(x.dtype)
-    out = x * mask
-    _DROPOUT_MASKS[id(out)] = mask
-    weakref.finalize(out, _DROPOUT_MASKS.pop, id(out), None)
-    return out
+    box.mask = np.where(keep, 1.0 / (1.0 - p) if p < 1.0 else 0.0, 0.0).astype(x.dtype)
+    return x * box.mask
 
 
-def _dropout_vjp(g: Any, out: Any, x: Any, p: float, rng: Any) -> Any:
-    mask = _DROPOUT_MASKS.get(id(data(out)))
-    if mask is None:
-        raise RuntimeError(
-            "dropout: no mask is recorded for this result; the VJP must receive the very "
-            "array its forward returned (was the node's data replaced?)"
-        )
-    return g * mask
+def _dropout_vjp(g: Any, out: Any, x: Any, p: float, rng: Any, box: MaskBox) -> Any:
+    return g * box.mask
 
 
 # out = x * mask / (1 - p), mask ~ Bernoulli(1 - p) drawn from ``rng`` in the forward
-DROPOUT = defop("dropout", _dropout_forward, _dropout_vjp, label=lambda p, rng: f"dropout({p:g})")
+DROPOUT = defop(
+    "dropout", _dropout_forward, _dropout_vjp, label=lambda p, rng, box: f"dropout({p:g})"
+)
 
 BUILTIN_OPS.update({name: op for name, op in OPS.items() if name not in BUILTIN_OPS})
+BUILTIN_NAMES.update(BUILTIN_OPS)  # the built-ins' names cannot be declared again

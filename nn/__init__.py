@@ -9,23 +9,34 @@ float32 on request); everything is built from engine ops, so gradients come for 
     loss = nn.mse_loss(model(X), Y)
     opt.zero_grad(); loss.backward(); opt.step()
 
-Sub-packages: ``nn.optim`` (SGD, Adam, AdamW, schedules), ``nn.init``, ``nn.utils``
-(gradient clipping), ``nn.data`` (mini-batches), ``nn.datasets``, ``nn.serialization``
-(``nn.save``/``nn.load``).
+Layers: ``Linear``, ``Conv1d``, ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten``,
+``Dropout``, ``LayerNorm``, ``BatchNorm1d``, ``BatchNorm2d``, ``Embedding`` and the
+activations. Sub-packages: ``nn.optim`` (SGD, Adam, AdamW, RMSprop, schedules),
+``nn.init``, ``nn.utils`` (gradient clipping, ``to_torch``, ``load_torch_state_dict``),
+``nn.data`` (mini-batches), ``nn.datasets``, ``nn.serialization`` (``nn.save``/``nn.load``).
 """
 
 from nn import data, datasets, init, optim, utils
 from nn.activations import Identity, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
+from nn.conv import AvgPool2d, Conv1d, Conv2d, Flatten, MaxPool2d
+from nn.dropout import Dropout
+from nn.embedding import Embedding
 from nn.layers import MLP, Layer, Linear, Neuron
 from nn.losses import (
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
+    L1Loss,
     MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    l1_loss,
     mse_loss,
+    nll_loss,
+    smooth_l1_loss,
 )
 from nn.module import (
     IncompatibleKeys,
@@ -36,11 +47,28 @@ from nn.module import (
     ParameterList,
     Sequential,
 )
+from nn.norm import BatchNorm1d, BatchNorm2d, LayerNorm
 from nn.serialization import load, save
 
 __all__ = [
     "MLP",
+    "AvgPool2d",
     "BCELoss",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "Conv1d",
+    "Conv2d",
+    "Dropout",
+    "Embedding",
+    "Flatten",
+    "L1Loss",
+    "LayerNorm",
+    "MaxPool2d",
+    "NLLLoss",
+    "SmoothL1Loss",
+    "l1_loss",
+    "nll_loss",
+    "smooth_l1_loss",
     "BCEWithLogitsLoss",
     "CrossEntropyLoss",
     "Identity",

@@ -148,8 +148,8 @@ def plot_grad_flow(model: Any, path: str | os.PathLike | None = None, *, log: bo
         from matplotlib.figure import Figure
     except ImportError:
         raise ImportError(
-            "plot_grad_flow needs matplotlib: pip install 'autograd-lite[examples]' "
-            "(or pip install -e '.[examples]' in a checkout, or pip install matplotlib)"
+            "plot_grad_flow needs matplotlib: pip install -e '.[examples]' in a checkout, "
+            "pip install 'autograd-lite[examples]' once published, or pip install matplotlib"
         ) from None
     flow = grad_flow(model)
     rows = [r for r in flow if r.max_abs is not None]

@@ -180,13 +180,14 @@ QUICK_OUTPUTS = {
     "backprop_by_hand.py": ["backprop_by_hand.svg"],
     "custom_op.py": ["custom_op_graph.svg"],
     "digits.py": ["digits_weights.npz"],
+    "cnn_digits.py": ["cnn_digits_weights.npz"],
 }
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_every_example_runs_quick_into_out(script, tmp_path):
     """The command line itself: --quick runs, exits 0, and writes into ./out/ only."""
-    if script == "digits.py":
+    if script in ("digits.py", "cnn_digits.py"):
         pytest.importorskip("sklearn")
     if script in ("backprop_by_hand.py", "custom_op.py") and not shutil.which("dot"):
         pytest.skip("Graphviz 'dot' is not installed")

@@ -1,0 +1,203 @@
+"""Convolutions and pooling: `Conv1d`, `Conv2d`, `MaxPool2d`, `AvgPool2d` and `Flatten`.
+
+PyTorch's layouts, arithmetic and defaults: inputs are (N, C, L) / (N, C, H, W) (or
+unbatched (C, L) / (C, H, W)), weights (out_channels, in_channels, *kernel_size), and the
+weights and bias start from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in =
+in_channels * prod(kernel_size) (PyTorch's ``kaiming_uniform_(a=sqrt(5))``). Each layer
+is one op of the table (``conv2d``, ``max_pool2d``, ...), computed by im2col: a strided
+view of the windows and one matmul. Not supported: ``groups``, ``padding_mode`` other than
+zeros, ``ceil_mode``, dilation in pooling.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from autograd_lite import Parameter, Value
+from autograd_lite import functional as F
+from nn import init as _init
+from nn.layers import cast
+from nn.module import Module
+
+__all__ = ["AvgPool2d", "Conv1d", "Conv2d", "Flatten", "MaxPool2d", "as_tensor"]
+
+
+def as_tensor(x: Any, dtype: np.dtype, who: Any) -> Any:
+    """``x`` as a Value or ndarray of ``dtype``: raw data converted by numpy, a Value of
+    another dtype by a recorded cast (gradients flow back in its own dtype)."""
+    if isinstance(x, Value):
+        return cast(x, dtype) if x.dtype != dtype else x
+    try:
+        return np.asarray(x, dtype=dtype)
+    except (TypeError, ValueError) as e:
+        name = who if isinstance(who, str) else type(who).__name__
+        raise TypeError(f"{name}: input must be numbers, got {type(x).__name__} ({e})") from None
+
+
+def _ints(value: Any, nd: int, who: str, what: str) -> tuple[int, ...]:
+    items = (value,) * nd if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(items) != nd or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items
+    ):
+        raise ValueError(f"{who}: {what} must be an int or {nd} ints, got {value!r}")
+    return tuple(int(v) for v in items)
+
+
+class _ConvNd(Module):
+    """The shared body of Conv1d and Conv2d (``nd`` spatial axes)."""
+
+    nd = 2
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, ...],
+        stride: int | tuple[int, ...] = 1,
+        padding: int | tuple[int, ...] | str = 0,
+        dilation: int | tuple[int, ...] = 1,
+        bias: bool = True,
+        *,
+        dtype: Any = np.float64,
+        rng: Any = None,
+    ) -> None:
+        who = type(self).__name__
+        for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"{who}: {name} must be a positive integer, got {n!r}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _ints(kernel_size, self.nd, who, "kernel_size")
+        self.stride = _ints(stride, self.nd, who, "stride")
+        self.padding = (
+            padding if isinstance(padding, str) else _ints(padding, self.nd, who, "padding")
+        )
+        self.dilation = _ints(dilation, self.nd, who, "dilation")
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
+            raise ValueError(f"{who}: kernel_size, stride and dilation must be >= 1")
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{who}: dtype must be a floating type, got {dtype}")
+        rng = _init.as_rng(rng)
+        fan_in = self.in_channels * math.prod(self.kernel_size)
+        shape = (self.out_channels, self.in_channels, *self.kernel_size)
+        make = _init.linear_default
+        self.weight = Parameter(make(shape, fan_in=fan_in, rng=rng, dtype=dtype))
+        self.bias = (
+            Parameter(make((self.out_channels,), fan_in=fan_in, rng=rng, dtype=dtype))
+            if bias
+            else None
+        )
+
+    def forward(self, x: Any) -> Value:
+        x = as_tensor(x, self.weight.dtype, self)
+        conv = F.conv1d if self.nd == 1 else F.conv2d
+        return conv(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+
+    def extra_repr(self) -> str:
+        parts = [
+            f"{self.in_channels}, {self.out_channels}",
+            f"kernel_size={self.kernel_size}",
+            f"stride={self.stride}",
+        ]
+        if self.padding != (0,) * self.nd:
+            parts.append(f"padding={self.padding!r}")
+        if self.dilation != (1,) * self.nd:
+            parts.append(f"dilation={self.dilation}")
+        if self.bias is None:
+            parts.append("bias=False")
+        if self.weight.dtype != np.float64:
+            parts.append(f"dtype={self.weight.dtype}")
+        return ", ".join(parts)
+
+
+class Conv1d(_ConvNd):
+    """out[n, o, l] = bias[o] + sum_{c, k} weight[o, c, k] x_pad[n, c, l * stride + k * dilation].
+
+    ``Conv1d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+    bias=True, *, dtype=np.float64, rng=None)``: input (N, C, L) or (C, L); ``padding`` is
+    an int, "valid" or "same".
+    """
+
+    nd = 1
+
+
+class Conv2d(_ConvNd):
+    """out[n, o, i, j] = b[o] + sum_{c, p, q} w[o, c, p, q] x_pad[n, c, i s + p d, j s + q d].
+
+    ``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+    bias=True, *, dtype=np.float64, rng=None)``: input (N, C, H, W) or (C, H, W); weight
+    (out_channels, in_channels, kH, kW) as in PyTorch; ``kernel_size``, ``stride``,
+    ``padding`` and ``dilation`` are an int or a pair; ``padding`` may be "valid" or "same".
+    """
+
+    nd = 2
+
+
+class MaxPool2d(Module):
+    """out[..., i, j] = max over the kernel window at (i * stride, j * stride), -inf padding.
+
+    ``stride`` defaults to ``kernel_size``; the gradient goes to the first maximum of each
+    window, as in PyTorch. Input (N, C, H, W) or (C, H, W).
+    """
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+    ) -> None:
+        self.kernel_size = _ints(kernel_size, 2, "MaxPool2d", "kernel_size")
+        self.stride = (
+            self.kernel_size if stride is None else _ints(stride, 2, "MaxPool2d", "stride")
+        )
+        self.padding = _ints(padding, 2, "MaxPool2d", "padding")
+
+    def forward(self, x: Any) -> Any:
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(Module):
+    """out[..., i, j] = mean over the kernel window at (i * stride, j * stride), zero padding.
+
+    ``stride`` defaults to ``kernel_size``; the padding's zeros count in the mean unless
+    ``count_include_pad=False`` (PyTorch's default is True). Input (N, C, H, W) or (C, H, W).
+    """
+
+    def __init__(
+        self,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] | None = None,
+        padding: int | tuple[int, int] = 0,
+        count_include_pad: bool = True,
+    ) -> None:
+        self.kernel_size = _ints(kernel_size, 2, "AvgPool2d", "kernel_size")
+        self.stride = (
+            self.kernel_size if stride is None else _ints(stride, 2, "AvgPool2d", "stride")
+        )
+        self.padding = _ints(padding, 2, "AvgPool2d", "padding")
+        self.count_include_pad = bool(count_include_pad)
+
+    def forward(self, x: Any) -> Any:
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class Flatten(Module):
+    """Dimensions start_dim..end_dim merged into one: (N, C, H, W) -> (N, C*H*W) by default."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        self.start_dim, self.end_dim = int(start_dim), int(end_dim)
+
+    def forward(self, x: Any) -> Any:
+        return F.flatten(x, self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"

@@ -1,0 +1,75 @@
+"""`Embedding`: a lookup table of learned vectors, indexed by integers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from autograd_lite import Parameter, Value
+from autograd_lite import functional as F
+from nn import init as _init
+from nn.module import Module
+
+__all__ = ["Embedding"]
+
+
+class Embedding(Module):
+    """y[..., :] = weight[index[...], :]: row ``index`` of a (num_embeddings, embedding_dim)
+    table, for integer indices of any shape.
+
+    The weight starts from N(0, 1) (PyTorch's default). Rows used several times in a batch
+    accumulate their gradients. With ``padding_idx`` that row starts at zero and gets no
+    gradient (it stays as it is through training), as in PyTorch.
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        padding_idx: int | None = None,
+        *,
+        dtype: Any = np.float64,
+        rng: Any = None,
+    ) -> None:
+        for name, n in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"Embedding: {name} must be a positive integer, got {n!r}")
+        self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
+        if padding_idx is not None:
+            if not -self.num_embeddings <= padding_idx < self.num_embeddings:
+                raise ValueError(
+                    f"Embedding: padding_idx must be in [-{self.num_embeddings}, "
+                    f"{self.num_embeddings}), got {padding_idx}"
+                )
+            padding_idx = int(padding_idx) % self.num_embeddings
+        self.padding_idx = padding_idx
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Embedding: dtype must be a floating type, got {dtype}")
+        weight = _init.as_rng(rng).standard_normal((self.num_embeddings, self.embedding_dim))
+        if padding_idx is not None:
+            weight[padding_idx] = 0.0
+        self.weight = Parameter(weight.astype(dtype))
+
+    def forward(self, indices: Any) -> Value:
+        idx = np.asarray(indices.data if isinstance(indices, Value) else indices)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(
+                f"Embedding: indices must be integers, got an array of dtype {idx.dtype}"
+            )
+        if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
+            raise IndexError(
+                f"Embedding: indices must be in [0, {self.num_embeddings}), "
+                f"got {idx.min()}..{idx.max()}"
+            )
+        rows = F.getitem(self.weight, idx)
+        if self.padding_idx is None or not np.any(idx == self.padding_idx):
+            return rows
+        # the padding row's value is used, but as a constant: no gradient reaches it
+        keep = (idx != self.padding_idx)[..., None]
+        return F.where(keep, rows, self.weight.data[idx])
+
+    def extra_repr(self) -> str:
+        pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"
+        return f"{self.num_embeddings}, {self.embedding_dim}{pad}"
