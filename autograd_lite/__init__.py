@@ -6,6 +6,7 @@ inputs, and ``backward()`` applies the chain rule in reverse topological order.
 
 from autograd_lite import operators as _operators  # noqa: F401  (binds Value's operators)
 from autograd_lite.backward import backward, grad
+from autograd_lite.compile import CompileError, compile
 from autograd_lite.function import Context, Function
 from autograd_lite.functional import (
     abs,
@@ -61,6 +62,7 @@ __version__ = "0.1.0"
 __all__ = [
     "OPS",
     "AnomalyError",
+    "CompileError",
     "Context",
     "Function",
     "GradcheckError",
@@ -74,6 +76,7 @@ __all__ = [
     "backward",
     "broadcast_to",
     "check_graph",
+    "compile",
     "concatenate",
     "cos",
     "defop",

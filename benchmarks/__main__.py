@@ -12,10 +12,10 @@ import math
 import sys
 import time
 
-from benchmarks import common, memory, mnist_step, scalar_mlp, scaling
+from benchmarks import common, compiled, memory, mnist_step, scalar_mlp, scaling
 
-WORKLOADS = ("scalar", "memory", "mnist", "scaling")
-PEERS = ["numpy", "micrograd", "autograd", "torch"]
+WORKLOADS = ("scalar", "memory", "mnist", "scaling", "compiled")
+PEERS = ["numpy", "micrograd", "autograd", "torch", "eager"]
 INSTALL = {
     "micrograd": 'pip install -e ".[bench]"',
     "autograd": 'pip install -e ".[bench]"',
@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
             max_scalar=10_000 if args.quick else 1_000_000,
             max_tensor=10_000 if args.quick else 100_000,
         )
+    if "compiled" in only:
+        print("... 5. ag.compile", flush=True)
+        rows += compiled.run(quick=args.quick, repeat=args.repeat)
     info["cpu_used_by_others"] = load.share()
     info["seconds"] = round(time.perf_counter() - started, 1)
 

@@ -5,14 +5,17 @@ hidden layers, tanh output) by plain full-batch gradient descent, and needs 250,
 to reach a test RMSE of 0.065; it promises mini-batches and Adam as the fix. Here is the
 same network trained with ``nn.optim.Adam`` on mini-batches of 32: a far lower RMSE in
 0.2% of the epochs. ``--compare`` also trains it the post's way (full batch, plain SGD)
-for the same number of epochs, to show the difference. Predictions are plotted as a PNG.
+for the same number of epochs, to show the difference. ``--compile`` runs each step's
+loss through ``ag.compile`` (one trace per batch size, then replays; the same numbers) and
+prints the wall time. Predictions are plotted as a PNG.
 
-    python examples/trapezoid.py [--epochs 500] [--compare] [--quick]
+    python examples/trapezoid.py [--epochs 500] [--compare] [--compile] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -41,9 +44,10 @@ def rmse(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def train(
-    epochs: int, adam: bool = True, seed: int = 0, n_train: int = 400
+    epochs: int, adam: bool = True, seed: int = 0, n_train: int = 400, compile: bool = False
 ) -> tuple[nn.Module, list]:
-    """Adam on mini-batches of 32, or (``adam=False``) the post's full-batch gradient descent."""
+    """Adam on mini-batches of 32, or (``adam=False``) the post's full-batch gradient descent;
+    ``compile``: the loss of each step through ``ag.compile``."""
     x, y = nn.datasets.trapezoid(n_train, rng=seed)
     x_test, y_test = nn.datasets.trapezoid(200, rng=seed + 1)
     model = make_network(seed)
@@ -53,10 +57,15 @@ def train(
     else:
         opt, batch_size = nn.optim.SGD(model.parameters(), lr=1e-1), n_train
     rng = np.random.default_rng(seed)
+
+    def loss_fn(xb: np.ndarray, yb: np.ndarray) -> ag.Value:
+        return nn.mse_loss(model(xb), yb)
+
+    step_loss = ag.compile(loss_fn) if compile else loss_fn
     curve = []
     for epoch in progress(range(epochs), "adam" if adam else "plain GD", total=epochs):
         for xb, yb in nn.data.batches(x, y, batch_size, rng=rng):
-            loss = nn.mse_loss(model(xb), yb)
+            loss = step_loss(xb, yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -66,18 +75,27 @@ def train(
     return model, curve
 
 
-def run(epochs: int = 500, compare: bool = False, seed: int = 0, out: str | None = "out") -> dict:
+def run(
+    epochs: int = 500,
+    compare: bool = False,
+    seed: int = 0,
+    out: str | None = "out",
+    compile: bool = False,
+) -> dict:
     x_test, y_test = nn.datasets.trapezoid(200, rng=seed + 1)
-    model, _ = train(epochs, True, seed)
-    result = {"rmse": rmse(model, x_test, y_test), "epochs": epochs}
+    start = time.perf_counter()
+    model, _ = train(epochs, True, seed, compile=compile)
+    seconds = time.perf_counter() - start
+    result = {"rmse": rmse(model, x_test, y_test), "epochs": epochs, "seconds": seconds}
     print(
         f"Adam + mini-batches: test RMSE {result['rmse']:.4f} after {epochs:,} epochs; "
         f"the post: {POST_RMSE} after {POST_EPOCHS:,} epochs of plain gradient descent "
         f"({epochs / POST_EPOCHS:.2%} of them)"
+        + (f"; {seconds:.1f} s, compiled" if compile else f"; {seconds:.1f} s")
     )
     plain = None
     if compare:
-        plain, _ = train(epochs, False, seed)
+        plain, _ = train(epochs, False, seed, compile=compile)
         result["plain_rmse"] = rmse(plain, x_test, y_test)
         print(
             f"plain full-batch gradient descent, same {epochs:,} epochs: test RMSE "
@@ -113,8 +131,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--out", default="out", help="folder for the plot ('' for none)")
     parser.add_argument("--quick", action="store_true", help="150 epochs")
+    parser.add_argument(
+        "--compile", action="store_true", help="compile each step's loss with ag.compile"
+    )
     args = parser.parse_args(argv)
-    run(150 if args.quick else args.epochs, args.compare, args.seed, args.out or None)
+    run(150 if args.quick else args.epochs, args.compare, args.seed, args.out or None, args.compile)
 
 
 if __name__ == "__main__":

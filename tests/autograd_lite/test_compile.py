@@ -1,0 +1,746 @@
+"""``compile``: compiled results equal eager ones (every op of the table, MLP training
+steps, micrograd-style scalar graphs), and everything a plan could not replay is refused
+with an error naming the line.
+
+Equality is checked to 1e-12 relative in float64 (in practice the compiled code calls the
+same rules in the same order and agrees to the bit), after a first call (the trace) and
+after replays on new data.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+import random
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+# tests/ has no __init__.py: pytest puts this directory on sys.path, so the sibling module
+# with the op table's hypothesis strategies imports by its plain name
+from test_ops import CASES
+
+import autograd_lite as ag
+import nn
+from autograd_lite.compile import CompileError, compile
+from autograd_lite.op import apply
+from autograd_lite.primitives import BUILTIN_OPS
+from autograd_lite.value import Value
+
+HERE = pathlib.Path(__file__)
+SOURCE = HERE.read_text().splitlines()
+
+
+def line_of(marker: str) -> str:
+    """``file:line`` of the source line holding ``marker`` (for the error messages)."""
+    hits = [i + 1 for i, text in enumerate(SOURCE) if marker in text and "line_of(" not in text]
+    assert len(hits) == 1, marker
+    return f"{HERE}:{hits[0]}"
+
+
+def assert_same(a, b, rtol=1e-12):
+    """Equal type, shape and dtype, and values to ``rtol`` (nan where nan)."""
+    assert type(a) is type(b), (type(a), type(b))
+    if isinstance(a, np.ndarray):
+        assert a.shape == b.shape and a.dtype == b.dtype
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=0, equal_nan=True)
+
+
+def shifted(x, shift):
+    return float(x + shift) if type(x) is float else np.asarray(x + shift, dtype=x.dtype)
+
+
+# ------------------------------------------------------------------ every op of the table
+
+
+@pytest.mark.parametrize("where", ["arguments", "live"])
+@pytest.mark.parametrize("name", sorted(BUILTIN_OPS))
+def test_every_op_compiled_equals_eager(name, where):
+    """Each op compiled (its inputs passed as arguments, or read live from Values the
+    function captures) gives the eager output and gradients, on the traced call and on
+    replays with new data."""
+    op = BUILTIN_OPS[name]
+
+    @settings(max_examples=15)
+    @given(CASES[name], st.sampled_from([0.0, 0.25, -0.125]), st.booleans())
+    def check(case, shift, float32):
+        inputs, params = case
+        if float32:
+            inputs = [x if type(x) is float else x.astype(np.float32) for x in inputs]
+        live = [Value(x) for x in inputs]
+        if where == "arguments":
+            f = compile(lambda *xs: apply(op, xs, params))
+        else:
+            f = compile(lambda: apply(op, tuple(live), params))
+        for call in range(3):
+            data = [shifted(x, shift * call) for x in inputs]
+            eager_in = [Value(d) for d in data]
+            eager = apply(op, tuple(eager_in), params)
+            if where == "arguments":
+                args = [Value(d) for d in data]
+                out = f(*args)
+            else:
+                for v, d in zip(live, data):
+                    v.data, v.grad = d, None  # a new array: the plan reads it live
+                args = live
+                out = f()
+            assert out.op == f"compiled {f.__name__}" or out.op.startswith("compiled")
+            with np.errstate(all="ignore"):
+                assert_same(out.data, eager.data)
+                seed = np.cos(np.arange(eager.size, dtype=np.float64)).reshape(eager.shape)
+                seed = float(seed) if type(eager.data) is float else seed.astype(eager.dtype)
+                eager.backward(seed)
+                out.backward(seed)
+            for a, b in zip(args, eager_in):
+                assert_same(a.grad, b.grad, rtol=1e-12 if not float32 else 1e-6)
+        assert len(f.plans) == 1
+
+    check()
+
+
+# ------------------------------------------------------------------ training steps
+
+
+def _mlp_pair(sizes, activation, dtype, seed=0):
+    def make():
+        return nn.MLP(sizes[0], sizes[1:], activation=activation, dtype=dtype, rng=seed)
+
+    return make(), make()
+
+
+@settings(max_examples=20)
+@given(
+    sizes=st.lists(st.integers(1, 6), min_size=2, max_size=4),
+    batch=st.sampled_from([1, 2, 5, 8]),
+    activation=st.sampled_from(["relu", "tanh", "sigmoid", "leaky_relu"]),
+    optimizer=st.sampled_from(["sgd", "momentum", "adam"]),
+    dtype=st.sampled_from([np.float64, np.float32]),
+)
+def test_compiled_mlp_training_matches_eager(sizes, batch, activation, optimizer, dtype):
+    eager_model, model = _mlp_pair(sizes, activation, dtype)
+    make = {
+        "sgd": lambda p: nn.optim.SGD(p, lr=0.1),
+        "momentum": lambda p: nn.optim.SGD(p, lr=0.05, momentum=0.9),
+        "adam": lambda p: nn.optim.Adam(p, lr=0.01),
+    }[optimizer]
+    eager_opt, opt = make(eager_model.parameters()), make(model.parameters())
+    step = compile(lambda x, y: nn.mse_loss(model(x), y))
+    rng = np.random.default_rng(len(sizes) * 10 + batch)
+    for _ in range(4):
+        X = rng.normal(size=(batch, sizes[0])).astype(dtype)
+        Y = rng.normal(size=(batch, sizes[-1])).astype(dtype)
+        eager_loss = nn.mse_loss(eager_model(X), Y)
+        eager_opt.zero_grad()
+        eager_loss.backward()
+        eager_opt.step()
+        loss = step(X, Y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        rtol = 1e-12 if dtype == np.float64 else 1e-5
+        assert_same(loss.data, eager_loss.data, rtol)
+        for p, q in zip(model.parameters(), eager_model.parameters()):
+            assert_same(p.data, q.data, rtol)
+    assert len(step.plans) == 1 and step.traces == 1
+
+
+class Neuron:
+    """micrograd's Neuron over scalar Values."""
+
+    def __init__(self, nin, nonlin, rng):
+        self.w = [Value(rng.uniform(-1, 1)) for _ in range(nin)]
+        self.b = Value(0.0)
+        self.nonlin = nonlin
+
+    def __call__(self, x):
+        act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
+        return act.relu() if self.nonlin else act
+
+    def parameters(self):
+        return [*self.w, self.b]
+
+
+class ScalarMLP:
+    def __init__(self, nin, nouts, seed=0):
+        rng = random.Random(seed)
+        sizes = [nin, *nouts]
+        self.layers = [
+            [Neuron(sizes[i], i != len(nouts) - 1, rng) for _ in range(sizes[i + 1])]
+            for i in range(len(nouts))
+        ]
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = [n(x) for n in layer]
+        return x[0]
+
+    def parameters(self):
+        return [p for layer in self.layers for n in layer for p in n.parameters()]
+
+
+def _margin_loss(model, X, y):
+    scores = [model(x) for x in X]
+    losses = [(1 + -yi * si).relu() for yi, si in zip(y, scores)]
+    data_loss = sum(losses) * (1.0 / len(losses))
+    return data_loss + 1e-4 * sum(p * p for p in model.parameters())
+
+
+@settings(max_examples=10)
+@given(
+    hidden=st.lists(st.integers(1, 5), min_size=1, max_size=2),
+    n=st.integers(1, 12),
+    seed=st.integers(0, 1000),
+)
+def test_compiled_scalar_graph_training_is_bit_for_bit_eager(hidden, n, seed):
+    """micrograd's demo, scaled down: the straight-line float code gives the eager
+    loss and gradients exactly, through several SGD steps."""
+    rng = random.Random(seed)
+    X = [[rng.uniform(-2, 2), rng.uniform(-1.5, 1.5)] for _ in range(n)]
+    y = [1.0 if a[1] > 0.5 * a[0] ** 2 - 0.8 else -1.0 for a in X]
+    eager_model, model = ScalarMLP(2, [*hidden, 1], seed), ScalarMLP(2, [*hidden, 1], seed)
+    step = compile(lambda X: _margin_loss(model, X, y))
+    for _ in range(3):
+        eager = _margin_loss(eager_model, [[Value(a), Value(b)] for a, b in X], y)
+        loss = step(X)
+        for p in [*model.parameters(), *eager_model.parameters()]:
+            p.grad = None
+        eager.backward()
+        loss.backward()
+        assert loss.data == eager.data
+        for p, q in zip(model.parameters(), eager_model.parameters()):
+            assert p.grad == q.grad
+            p.data -= 0.05 * p.grad
+            q.data -= 0.05 * q.grad
+    plan = step.plans[0]
+    assert "scalar" in str(plan) and step.traces == 1
+
+
+def test_scalar_fast_path_falls_back_to_numpy_semantics_at_poles():
+    """Python's math raises where numpy gives inf/nan: the plan then takes the
+    interpretive path and matches eager code exactly."""
+    x = Value(0.0)
+    f = compile(lambda: (x.log() * 2.0 + (1.0 / x)).exp())
+    g = lambda: (x.log() * 2.0 + (1.0 / x)).exp()
+    for value in (0.5, 0.0, -1.0, 800.0):
+        x.data, x.grad = value, None
+        with np.errstate(all="ignore"):
+            eager = g()
+            eager.backward()
+            expected = x.grad
+            x.grad = None
+            out = f()
+            out.backward()
+        assert_same(out.data, eager.data)
+        assert_same(x.grad, expected)
+
+
+CHAIN_STEPS = ["sigmoid", "tanh", "relu", "exp", "neg", "add", "sub", "mul", "linear", "matmul"]
+
+
+def _chain(x, params, steps):
+    """A chain of the ops the generated code writes in place into buffers."""
+    w, b, v = params
+    h = x * v  # every chain depends on a parameter
+    for step in steps:
+        if step == "sigmoid":
+            h = h.sigmoid()
+        elif step == "tanh":
+            h = h.tanh()
+        elif step == "relu":
+            h = h.relu()
+        elif step == "exp":
+            h = (h * 0.25).exp()
+        elif step == "neg":
+            h = -h
+        elif step == "add":
+            h = h + b
+        elif step == "sub":
+            h = 1.0 - h
+        elif step == "mul":
+            h = h * v
+        elif step == "linear":
+            h = ag.functional.linear(h, w, b)
+        else:
+            h = h @ w
+    return nn.mse_loss(h, np.zeros(h.shape, h.dtype)) + (h * h).sum() * 0.5
+
+
+@settings(max_examples=25)
+@given(
+    steps=st.lists(st.sampled_from(CHAIN_STEPS), min_size=1, max_size=8),
+    batch=st.sampled_from([1, 3]),
+    dtype=st.sampled_from([np.float64, np.float32]),
+)
+def test_chains_computed_in_buffers_match_eager(steps, batch, dtype):
+    """Intermediates live in reused buffers (some computed in place): results and gradients
+    still equal eager ones, call after call."""
+    rng = np.random.default_rng(len(steps))
+    init = [rng.normal(size=(4, 4)), rng.normal(size=4), rng.normal(size=(batch, 4))]
+    params = [Value(a.astype(dtype)) for a in init]
+    eager_params = [Value(a.astype(dtype)) for a in init]
+    f = compile(lambda x: _chain(x, params, steps))
+    for _ in range(3):
+        x = rng.normal(size=(batch, 4)).astype(dtype)
+        for p, q in zip(params, eager_params):
+            p.grad = q.grad = None
+        out, eager = f(x), _chain(Value(x, requires_grad=False), eager_params, steps)
+        out.backward()
+        eager.backward()
+        rtol = 1e-12 if dtype == np.float64 else 1e-5
+        assert_same(out.data, eager.data, rtol)
+        for p, q in zip(params, eager_params):
+            assert (p.grad is None) == (q.grad is None)
+            if p.grad is not None:
+                assert_same(p.grad, q.grad, rtol)
+
+
+def test_overlapping_calls_keep_their_own_values():
+    """A call's backward still sees its own intermediates after later calls (each live
+    call computes in its own buffer set), and returned arrays are never overwritten."""
+    w = Value(np.array([[0.5, -1.0], [2.0, 0.25]]))
+    f = compile(lambda x: ((x @ w).sigmoid() * 3.0).tanh())
+    xs = [np.array([[1.0, 2.0]]), np.array([[-3.0, 0.5]]), np.array([[0.1, 0.1]])]
+    outs = [f(x) for x in xs]
+    kept = [o.data.copy() for o in outs]
+    for o in reversed(outs):
+        o.backward(np.ones((1, 2)))
+    expected = np.zeros((2, 2))
+    for x, o, k in zip(xs, outs, kept):
+        np.testing.assert_array_equal(o.data, k)
+        ew = Value(w.data.copy())
+        e = ((x @ ew).sigmoid() * 3.0).tanh()
+        np.testing.assert_array_equal(o.data, e.data)
+        e.backward(np.ones((1, 2)))
+        expected += ew.grad
+    np.testing.assert_allclose(w.grad, expected, rtol=1e-12)
+    assert len(f.plans[0].pool) <= 3
+
+
+# ------------------------------------------------------------------ the compiled node
+
+
+def test_the_result_is_one_node_whose_inputs_are_the_arguments_and_live_values():
+    w = Value(np.array([[0.5, -1.0], [2.0, 0.25]]))
+    b = Value(np.array([0.1, 0.2]))
+    x = Value(np.array([1.0, 2.0]))
+
+    @compile
+    def f(x, scale):
+        return ((x @ w + b).tanh() * scale).sum()
+
+    out = f(x, 3.0)
+    assert out.op.startswith("compiled ") and out.op.endswith("<locals>.f")
+    assert out.inputs[0] is x and out.inputs[1] == 3.0
+    assert out.inputs[2] is w and out.inputs[3] is b
+    out.backward()
+    eager_x, eager_w, eager_b = (Value(v.data.copy()) for v in (x, w, b))
+    ((eager_x @ eager_w + eager_b).tanh() * 3.0).sum().backward()
+    for v, e in ((x, eager_x), (w, eager_w), (b, eager_b)):
+        assert_same(v.grad, e.grad)
+    dot = ag.to_dot(out)
+    assert dot.count("compiled") == 1 and "tanh" not in dot  # one box
+
+
+def test_gradients_accumulate_and_zero_grad_and_no_grad_work():
+    w = Value(np.array([1.0, -2.0, 0.5]))
+    f = compile(lambda x: (x * w).sum())
+    x = np.array([1.0, 2.0, 3.0])
+    f(x).backward()
+    f(x).backward()
+    np.testing.assert_array_equal(w.grad, 2 * x)
+    w.grad = None
+    with ag.no_grad():
+        out = f(x)
+    assert not out.requires_grad and out.is_leaf and w.grad is None
+    assert len(f.plans) == 2  # the grad mode is part of the signature
+    out = f(x)
+    assert out.requires_grad
+
+
+def test_an_optimizer_step_between_calls_is_seen_in_place_and_by_replacing_data():
+    w = Value(np.array([1.0, 2.0]))
+    f = compile(lambda x: (x * w).sum())
+    x = np.array([3.0, 4.0])
+    assert f(x).data == 11.0
+    w.data -= 1.0  # in place
+    assert f(x).data == 4.0
+    w.data = np.array([10.0, 0.0])  # a new array
+    assert f(x).data == 30.0
+    assert len(f.plans) == 1
+
+
+def test_tuple_and_dict_outputs_one_node_each():
+    w = Value(np.array([1.0, 2.0, 3.0]))
+
+    @compile
+    def f(x):
+        h = (x * w).tanh()
+        return h, {"loss": (h * h).sum(), "constant": 7}, w
+
+    for _ in range(2):
+        w.grad = None
+        h, rest, same_w = f(np.array([0.1, 0.2, 0.3]))
+        assert same_w is w and rest["constant"] == 7
+        (rest["loss"] + h.sum()).backward()
+        ew = Value(w.data.copy())
+        eh = (np.array([0.1, 0.2, 0.3]) * ew).tanh()
+        ((eh * eh).sum() + eh.sum()).backward()
+        assert_same(w.grad, ew.grad)
+
+
+def test_create_graph_through_a_compiled_node_gives_second_derivatives():
+    x = Value(0.7)
+    f = compile(lambda x: (x * x * x).sin())
+    for value in (0.7, -0.3):
+        x.data = value
+        (g,) = ag.grad(f(x), [x], create_graph=True)
+        (gg,) = ag.grad(g, [x])
+        e = Value(value)
+        (eg,) = ag.grad((e * e * e).sin(), [e], create_graph=True)
+        (egg,) = ag.grad(eg, [e])
+        assert g.data == pytest.approx(eg.data, rel=1e-12)
+        assert gg == pytest.approx(egg, rel=1e-12)
+
+
+def test_anomaly_mode_names_the_line_inside_the_compiled_function():
+    x = Value(np.array([1.0, 2.0]))
+    f = compile(lambda x: (x - 1.0).log().sum())  # NAN-LINE
+    f(x)  # traced outside anomaly mode
+    with ag.detect_anomaly(), pytest.raises(ag.AnomalyError, match="'log'") as err:
+        f(Value(np.array([0.5, 2.0])))
+    assert line_of("# NAN-LINE") in str(err.value)
+
+
+def test_check_graph_checks_the_compiled_node():
+    w = Value(np.array([0.3, -0.2]))
+    f = compile(lambda x: (x * w).tanh().sum())
+    result = ag.check_graph(lambda x: f(x) * 2.0, [Value(np.array([1.0, 2.0]))])
+    assert result and any("compiled" in str(c) for c in result.checks), str(result)
+
+
+def test_functions_and_casts_replay_with_a_fresh_context():
+    class Cube(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x * x)  # an intermediate, not the input: must be fresh
+            return x * x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (sq,) = ctx.saved_tensors
+            return g * 3.0 * sq
+
+    model = nn.Linear(2, 1, dtype=np.float32, rng=0)
+    f = compile(lambda x: Cube.apply(model(x)).sum())
+    for value in ([[1.0, 2.0]], [[-3.0, 0.5]]):
+        x = Value(np.array(value))  # float64: a recorded cast to the model's float32
+        out = f(x)
+        out.backward()
+        ex = Value(np.array(value))
+        Cube.apply(nn.Linear.forward(model, ex)).sum().backward()
+        np.testing.assert_allclose(x.grad, ex.grad, rtol=1e-6)
+
+
+def _dropout_forward(x, rng, p):
+    return x * (rng.random(np.shape(x)) >= p) / (1.0 - p)
+
+
+DROPOUT = ag.defop(
+    "test_compile_dropout",
+    _dropout_forward,
+    lambda g, out, x, rng, p: g * (out != 0) / (1.0 - p),
+)
+
+
+def test_an_op_drawing_from_a_generator_parameter_draws_anew_on_every_replay():
+    w = Value(np.ones(50))
+    eager_w = Value(np.ones(50))
+    rng, eager_rng = np.random.default_rng(7), np.random.default_rng(7)
+    f = compile(lambda x: DROPOUT(x * w, rng, 0.5).sum())
+    masks = []
+    for _ in range(4):
+        w.grad = eager_w.grad = None
+        out = f(np.arange(50.0))
+        out.backward()
+        eager = DROPOUT(np.arange(50.0) * eager_w, eager_rng, 0.5).sum()
+        eager.backward()
+        assert out.data == eager.data  # the same stream, one draw per call
+        np.testing.assert_array_equal(w.grad, eager_w.grad)
+        masks.append(w.grad.copy())
+    assert not all(np.array_equal(masks[0], m) for m in masks[1:])
+
+
+def test_nn_dropout_compiled_draws_like_eager_and_eval_retraces():
+    def make():
+        return nn.Sequential(
+            nn.Linear(4, 8, rng=0), nn.Dropout(0.5, rng=1), nn.Tanh(), nn.Linear(8, 1, rng=2)
+        )
+
+    eager_model, model = make(), make()
+    f = compile(lambda x: model(x).sum())
+    X = np.random.default_rng(3).normal(size=(5, 4))
+    for i in range(4):
+        if i == 2:
+            eager_model.eval()
+            model.eval()  # a guarded attribute: the next call traces again
+        for p in [*eager_model.parameters(), *model.parameters()]:
+            p.grad = None
+        eager, out = eager_model(X).sum(), f(X)
+        eager.backward()
+        out.backward()
+        assert out.data == eager.data
+        for p, q in zip(model.parameters(), eager_model.parameters()):
+            np.testing.assert_array_equal(p.grad, q.grad)
+    assert f.traces == 2
+
+
+# ------------------------------------------------------------------ retracing
+
+
+def test_a_new_signature_retraces_and_warns_past_max_retraces():
+    f = compile(lambda x: (x * 2.0).sum(), max_retraces=2)
+    f(np.ones(1))
+    f(np.ones(2))
+    f(np.ones(2))
+    assert f.traces == 2
+    with pytest.warns(UserWarning, match="traced 3 times"):
+        f(np.ones(3))
+    f(np.ones(1, dtype=np.float32))
+    assert f.traces == 4 and len(f.plans) == 4
+
+
+def test_guarded_values_retrace_when_they_change():
+    scale = 2.0
+    model = nn.Linear(3, 2, rng=0)
+    f = compile(lambda x: (model(x) * scale).sum())
+    x = np.ones((1, 3))
+    first = f(x).data
+    scale = 3.0  # a captured variable
+    assert f(x).data == pytest.approx(first * 1.5)
+    model.weight = nn.Parameter(np.zeros((3, 2)))  # an attribute rebound
+    assert f(x).data == pytest.approx(model.bias.data.sum() * 3.0)
+    model.weight.data = np.ones((3, 1))  # a live Value changes shape: (1, 1) + (2,) broadcasts
+    assert f(x).data == pytest.approx((3.0 + model.bias.data).sum() * 3.0)
+    assert f.traces == 4
+
+
+def test_static_arguments_are_part_of_the_signature():
+    f = compile(lambda x, n, flag: x * float(n) if flag else x)
+    assert f(Value(2.0), 3, True).data == 6.0
+    assert f(Value(2.0), 4, True).data == 8.0
+    assert f(Value(2.0), 4, False).data == 2.0
+    assert f.traces == 3
+
+
+def test_methods_compile_per_instance():
+    class Model:
+        def __init__(self, c):
+            self.w = Value(c)
+
+        @compile
+        def forward(self, x):
+            return x * self.w
+
+    a, b = Model(2.0), Model(3.0)
+    assert a.forward(1.5).data == 3.0 and b.forward(1.5).data == 4.5
+
+
+# ------------------------------------------------------------------ refused patterns
+
+
+def _refused(fn, *args, match=None):
+    with pytest.raises(CompileError, match=match) as err:
+        compile(fn)(*args)
+    return str(err.value)
+
+
+def test_bool_of_a_traced_value_is_refused_with_the_line():
+    def f(x):
+        if x.sum():  # BOOL-LINE
+            return x
+        return -x
+
+    assert line_of("# BOOL-LINE") in _refused(f, np.ones(2), match=r"bool\(\)")
+
+
+def test_comparisons_are_refused_with_the_line():
+    def f(x):
+        return x * 2.0 if x > 0.0 else x  # COMPARE-LINE
+
+    assert line_of("# COMPARE-LINE") in _refused(f, 1.5, match="comparing")
+
+
+def test_float_and_item_are_refused_with_the_line():
+    def f(x):
+        return x * float(x.sum())  # FLOAT-LINE
+
+    def g(x):
+        return x * x.sum().item()  # ITEM-LINE
+
+    assert line_of("# FLOAT-LINE") in _refused(f, np.ones(2), match=r"float\(\)")
+    assert line_of("# ITEM-LINE") in _refused(g, np.ones(2), match=r"item\(\)")
+
+
+def test_reading_data_numpy_or_grad_of_a_traced_value_is_refused_with_the_line():
+    w = Value(np.ones(2))
+
+    def f(x):
+        return x * (x.data > 0)  # DATA-LINE
+
+    def g(x):
+        return x + np.tanh(x.numpy())  # NUMPY-LINE
+
+    def h(x):
+        return x * w.grad  # GRAD-LINE
+
+    assert line_of("# DATA-LINE") in _refused(f, np.ones(2), match=r"\.data")
+    assert line_of("# NUMPY-LINE") in _refused(g, np.ones(2), match=r"numpy\(\)")
+    assert line_of("# GRAD-LINE") in _refused(h, np.ones(2), match=r"\.grad")
+
+
+def test_a_library_function_reading_traced_data_is_refused_at_the_users_line():
+    def f(logits, labels):
+        return nn.cross_entropy(logits, labels)  # LIBRARY-LINE
+
+    message = _refused(f, np.zeros((2, 3)), np.eye(3)[:2], match="nn.losses reading")
+    assert line_of("# LIBRARY-LINE") in message
+
+
+def test_a_refusal_swallowed_by_the_function_is_still_raised():
+    def f(x):
+        try:
+            scale = float(x.sum())  # SWALLOWED-LINE
+        except Exception:
+            scale = 1.0
+        return x * scale
+
+    assert line_of("# SWALLOWED-LINE") in _refused(f, np.ones(2))
+
+
+def test_backward_inside_the_compiled_function_is_refused():
+    w = Value(2.0)
+
+    def f(x):
+        loss = x * w
+        loss.backward()  # BACKWARD-LINE
+        return loss
+
+    assert line_of("# BACKWARD-LINE") in _refused(f, 3.0, match="backward")
+
+
+def test_randomness_drawn_outside_an_op_is_refused_with_the_line():
+    rng = np.random.default_rng(0)
+
+    def numpy_global(x):
+        return x * np.random.rand()  # NUMPY-RANDOM-LINE
+
+    def python_random(x):
+        noise = random.uniform(0.0, 1.0)  # PYTHON-RANDOM-LINE
+        return x * noise
+
+    def generator(x):
+        return x * rng.normal()  # GENERATOR-LINE
+
+    state = np.random.get_state()
+    message = _refused(numpy_global, 1.0, match="numpy's global generator")
+    assert line_of("# NUMPY-RANDOM-LINE") in message
+    after = np.random.get_state()
+    assert not np.array_equal(state[1], after[1]) or state[2] != after[2]  # drawn once
+    assert line_of("# PYTHON-RANDOM-LINE") in _refused(python_random, 1.0, match="Python's random")
+    assert line_of("# GENERATOR-LINE") in _refused(generator, 1.0, match="Generator it can see")
+
+
+def test_keeping_a_traced_value_is_refused():
+    kept = []
+
+    def f(x):
+        h = x.tanh()  # KEPT-LINE
+        kept.append(h)
+        return h * 2.0
+
+    assert line_of("# KEPT-LINE") in _refused(f, np.ones(2), match="kept a reference")
+
+
+def test_an_op_with_hidden_state_is_refused():
+    calls = []
+
+    def counting(x):
+        calls.append(1)
+        return x * len(calls)
+
+    op = ag.defop("test_compile_counting", counting, lambda g, out, x: g)
+
+    def f(x):
+        return op(x * 1.0)  # HIDDEN-STATE-LINE
+
+    assert line_of("# HIDDEN-STATE-LINE") in _refused(f, np.ones(2), match="not a pure function")
+
+
+TAGGED = ag.defop(  # a parameter the forward does not compute with (a tag, a name...)
+    "test_compile_tagged", lambda x, tag: x * 2.0, lambda g, out, x, tag: g * 2.0
+)
+
+
+def test_a_traced_value_among_an_ops_static_parameters_is_refused():
+    def f(x):
+        return TAGGED(x, params=(x * 2.0,))  # PARAM-LINE
+
+    message = _refused(f, np.ones(2), match="among its static parameters")
+    assert line_of("# PARAM-LINE") in message
+
+
+def test_int_and_array_conversions_are_refused():
+    _refused(lambda x: x * len(range(x)), 3.0, match="integer")
+    _refused(lambda x: np.asarray(x) + 1.0, np.ones(2), match="numpy array")
+
+
+def test_detach_is_replayed():
+    f = compile(lambda x: x * (x * 2.0).detach())
+    for value in (1.0, 3.0):
+        x = Value(value)
+        out = f(x)
+        out.backward()
+        assert out.data == 2 * value * value and x.grad == 2 * value
+
+
+def test_user_text_never_reaches_the_generated_code():
+    op = ag.defop(
+        "x\nimport os  # not code", lambda x: x * 2.0, lambda g, out, x: g * 2.0, register=False
+    )
+    f = compile(lambda x: op(x).exp())
+    assert f(Value(1.0)).data == pytest.approx(math.exp(2.0))
+    assert "import" not in f.plans[0].source and "not code" not in f.plans[0].source
+
+
+def test_the_plan_can_be_shown():
+    model = nn.Linear(2, 2, rng=0)
+    f = compile(lambda x: model(x).tanh().sum())
+    f(np.ones((3, 2)))
+    text = str(f.plans[0])
+    assert "linear" in text and "tanh" in text and "live Parameter" in text
+    assert "def run(I, B)" in f.plans[0].source
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        repr(f)
+
+
+def test_the_trapezoid_example_compiled_trains_exactly_as_eagerly():
+    import importlib.util
+
+    path = HERE.parents[2] / "examples" / "trapezoid.py"
+    spec = importlib.util.spec_from_file_location("trapezoid_example", path)
+    module = importlib.util.module_from_spec(spec)
+    import sys
+
+    sys.path.insert(0, str(path.parent))  # for its _common helper
+    try:
+        spec.loader.exec_module(module)
+        eager = module.run(epochs=8, compare=True, out=None)
+        compiled = module.run(epochs=8, compare=True, out=None, compile=True)
+    finally:
+        sys.path.remove(str(path.parent))
+    assert compiled["rmse"] == pytest.approx(eager["rmse"], rel=1e-12)
+    assert compiled["plain_rmse"] == pytest.approx(eager["plain_rmse"], rel=1e-12)
