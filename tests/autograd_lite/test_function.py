@@ -51,18 +51,6 @@ def test_function_with_parameters_and_needs_input_grad():
 
 
 def test_function_saving_its_output_is_differentiable_twice():
-    class Exp(ag.Function):
-        @staticmethod
-        def forward(ctx, x):
-            out = np.exp(x)
-            ctx.save_for_backward(out)
-            return out
-
-        @staticmethod
-        def backward(ctx, grad):
-            (out,) = ctx.saved_tensors
-            return grad * out
-
     assert ag.gradgradcheck(Exp.apply, [Value(np.array([0.1, -0.4]))])
 
 
