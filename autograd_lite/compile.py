@@ -693,7 +693,9 @@ class Plan:
                 try:
                     out = ins.op.forward(*args, *ins.params)
                 except (ValueError, TypeError, IndexError, ZeroDivisionError, OverflowError) as e:
-                    raise op_error(ins.op, e, args) from None
+                    err = op_error(ins.op, e, args)  # named by the op and the user's line
+                    where = f"compiled {self.name}, the op traced at {_describe_site(ins.site)}"
+                    raise type(err)(f"{err} [{where}]") from None
                 if type(out) is not float and type(out) is not np.ndarray:
                     out = normalize(out, ins.op.name, all(type(d) is float for d in args))
             vals[ins.out] = out

@@ -36,6 +36,7 @@ __all__ = [
     "min",
     "minimum",
     "mse",
+    "pick",
     "pow",
     "relu",
     "reshape",
@@ -128,6 +129,17 @@ def where(cond: Any, x: Any, y: Any) -> Any:
     """x where cond is true, else y (broadcasting); cond is a constant boolean mask."""
     mask = np.asarray(prim.data(cond), dtype=bool)
     return call(prim.WHERE, (x, y), (bool(mask) if mask.ndim == 0 else mask,))
+
+
+def pick(x: Any, labels: Any) -> Any:
+    """x[..., labels[...]]: from each row of scores ``x`` (..., C), the entry its class label names.
+
+    ``labels`` are integers in [0, C) of shape ``x.shape[:-1]`` (checked on every call).
+    They are an input, not a constant: a compiled function reads new labels on every call.
+    No gradient flows into them (a Value gets a zero gradient). ``-pick(log_softmax(z), y)``
+    is the cross-entropy of each row.
+    """
+    return call(prim.PICK, (x, labels))
 
 
 def matmul(x: Any, y: Any) -> Any:

@@ -406,6 +406,46 @@ SCATTER_ADD = defop("scatter_add", _scatter_add_forward,
                     label=lambda index, new_shape: "scatter_add")
 
 
+def _class_indices(labels: Any, scores_shape: tuple[int, ...]) -> np.ndarray:
+    """``labels`` (engine data: floats holding integers) as checked integer indices."""
+    if len(scores_shape) == 0:
+        raise ValueError("the scores need a class axis (their last), got a scalar")
+    n_classes, expected = scores_shape[-1], scores_shape[:-1]
+    labels = np.asarray(labels)
+    if labels.shape != expected:
+        raise ValueError(
+            f"{labels.shape} labels for scores of shape {scores_shape}; expected shape {expected}"
+        )
+    with np.errstate(invalid="ignore"):
+        k = labels.astype(np.intp)
+    if labels.dtype.kind == "f" and not np.array_equal(k, labels):  # fractions, nan, inf
+        bad = labels[k != labels].flat[0]
+        raise ValueError(f"labels must be class indices (integers), got {bad}")
+    if k.size and (k.min() < 0 or k.max() >= n_classes):
+        raise ValueError(f"labels must be in [0, {n_classes}), got {k.min()}..{k.max()}")
+    return k
+
+
+def _pick_forward(x: Any, labels: Any) -> np.ndarray:
+    k = _class_indices(labels, shape(x))
+    if k.ndim == 1:
+        return x[np.arange(k.size), k]
+    return np.take_along_axis(x, k[..., None], axis=-1).reshape(k.shape)
+
+
+def _one_hot(labels: Any, x: Any) -> np.ndarray:
+    k = np.asarray(data(labels)).astype(np.intp)
+    return (np.arange(shape(x)[-1]) == k[..., None]).astype(np.result_type(data(x)))
+
+
+# out[...] = x[..., labels[...]]: one score per row, chosen by its class label. The labels
+# are an input (so a compiled plan reads new ones each call) but not differentiable: they
+# get a zero gradient, their derivative wherever it exists.
+PICK = defop("pick", _pick_forward,
+             lambda g, out, x, labels: RESHAPE(g, shape(out) + (1,)) * _one_hot(labels, x),
+             lambda g, out, x, labels: np.zeros(shape(labels), np.result_type(data(labels))))
+
+
 def _concatenate_vjp(i: int, g: Any, out: Any, *args: Any) -> Any:
     *xs, axis = args
     ax = axis % ndim(out)

@@ -104,31 +104,30 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Value:
         raise ValueError(
             f"{who}: logits must be (C,) or (batch, C), got shape {tuple(logits.shape)}"
         )
-    n_classes = logits.shape[-1]
-    raw = labels.data if isinstance(labels, Value) else labels
-    raw = np.asarray(raw)
-    if raw.shape == tuple(logits.shape) and raw.dtype.kind in "biuf":  # one-hot / probabilities
-        probs = raw.astype(logits.dtype, copy=False)
-        loss = -F.sum(probs * log_softmax(logits, axis=-1), axis=-1)
-        return _reduce(loss, reduction, who)
-    if raw.dtype.kind == "f" and np.all(raw == np.round(raw)):
-        raw = raw.astype(np.int64)  # class indices given as floats
-    if raw.dtype.kind not in "iu":
-        raise ValueError(
-            f"{who}: labels must be class indices (integers) of shape {tuple(logits.shape[:-1])} "
-            f"or probabilities of shape {tuple(logits.shape)}; got {raw.dtype} of shape {raw.shape}"
-        )
-    if raw.shape != tuple(logits.shape[:-1]):
-        raise ValueError(
-            f"{who}: {raw.shape} labels for logits of shape {tuple(logits.shape)}; "
-            f"expected shape {tuple(logits.shape[:-1])}"
-        )
-    if raw.size and (raw.min() < 0 or raw.max() >= n_classes):
-        raise ValueError(f"{who}: labels must be in [0, {n_classes}), got {raw.min()}..{raw.max()}")
+    if isinstance(labels, Value):  # by shape, without reading the data (compile traces this)
+        if tuple(labels.shape) == tuple(logits.shape):  # probabilities
+            probs = cast(labels.detach(), logits.dtype)
+            return _reduce(-F.sum(probs * log_softmax(logits, axis=-1), axis=-1), reduction, who)
+        if labels.requires_grad:
+            labels = labels.detach()  # labels are constants: no gradient flows into them
+    else:
+        labels = np.asarray(labels)
+        if labels.dtype.kind not in "biuf":
+            raise ValueError(
+                f"{who}: labels must be class indices (integers) of shape "
+                f"{tuple(logits.shape[:-1])} or probabilities of shape {tuple(logits.shape)}; "
+                f"got {labels.dtype} of shape {labels.shape}"
+            )
+        if labels.shape == tuple(logits.shape):  # one-hot / probabilities
+            probs = labels.astype(logits.dtype, copy=False)
+            return _reduce(-F.sum(probs * log_softmax(logits, axis=-1), axis=-1), reduction, who)
     # -log_softmax(logits)[label]: log_softmax works from logits - max, so the loss is
-    # accurate at every magnitude (logsumexp(z) - z[label] cancels at logits of 1e16)
-    logp = log_softmax(logits, axis=-1)
-    picked = logp[np.arange(raw.size), raw.ravel()] if raw.ndim else logp[int(raw)]
+    # accurate at every magnitude (logsumexp(z) - z[label] cancels at logits of 1e16).
+    # pick checks the labels (integers in [0, C), one per row) on every call.
+    try:
+        picked = F.pick(log_softmax(logits, axis=-1), labels)
+    except ValueError as e:
+        raise ValueError(f"{who}: {str(e).removeprefix('pick: ')}") from None
     return _reduce(-picked, reduction, who)
 
 

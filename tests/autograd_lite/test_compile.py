@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 # tests/ has no __init__.py: pytest puts this directory on sys.path, so the sibling module
 # with the op table's hypothesis strategies imports by its plain name
-from test_ops import CASES
+from test_ops import CASES, Labels
 
 import autograd_lite as ag
 import nn
@@ -69,22 +69,27 @@ def test_every_op_compiled_equals_eager(name, where):
     def check(case, shift, float32):
         inputs, params = case
         if float32:
-            inputs = [x if type(x) is float else x.astype(np.float32) for x in inputs]
-        live = [Value(x) for x in inputs]
+            inputs = [x if type(x) in (float, Labels) else x.astype(np.float32) for x in inputs]
+        # class labels are data, not variables: passed as integer arrays (arguments) or
+        # held by a Value that does not require grad (live), new labels on every call
+        live = [Value(x.labels, False) if type(x) is Labels else Value(x) for x in inputs]
         if where == "arguments":
             f = compile(lambda *xs: apply(op, xs, params))
         else:
             f = compile(lambda: apply(op, tuple(live), params))
         for call in range(3):
-            data = [shifted(x, shift * call) for x in inputs]
-            eager_in = [Value(d) for d in data]
+            data = [
+                x.moved(call) if type(x) is Labels else shifted(x, shift * call) for x in inputs
+            ]
+            eager_in = [x.labels if type(x) is Labels else Value(x) for x in data]
             eager = apply(op, tuple(eager_in), params)
             if where == "arguments":
-                args = [Value(d) for d in data]
+                args = [x.labels if type(x) is Labels else Value(x) for x in data]
                 out = f(*args)
             else:
                 for v, d in zip(live, data):
-                    v.data, v.grad = d, None  # a new array: the plan reads it live
+                    v.data = ag.Value(d.labels).data if type(d) is Labels else d
+                    v.grad = None  # a new array: the plan reads it live
                 args = live
                 out = f()
             assert out.op == f"compiled {f.__name__}" or out.op.startswith("compiled")
@@ -95,7 +100,8 @@ def test_every_op_compiled_equals_eager(name, where):
                 eager.backward(seed)
                 out.backward(seed)
             for a, b in zip(args, eager_in):
-                assert_same(a.grad, b.grad, rtol=1e-12 if not float32 else 1e-6)
+                if isinstance(b, Value):
+                    assert_same(a.grad, b.grad, rtol=1e-12 if not float32 else 1e-6)
         assert len(f.plans) == 1
 
     check()
@@ -602,11 +608,46 @@ def test_reading_data_numpy_or_grad_of_a_traced_value_is_refused_with_the_line()
 
 
 def test_a_library_function_reading_traced_data_is_refused_at_the_users_line():
-    def f(logits, labels):
-        return nn.cross_entropy(logits, labels)  # LIBRARY-LINE
+    def f(log_probs, labels):
+        return nn.nll_loss(log_probs, labels)  # LIBRARY-LINE
 
-    message = _refused(f, np.zeros((2, 3)), np.eye(3)[:2], match="nn.losses reading")
+    message = _refused(f, np.zeros((2, 3)), np.array([0, 2]), match="nn.losses reading")
     assert line_of("# LIBRARY-LINE") in message
+
+
+@pytest.mark.parametrize("probabilities", [False, True])
+def test_cross_entropy_reads_new_labels_on_every_call(probabilities):
+    """Class labels passed as integer arrays (or probabilities) are inputs of the plan:
+    each call uses its own, with the eager loss and gradients, from one trace."""
+    model = nn.Linear(4, 3, rng=0)
+    f = compile(lambda x, y: nn.cross_entropy(model(x), y))
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x, y = rng.normal(size=(5, 4)), rng.integers(0, 3, size=5)
+        if probabilities:
+            y = np.eye(3)[y]
+        model.zero_grad()
+        loss = f(x, y)
+        loss.backward()
+        got = [loss.data, model.weight.grad, model.bias.grad]
+        model.zero_grad()
+        eager = nn.cross_entropy(model(x), y)
+        eager.backward()
+        for a, b in zip(got, [eager.data, model.weight.grad, model.bias.grad]):
+            assert_same(a, b)
+    assert len(f.plans) == 1
+
+
+def test_bad_labels_on_a_replay_are_an_error_naming_the_op_and_line():
+    model = nn.Linear(4, 3, rng=0)
+    f = compile(lambda x, y: nn.cross_entropy(model(x), y))  # LABELS-LINE
+    x = np.zeros((2, 4))
+    f(x, np.array([0, 2]))
+    with pytest.raises(ValueError, match=r"pick: labels must be in \[0, 3\), got 0\.\.3") as e:
+        f(x, np.array([0, 3]))
+    assert line_of("# LABELS-LINE") in str(e.value)
+    with pytest.raises(ValueError, match="labels must be class indices"):
+        f(x, np.array([0.5, 1.0]))  # float labels: a new signature, checked while tracing
 
 
 def test_a_refusal_swallowed_by_the_function_is_still_raised():

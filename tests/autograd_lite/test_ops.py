@@ -2,6 +2,8 @@
 
 ``CASES`` maps each op name to a hypothesis strategy of ``(inputs, params)``: generated
 shapes (broadcasting included) and float64 values kept away from kinks and domain edges.
+An input that is data rather than a variable (``pick``'s class labels) is wrapped in
+:class:`Labels`: passed as it is, never perturbed.
 The tests iterate over ``OPS`` itself, so an op added to the table without a case here
 fails ``test_every_op_has_a_gradient_case``.
 """
@@ -34,6 +36,35 @@ def maybe_scalar(draw, array_strategy):
     if x.shape == () and draw(st.booleans()):
         return float(x)
     return x
+
+
+class Labels:
+    """Class labels: an op input that is not differentiated (passed raw, not as a Value)."""
+
+    def __init__(self, labels, n_classes):
+        self.labels, self.n_classes = labels, n_classes
+
+    def moved(self, k):
+        """Other valid labels (for replays with new data)."""
+        return Labels(np.asarray((self.labels + k) % self.n_classes), self.n_classes)
+
+    def __repr__(self):
+        return f"Labels({self.labels!r})"
+
+
+def op_inputs(name, inputs, params, cast=ag.Value):
+    """``(fn, variables)``: the op as a function of its variable inputs (``cast`` of each),
+    with its :class:`Labels` inputs bound as they are."""
+    op = OPS[name]
+    variables = [cast(x) for x in inputs if not isinstance(x, Labels)]
+
+    def fn(*xs):
+        it = iter(xs)
+        return apply(
+            op, tuple(x.labels if isinstance(x, Labels) else next(it) for x in inputs), params
+        )
+
+    return fn, variables
 
 
 NO_PARAMS = st.just(())
@@ -291,6 +322,13 @@ def dropout_case(draw):
     return [x], (p, SameDraws(draw(st.integers(0, 2**16))), MaskBox())
 
 
+@st.composite
+def pick_case(draw):
+    s = draw(shapes(min_dims=1))
+    labels = draw(hnp.arrays(np.int64, s[:-1], elements=st.integers(0, s[-1] - 1)))
+    return [draw(arrays(s)), Labels(labels, s[-1])], ()
+
+
 CASES = {
     "add": binary(),
     "sub": binary(),
@@ -323,6 +361,7 @@ CASES = {
     "transpose": transpose_case(),
     "broadcast_to": broadcast_to_case(),
     "getitem": getitem_case(),
+    "pick": pick_case(),
     "scatter_add": scatter_add_case(),
     "concatenate": concatenate_case(),
     "matmul": matmul_case(),
@@ -346,17 +385,11 @@ def test_every_op_has_a_gradient_case():
     assert not set(CASES) - set(OPS), "CASES names ops that are not in the table"
 
 
-def _op_fn(name, params):
-    op = OPS[name]
-    return lambda *xs: apply(op, xs, params)
-
-
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_gradient_matches_finite_differences(name):
     @given(CASES[name])
     def check(case):
-        inputs, params = case
-        assert ag.gradcheck(_op_fn(name, params), [ag.Value(x) for x in inputs])
+        assert ag.gradcheck(*op_inputs(name, *case))
 
     check()
 
@@ -367,8 +400,7 @@ def test_second_derivative_matches_finite_differences(name):
 
     @given(CASES[name])
     def check(case):
-        inputs, params = case
-        assert ag.gradgradcheck(_op_fn(name, params), [ag.Value(x) for x in inputs])
+        assert ag.gradgradcheck(*op_inputs(name, *case))
 
     check()
 
@@ -379,9 +411,8 @@ def test_gradient_has_the_input_shape_and_dtype(name):
 
     @given(CASES[name])
     def check(case):
-        inputs, params = case
-        xs = [ag.Value(np.asarray(x, dtype=np.float32)) for x in inputs]
-        out = apply(OPS[name], xs, params)
+        fn, xs = op_inputs(name, *case, cast=lambda x: ag.Value(np.asarray(x, dtype=np.float32)))
+        out = fn(*xs)
         assert out.dtype == np.float32
         out.backward(np.ones(out.shape, dtype=np.float32))
         for x in xs:
