@@ -2212,6 +2212,14 @@ def _kept(candidates: list[Value], refs: dict[int, int]) -> int | None:
     return None
 
 
+def plan_of(v: Value) -> tuple[Plan, int] | None:
+    """The plan and output index of a node made by a compiled call; None for other nodes."""
+    ctx = v._ctx
+    if ctx and len(ctx) == 2 and type(ctx[0]) is _Run:
+        return ctx[0].plan, ctx[1]
+    return None
+
+
 def _op_forward(plan: Plan, *args: Any) -> Any:
     """The compiled op's forward: the plan replayed on these inputs (output ``k``)."""
     *datas, _run, k = args

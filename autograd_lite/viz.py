@@ -40,6 +40,7 @@ import graphviz
 import numpy as np
 
 from autograd_lite import coloring, render
+from autograd_lite.compile import plan_of
 from autograd_lite.files import atomic_write
 from autograd_lite.modes import is_finite as _finite
 from autograd_lite.scope import Call, ModuleCalls, module_regions
@@ -643,6 +644,7 @@ def draw_graph(
     legend: bool = False,
     color: str | None = None,
     depth: int | None = None,
+    expand: bool = False,
 ) -> GraphDrawing:
     """Draw the graph that computed ``root`` (a Value, or a list of Values).
 
@@ -668,6 +670,9 @@ def draw_graph(
             class, input and output shapes, parameter count): ``0`` one box per
             outermost module call, ``1`` the model's box with one box per child, ...
             ``None`` (default): every module open.
+        expand: draw the node of each :func:`~autograd_lite.compile` call as the ops of
+            its plan (each with the line that traced it) in a box named for the compiled
+            function, instead of one op box.
 
     Returns:
         a ``graphviz.Digraph`` (see :class:`GraphDrawing`). ``.source`` is the DOT text;
@@ -715,6 +720,7 @@ def draw_graph(
     box_flags: dict[Call, Counter[str]] = {}
     nodes_meta: dict[str, dict[str, Any]] = {}
     cluster_members: dict[str, list[str]] = {}
+    plans_drawn: dict[int, dict[int, str]] = {}  # expanded compiled calls: slot -> node id
 
     def add_node(where: str, node_id: str, label: str, attrs: dict[str, str]) -> None:
         # ids are [a-z0-9_], labels are HTML built by _text/_table, attribute values are
@@ -768,6 +774,11 @@ def draw_graph(
             add_node(where, f"v{i}", label, attrs)
 
         if v._op is None:
+            continue
+        compiled = plan_of(v) if expand and box is None else None
+        if compiled is not None:
+            _draw_plan(i, v, *compiled, walk, plans_drawn, add_node, edges)
+            kinds_seen.update(("op", "constant"))
             continue
         op_id = f"o{i}"
         if box is not None:
@@ -874,6 +885,44 @@ def draw_graph(
     return g
 
 
+def _draw_plan(
+    i: int, v: Value, plan: Any, k: int, walk: _Walk, drawn: dict, add_node: Any, edges: list
+) -> None:
+    """The ops of compiled node ``v{i}`` (output ``k`` of ``plan``), in a box of their own.
+
+    One box per compiled call: its other outputs, drawn later, link into the same box.
+    """
+    run = v._ctx[0]
+    made = drawn.get(id(run))
+    if made is None:
+        made = drawn[id(run)] = {}
+        where = f"x:compiled {plan.name} ({len(plan.instrs)} ops)#{len(drawn)}"
+        for s, x in enumerate(v._inputs):  # the call's inputs: Values drawn, or raw data
+            if isinstance(x, Value):
+                j = walk.index.get(x)
+                made[s] = f"v{j}" if j is not None else f"s{walk.group_of[x]}"
+            else:
+                c = np.asarray(x)
+                text = f"{float(c):.6g}" if c.ndim == 0 else f"{_array_text(c)}<BR/>{_stats(x)}"
+                made[s] = f"c{i}_{s}"
+                add_node(where, made[s], f"<{text}>", dict(_STYLE["constant"], fontsize="10"))
+        for n, ins in enumerate(plan.instrs):
+            op_id = f"o{i}_{n}"
+            label = _text(ins.op.describe(ins.params) if ins.fclass is None else ins.op.name, 40)
+            if ins.site is not None:
+                line = f"{os.path.basename(ins.site[0])}:{ins.site[1]}"
+                label += f'<BR/><FONT POINT-SIZE="8" COLOR="#6b7280">{_text(line)}</FONT>'
+            add_node(where, op_id, f"<{label}>", dict(_STYLE["op"]))
+            slots = [s for s in ins.slots if s is not None]
+            numbered = len(slots) > 1 and not ins.op.commutative
+            for pos, s in enumerate(ins.slots):
+                if s is not None and s in made:
+                    port = f' [label=" {pos}" fontsize=8 fontcolor="#9ca3af"]' if numbered else ""
+                    edges.append((made[s], op_id, port))
+            made[ins.out] = op_id
+    edges.append((made[plan.out_slots[k]], f"v{i}", ""))
+
+
 def _strip_tags(text: str) -> str:
     out, inside = [], False
     for ch in text:
@@ -958,6 +1007,9 @@ def _emit_clusters(g: graphviz.Digraph, clusters: dict[str, list[str]], mods: _M
                 parent[k] = mods.cluster_of_call(mods.mc.parent[c])
                 label[k] = mods.title[c]
                 c = mods.mc.parent[c]
+        elif key.startswith("x:"):  # an expanded compiled call: "x:compiled f#1"
+            parent[key] = ""
+            label[key] = key[2:].rsplit("#", 1)[0]
         else:  # "p:layers.0": a dotted path, and its prefixes
             parts = key[2:].split(".")
             for n in range(len(parts), 0, -1):
@@ -1002,6 +1054,8 @@ def _emit_clusters(g: graphviz.Digraph, clusters: dict[str, list[str]], mods: _M
 def _cluster_order(key: str) -> tuple:
     if key.startswith("c"):
         return (0, int(key[1:]), "")
+    if key.startswith("x:"):
+        return (2, 0, key)
     return (1, key.count("."), key)
 
 

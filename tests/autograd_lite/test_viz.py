@@ -1039,3 +1039,62 @@ def test_leaves_and_inputs_handed_back_are_never_marked():
     assert getattr(x, "_calls", None) is None and getattr(weight.w, "_calls", None) is None
     h = x * 2.0
     assert ident(h) is h and getattr(h, "_calls", None) is None
+
+
+# ------------------------------------------------------------------- compiled calls
+
+
+def _compiled_pair():
+    w = Value(np.array([[0.5, -1.0], [2.0, 0.25]]), name="w")
+
+    def two(x):  # TWO-LINE
+        h = (x @ w).tanh()
+        return h.sum(), (h * h).sum()
+
+    return ag.compile(two)
+
+
+def test_a_compiled_call_is_one_op_box_unless_expanded():
+    f = _compiled_pair()
+    a, b = f(np.ones((3, 2)))
+    d = Dot(viz.to_dot([a, b]))
+    name = f"compiled {f.__qualname__}"  # _compiled_pair.<locals>.two
+    assert len(d.ops(name + "[0]")) == 1 and len(d.ops(name + "[1]")) == 1
+    assert not d.ops("@") and not d.ops("tanh")
+
+
+def test_expand_draws_the_plan_ops_with_their_lines_once_per_call():
+    f = _compiled_pair()
+    a, b = f(np.ones((3, 2)))
+    (a + b).backward()
+    d = Dot(viz.to_dot([a, b], expand=True))
+    assert not d.ops(f"compiled {f.__qualname__}[0]")
+    line = f"test_viz.py:{_line_of('# TWO-LINE') + 1}"  # the line of x @ w
+    matmul = [n for n, v in d.nodes.items() if v["cells"][0].startswith("@") and line in v["label"]]
+    assert len(matmul) == 1  # one box for the call, though it has two outputs
+    (w_id,) = [n for n in d.values() if d.cells(n)[0].startswith("w ")]
+    assert w_id in d.into(matmul[0])  # the live parameter feeds the op that read it
+    assert any(d.nodes[n]["attrs"].count("dashed") for n in d.into(matmul[0]))  # x: raw data
+    (tanh,) = d.out_of(matmul[0])
+    sums = [n for n in d.out_of(tanh)] + [n for m in d.out_of(tanh) for n in d.out_of(m)]
+    outputs = {n for s in sums for n in d.out_of(s) if re.fullmatch(r"v\d+", n)}
+    assert len(outputs) == 2  # each output Value fed by the op that made it
+    assert re.search(r"label=<compiled \S*two \(5 ops\)>", html.unescape(d.source))
+
+
+@needs_dot
+def test_an_expanded_drawing_renders(tmp_path):
+    f = _compiled_pair()
+    a, _ = f(np.ones((3, 2)))
+    a.backward()
+    path = tmp_path / "plan.svg"
+    viz.save_graph(viz.draw_graph(a, expand=True), str(path))
+    text = path.read_text()
+    assert "two (5 ops)" in text and "tanh" in text and "test_viz.py:" in text
+
+
+def _line_of(marker):
+    with open(__file__) as file:
+        source = file.read().splitlines()
+    (n,) = [i + 1 for i, t in enumerate(source) if marker in t and "_line_of(" not in t]
+    return n
