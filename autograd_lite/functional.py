@@ -19,6 +19,7 @@ from autograd_lite.value import Value, constant
 
 __all__ = [
     "abs",
+    "binary_cross_entropy",
     "broadcast_to",
     "concatenate",
     "cos",
@@ -129,6 +130,14 @@ def where(cond: Any, x: Any, y: Any) -> Any:
     """x where cond is true, else y (broadcasting); cond is a constant boolean mask."""
     mask = np.asarray(prim.data(cond), dtype=bool)
     return call(prim.WHERE, (x, y), (bool(mask) if mask.ndim == 0 else mask,))
+
+
+def binary_cross_entropy(p: Any, t: Any) -> Any:
+    """-(t log p + (1 - t) log(1 - p)) elementwise, as one node; each log clamped at -100.
+
+    ``p`` must lie in [0, 1] (checked on every call); see ``nn.binary_cross_entropy``.
+    """
+    return call(prim.BCE, (p, t))
 
 
 def pick(x: Any, labels: Any) -> Any:

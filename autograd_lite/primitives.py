@@ -521,6 +521,44 @@ def _mse_vjp(sign: float) -> Callable:
 
 
 MSE = defop("mse", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0))  # mean((p - t)**2)
+
+
+def _bce_forward(p: Any, t: Any) -> Any:
+    if np.any(p < 0.0) or np.any(p > 1.0):  # checked on every call (compiled ones too)
+        raise ValueError(
+            f"predictions must be probabilities in [0, 1] (got values from {np.min(p):.4g} "
+            f"to {np.max(p):.4g}); apply sigmoid first, or use "
+            "binary_cross_entropy_with_logits on the logits"
+        )
+    with np.errstate(divide="ignore"):  # log(0) = -inf is expected here: it is clamped
+        out = -(t * np.maximum(np.log(p), -100.0) + (1.0 - t) * np.maximum(np.log(1.0 - p), -100.0))
+    return float(out) if type(p) is float and type(t) is float else out
+
+
+def _bce_terms(p: Any) -> tuple[Any, Any, Any, Any]:
+    """Where log p and log(1 - p) escape the clamp at -100 (constant masks), and p and
+    1 - p with 1 where they do not (so no rule divides by 0, at any order)."""
+    pd = data(p)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mp, mq = np.log(pd) > -100.0, np.log(1.0 - pd) > -100.0
+    if type(pd) is float:
+        mp, mq = bool(mp), bool(mq)
+    return mp, mq, WHERE(p, 1.0, mp), WHERE(1.0 - p, 1.0, mq)
+
+
+def _bce_vjp_p(g: Any, out: Any, p: Any, t: Any) -> Any:
+    mp, mq, p1, q1 = _bce_terms(p)
+    return g * (WHERE((1.0 - t) / q1, 0.0, mq) - WHERE(t / p1, 0.0, mp))
+
+
+def _bce_vjp_t(g: Any, out: Any, p: Any, t: Any) -> Any:
+    mp, mq, p1, q1 = _bce_terms(p)
+    return g * (WHERE(LOG(q1), -100.0, mq) - WHERE(LOG(p1), -100.0, mp))
+
+
+# -(t log p + (1 - t) log(1 - p)), elementwise, each log clamped at -100 (as PyTorch's BCE):
+# p = 0 or 1 gives a large finite loss and a zero gradient from the clamped term
+BCE = defop("binary_cross_entropy", _bce_forward, _bce_vjp_p, _bce_vjp_t)
 # fmt: on
 
 BUILTIN_OPS: dict[str, Op] = dict(OPS)

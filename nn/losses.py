@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import Value, log_softmax, logsumexp, maximum, stack
+from autograd_lite import Value, log_softmax, logsumexp, stack
 from autograd_lite import functional as F
 from nn.layers import cast
 from nn.module import Module
@@ -135,25 +135,17 @@ def binary_cross_entropy(pred: Any, target: Any, reduction: str = "mean") -> Val
     """-(t log p + (1 - t) log(1 - p)) for probabilities p in [0, 1].
 
     Stabilised by clamping, as in PyTorch: each log is clamped at -100, so p = 0 or 1
-    gives a large finite loss (and a zero gradient there) instead of infinity or NaN.
-    A prediction outside [0, 1] is an error. Prefer
+    gives a large finite loss instead of infinity or NaN, and the clamped term gives no
+    gradient. One node; a prediction outside [0, 1] is an error, on every call (a
+    compiled one too). Prefer
     :func:`binary_cross_entropy_with_logits` when you have logits: it is exact for any
     logit.
     """
     who = "binary_cross_entropy"
     pred = _pred(pred, who)
     t = _target(target, pred, who)
-    p = pred.data if isinstance(pred, Value) else pred
-    if np.any(p < 0.0) or np.any(p > 1.0):
-        raise ValueError(
-            f"{who}: predictions must be probabilities in [0, 1] (got values from "
-            f"{np.min(p):.4g} to {np.max(p):.4g}); apply sigmoid first, or use "
-            "binary_cross_entropy_with_logits on the logits"
-        )
-    with np.errstate(divide="ignore"):  # log(0) = -inf is expected here: it is clamped
-        log_p = maximum(F.log(pred), -100.0)
-        log_q = maximum(F.log(1.0 - pred), -100.0)
-    return _reduce(-(t * log_p + (1.0 - t) * log_q), reduction, who)
+    # one op, which checks that the predictions are probabilities on every call
+    return _reduce(F.binary_cross_entropy(pred, t), reduction, who)
 
 
 def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean") -> Value:

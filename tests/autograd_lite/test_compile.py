@@ -49,8 +49,9 @@ def assert_same(a, b, rtol=1e-12):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=0, equal_nan=True)
 
 
-def shifted(x, shift):
-    return float(x + shift) if type(x) is float else np.asarray(x + shift, dtype=x.dtype)
+def shifted(x, shift, clip=None):
+    y = x + shift if clip is None else np.clip(x + shift, *clip)
+    return float(y) if type(x) is float else np.asarray(y, dtype=x.dtype)
 
 
 # ------------------------------------------------------------------ every op of the table
@@ -81,6 +82,8 @@ def test_every_op_compiled_equals_eager(name, where):
             data = [
                 x.moved(call) if type(x) is Labels else shifted(x, shift * call) for x in inputs
             ]
+            if name == "binary_cross_entropy":  # predictions stay probabilities
+                data[0] = shifted(data[0], 0.0, (0.0, 1.0))
             eager_in = [x.labels if type(x) is Labels else Value(x) for x in data]
             eager = apply(op, tuple(eager_in), params)
             if where == "arguments":
@@ -636,6 +639,29 @@ def test_cross_entropy_reads_new_labels_on_every_call(probabilities):
         for a, b in zip(got, [eager.data, model.weight.grad, model.bias.grad]):
             assert_same(a, b)
     assert len(f.plans) == 1
+
+
+def test_binary_cross_entropy_compiled_checks_each_calls_predictions():
+    model = nn.Linear(3, 1, rng=0)
+    f = compile(lambda x, t: nn.binary_cross_entropy(model(x).sigmoid(), t))
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        x, t = rng.normal(size=(4, 3)), rng.integers(0, 2, size=(4, 1)).astype(float)
+        model.zero_grad()
+        loss = f(x, t)
+        loss.backward()
+        got = [loss.data, model.weight.grad]
+        model.zero_grad()
+        eager = nn.binary_cross_entropy(model(x).sigmoid(), t)
+        eager.backward()
+        assert_same(got[0], eager.data)
+        assert_same(got[1], model.weight.grad)
+    g = compile(lambda p, t: nn.binary_cross_entropy(p, t))  # PROBS-LINE
+    g(np.array([0.5, 0.25]), np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"predictions must be probabilities") as e:
+        g(np.array([0.5, 1.25]), np.array([1.0, 0.0]))
+    assert line_of("# PROBS-LINE") in str(e.value)
+    assert len(g.plans) == 1
 
 
 def test_bad_labels_on_a_replay_are_an_error_naming_the_op_and_line():

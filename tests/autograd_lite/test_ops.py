@@ -367,6 +367,7 @@ CASES = {
     "matmul": matmul_case(),
     "linear": linear_case(),
     "mse": binary(),
+    "binary_cross_entropy": binary(x_range=(0.05, 0.95), y_range=(0.0, 1.0)),
     "conv1d": conv_case(1),
     "conv2d": conv_case(2),
     "conv_transpose": conv_transpose_case(),

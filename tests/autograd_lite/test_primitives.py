@@ -4,6 +4,7 @@ Python-float path exactly as on the array path, PyTorch's conventions at poles."
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -174,8 +175,13 @@ def test_python_float_path_gives_what_the_array_path_gives(name):
         for args in pairs:
             fs = [Value(a) for a in args]
             arrs = [Value(np.array(a)) for a in args]
+            try:
+                out_a = apply(op, tuple(arrs), params)
+            except ValueError as e:  # out of the op's domain (a BCE prediction of 2): both refuse
+                with pytest.raises(ValueError, match=re.escape(str(e).split(" (input")[0])):
+                    apply(op, tuple(fs), params)
+                continue
             out_f = apply(op, tuple(fs), params)
-            out_a = apply(op, tuple(arrs), params)
             assert type(out_f.data) is float
             assert _same(out_f.data, out_a.data), (name, args, out_f.data, out_a.data)
             out_f.backward()

@@ -219,3 +219,21 @@ def test_bce_with_logits_gradient_at_zero_is_sigmoid_minus_target():
     assert loss.item() == pytest.approx(4 * np.log(2))
     loss.backward()
     np.testing.assert_allclose(x.grad, 0.5 - t)
+
+
+def test_bce_at_zero_and_one_has_the_documented_finite_gradient():
+    """The clamped term gives no gradient; the other its derivative (1/(1-p) or -1/p).
+    (Composed from log and maximum, the gradient was 0 * inf = NaN there.)"""
+    p = Value(np.array([0.0, 0.0, 1.0, 1.0]))
+    t = np.array([1.0, 0.0, 1.0, 0.0])
+    loss = nn.binary_cross_entropy(p, t, reduction="sum")
+    loss.backward()
+    np.testing.assert_array_equal(loss.data, 100.0 * 2 + 0.0)
+    np.testing.assert_array_equal(p.grad, [0.0, 1.0, -1.0, 0.0])
+
+
+def test_bce_is_one_node():
+    p = Value(np.array([0.2, 0.9]))
+    assert nn.binary_cross_entropy(p, np.array([0.0, 1.0]), reduction="none").op == (
+        "binary_cross_entropy"
+    )
