@@ -104,23 +104,26 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Value:
         raise ValueError(
             f"{who}: logits must be (C,) or (batch, C), got shape {tuple(logits.shape)}"
         )
-    if isinstance(labels, Value):  # by shape, without reading the data (compile traces this)
-        if tuple(labels.shape) == tuple(logits.shape):  # probabilities
-            probs = cast(labels.detach(), logits.dtype)
-            return _reduce(-F.sum(probs * log_softmax(logits, axis=-1), axis=-1), reduction, who)
-        if labels.requires_grad:
-            labels = labels.detach()  # labels are constants: no gradient flows into them
+    # indices or probabilities, told apart by shape: a Value's data is never read (compile
+    # traces this with the labels as a plan input)
+    probs: Any = None
+    if isinstance(labels, Value):
+        labels = labels.detach() if labels.requires_grad else labels  # constants: no gradient
+        if tuple(labels.shape) == tuple(logits.shape):
+            probs = cast(labels, logits.dtype)
     else:
         labels = np.asarray(labels)
-        if labels.dtype.kind not in "biuf":
+        is_probs = labels.shape == tuple(logits.shape)
+        if labels.dtype.kind not in ("biuf" if is_probs else "iuf"):
             raise ValueError(
                 f"{who}: labels must be class indices (integers) of shape "
                 f"{tuple(logits.shape[:-1])} or probabilities of shape {tuple(logits.shape)}; "
                 f"got {labels.dtype} of shape {labels.shape}"
             )
-        if labels.shape == tuple(logits.shape):  # one-hot / probabilities
+        if is_probs:  # one-hot or soft
             probs = labels.astype(logits.dtype, copy=False)
-            return _reduce(-F.sum(probs * log_softmax(logits, axis=-1), axis=-1), reduction, who)
+    if probs is not None:
+        return _reduce(-F.sum(probs * log_softmax(logits, axis=-1), axis=-1), reduction, who)
     # -log_softmax(logits)[label]: log_softmax works from logits - max, so the loss is
     # accurate at every magnitude (logsumexp(z) - z[label] cancels at logits of 1e16).
     # pick checks the labels (integers in [0, C), one per row) on every call.

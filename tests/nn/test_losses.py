@@ -237,3 +237,11 @@ def test_bce_is_one_node():
     assert nn.binary_cross_entropy(p, np.array([0.0, 1.0]), reduction="none").op == (
         "binary_cross_entropy"
     )
+
+
+@pytest.mark.parametrize("labels", [np.array([2.0, 0.0]), np.eye(3)[[2, 0]]])
+def test_cross_entropy_labels_given_as_values_get_no_gradient(labels):
+    z, y = Value(np.zeros((2, 3))), Value(labels)  # y requires grad, as Values do by default
+    nn.cross_entropy(z, y).backward()
+    assert y.grad is None and z.grad is not None
+    assert nn.cross_entropy(Value(np.zeros((2, 3))), y).item() == pytest.approx(np.log(3))
