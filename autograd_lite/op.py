@@ -229,7 +229,11 @@ def call(op: Op, inputs: Sequence[Any], params: tuple = ()) -> Any:
         if isinstance(x, Value):
             return apply(op, tuple(inputs), params)
     datas = [float(x) if type(x) is int or type(x) is bool else x for x in inputs]
-    return normalize(op.forward(*datas, *params), op.name, all(type(d) is float for d in datas))
+    try:
+        out = op.forward(*datas, *params)
+    except (ValueError, TypeError, IndexError) as e:  # arithmetic errors propagate as they are
+        raise op_error(op, e, datas) from None
+    return normalize(out, op.name, all(type(d) is float for d in datas))
 
 
 def op_error(op: Op, e: Exception, datas: Sequence[Any]) -> Exception:

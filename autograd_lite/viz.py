@@ -913,11 +913,16 @@ def _draw_plan(
                 line = f"{os.path.basename(ins.site[0])}:{ins.site[1]}"
                 label += f'<BR/><FONT POINT-SIZE="8" COLOR="#6b7280">{_text(line)}</FONT>'
             add_node(where, op_id, f"<{label}>", dict(_STYLE["op"]))
-            slots = [s for s in ins.slots if s is not None]
-            numbered = len(slots) > 1 and not ins.op.commutative
-            for pos, s in enumerate(ins.slots):
-                if s is not None and s in made:
-                    port = f' [label=" {pos}" fontsize=8 fontcolor="#9ca3af"]' if numbered else ""
+            numbered = len(ins.slots) > 1 and not ins.op.commutative
+            for pos, (s, c) in enumerate(zip(ins.slots, ins.consts)):
+                port = f' [label=" {pos}" fontsize=8 fontcolor="#9ca3af"]' if numbered else ""
+                if s is None:  # a constant the trace saw (a number, an array)
+                    c_id = f"c{i}_{n}_{pos}"
+                    a = np.asarray(c)
+                    text = f"{float(a):.6g}" if a.ndim == 0 else f"{_array_text(a)}<BR/>{_stats(c)}"
+                    add_node(where, c_id, f"<{text}>", dict(_STYLE["constant"], fontsize="10"))
+                    edges.append((c_id, op_id, port))
+                elif s in made:
                     edges.append((made[s], op_id, port))
             made[ins.out] = op_id
     edges.append((made[plan.out_slots[k]], f"v{i}", ""))

@@ -1082,6 +1082,16 @@ def test_expand_draws_the_plan_ops_with_their_lines_once_per_call():
     assert re.search(r"label=<compiled \S*two \(5 ops\)>", html.unescape(d.source))
 
 
+def test_expand_draws_the_constants_of_the_plan_with_numbered_ports():
+    left = ag.compile(lambda x: ag.sum(x - 2.0))(Value(np.ones(3)))
+    right = ag.compile(lambda x: ag.sum(2.0 - x))(Value(np.ones(3)))
+    a, b = Dot(viz.to_dot(left, expand=True)), Dot(viz.to_dot(right, expand=True))
+    for d, const_port in ((a, " 1"), (b, " 0")):
+        (sub,) = [n for n, v in d.nodes.items() if v["label"].startswith("-<BR/>")]
+        (c,) = [n for n in d.into(sub) if n.startswith("c")]
+        assert d.cells(c) == ["2"] and f'label="{const_port}"' in d.edge_attrs[(c, sub)]
+
+
 @needs_dot
 def test_an_expanded_drawing_renders(tmp_path):
     f = _compiled_pair()

@@ -132,8 +132,9 @@ def test_binary_cross_entropy_gradient_for_the_target_too(pt):
 
 
 def test_binary_cross_entropy_refuses_non_probabilities():
-    with pytest.raises(ValueError, match=r"binary_cross_entropy: predictions must be .*\[0, 1\]"):
-        nn.binary_cross_entropy(Value(np.array([0.5, 1.5])), np.array([0.0, 1.0]))
+    for p in (Value(np.array([0.5, 1.5])), np.array([0.5, 1.5])):  # a Value, or raw data
+        with pytest.raises(ValueError, match=r"binary_cross_entropy: predictions must be .*1\.5"):
+            nn.binary_cross_entropy(p, np.array([0.0, 1.0]))
     with pytest.raises(ValueError, match=r"shape \(2, 1\) but target has shape \(2,\)"):
         nn.binary_cross_entropy(Value(np.full((2, 1), 0.5)), np.zeros(2))
 
