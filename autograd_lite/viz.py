@@ -791,7 +791,7 @@ def draw_graph(
         numbered = len(inputs) > 1 and not getattr(v._op, "commutative", False)
         seen_summary: set[int] = set()
         for k, x in enumerate(inputs):
-            port = f' [label=" {k}" fontsize=8 fontcolor="#9ca3af"]' if numbered else ""
+            port = _port(k) if numbered else ""
             if isinstance(x, Value):
                 j = walk.index.get(x)
                 if j is not None:
@@ -806,10 +806,7 @@ def draw_graph(
                 if box is not None:
                     hidden_to[c_id] = f"m{mods.index[box]}"
                     continue
-                c = np.asarray(x)
-                text = f"{float(c):.6g}" if c.ndim == 0 else f"{_array_text(c)}<BR/>{_stats(x)}"
-                cattrs = dict(_STYLE["constant"], fontsize="10")
-                add_node(where, c_id, f"<{text}>", cattrs)
+                add_node(where, c_id, *_constant_node(x))
                 kinds_seen.add("constant")
                 edges.append((c_id, op_id, port))
 
@@ -885,6 +882,18 @@ def draw_graph(
     return g
 
 
+def _port(k: int) -> str:
+    """The edge attributes numbering input ``k`` of an op whose inputs' order matters."""
+    return f' [label=" {k}" fontsize=8 fontcolor="#9ca3af"]'
+
+
+def _constant_node(x: Any) -> tuple[str, dict[str, str]]:
+    """Label and attributes of a raw constant's node: its value, or an array's summary."""
+    c = np.asarray(x)
+    text = f"{float(c):.6g}" if c.ndim == 0 else f"{_array_text(c)}<BR/>{_stats(x)}"
+    return f"<{text}>", dict(_STYLE["constant"], fontsize="10")
+
+
 def _draw_plan(
     i: int, v: Value, plan: Any, k: int, walk: _Walk, drawn: dict, add_node: Any, edges: list
 ) -> None:
@@ -902,10 +911,8 @@ def _draw_plan(
                 j = walk.index.get(x)
                 made[s] = f"v{j}" if j is not None else f"s{walk.group_of[x]}"
             else:
-                c = np.asarray(x)
-                text = f"{float(c):.6g}" if c.ndim == 0 else f"{_array_text(c)}<BR/>{_stats(x)}"
                 made[s] = f"c{i}_{s}"
-                add_node(where, made[s], f"<{text}>", dict(_STYLE["constant"], fontsize="10"))
+                add_node(where, made[s], *_constant_node(x))
         for n, ins in enumerate(plan.instrs):
             op_id = f"o{i}_{n}"
             label = _text(ins.op.describe(ins.params) if ins.fclass is None else ins.op.name, 40)
@@ -915,12 +922,10 @@ def _draw_plan(
             add_node(where, op_id, f"<{label}>", dict(_STYLE["op"]))
             numbered = len(ins.slots) > 1 and not ins.op.commutative
             for pos, (s, c) in enumerate(zip(ins.slots, ins.consts)):
-                port = f' [label=" {pos}" fontsize=8 fontcolor="#9ca3af"]' if numbered else ""
+                port = _port(pos) if numbered else ""
                 if s is None:  # a constant the trace saw (a number, an array)
                     c_id = f"c{i}_{n}_{pos}"
-                    a = np.asarray(c)
-                    text = f"{float(a):.6g}" if a.ndim == 0 else f"{_array_text(a)}<BR/>{_stats(c)}"
-                    add_node(where, c_id, f"<{text}>", dict(_STYLE["constant"], fontsize="10"))
+                    add_node(where, c_id, *_constant_node(c))
                     edges.append((c_id, op_id, port))
                 elif s in made:
                     edges.append((made[s], op_id, port))
