@@ -373,6 +373,24 @@ def test_demo_trains_draws_and_checks(tmp_path):
 
 
 @needs_sklearn
+def test_demo_trains_through_a_compiled_loss(monkeypatch):
+    """The demo's training step is ag.compile'd: traced once per batch shape, then replayed."""
+    from autograd_lite import demo as main_demo
+
+    made = []
+
+    def spy(fn):
+        made.append(ag.compile(fn))
+        return made[-1]
+
+    monkeypatch.setattr(main_demo, "compile", spy)
+    main_demo.train(1)
+    (loss_fn,) = made
+    assert loss_fn.traces == 2  # batches of 32, and the last, shorter one
+    assert sum(plan.calls for plan in loss_fn.plans) > 40  # the other batches replay
+
+
+@needs_sklearn
 def test_demo_without_dot_explains_and_keeps_the_dot_text(tmp_path):
     empty = tmp_path / "bin"
     empty.mkdir()

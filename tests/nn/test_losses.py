@@ -231,6 +231,9 @@ def test_bce_at_zero_and_one_has_the_documented_finite_gradient():
     loss.backward()
     np.testing.assert_array_equal(loss.data, 100.0 * 2 + 0.0)
     np.testing.assert_array_equal(p.grad, [0.0, 1.0, -1.0, 0.0])
+    tiny = Value(np.array([1e-50]))  # log p = -115: clamped, so no gradient from it
+    nn.binary_cross_entropy(tiny, np.array([1.0])).backward()
+    np.testing.assert_array_equal(tiny.grad, [0.0])
 
 
 def test_bce_is_one_node():
