@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any
 
 import numpy as np
@@ -89,7 +90,7 @@ def details(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
         v: Value = m["value"]
         rec: dict[str, Any] = {"kind": kind, "name": m["name"] or ""}
         if v.op is not None:
-            rec["op"] = v.op
+            rec["op"] = str(v.op)
         rec["data"] = _array_stats(v.data)
         grad = v.grad.data if isinstance(v.grad, Value) else v.grad
         rec["grad"] = None if grad is None else _array_stats(grad)
@@ -103,7 +104,7 @@ def details(meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
         out[node_id] = rec
         if v.op is not None:
             i = node_id[1:]
-            out[f"o{i}"] = {"kind": "op", "name": "", "op": v.op, "output": node_id}
+            out[f"o{i}"] = {"kind": "op", "name": "", "op": rec["op"], "output": node_id}
     return out
 
 
@@ -119,15 +120,22 @@ def page(drawing: Any, title: str = "autograd_lite graph") -> str:
         "color": meta.get("color"),
     }
     blob = json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-    blob = blob.replace("</", "<\\/")
-    return (
-        _TEMPLATE.replace("%TITLE%", html.escape(title))
-        .replace("%CSS%", _CSS)
-        .replace("%JS%", _JS)
-        .replace("%SVG%", svg)
-        .replace("%DATA%", blob)
-    )
+    parts = {
+        "TITLE": html.escape(str(title), quote=True),
+        "CSS": _CSS,
+        "JS": _JS,
+        "SVG": svg,
+        "DATA": blob.translate(_SCRIPT_SAFE),
+    }
+    # one pass: a placeholder inside a filled-in part (a name "%DATA%") stays text
+    return _PLACEHOLDER.sub(lambda m: parts[m.group(1)], _TEMPLATE)
 
+
+_SCRIPT_SAFE = {ord(c): f"\\u{ord(c):04x}" for c in "<>&\u2028\u2029"}
+"""JSON text that cannot end its ``<script>`` element (``</script>``, ``<!--``) nor be read
+as HTML: these characters only occur inside JSON strings, where ``\\uXXXX`` means the same."""
+
+_PLACEHOLDER = re.compile(r"%(TITLE|CSS|JS|SVG|DATA)%")
 
 _TEMPLATE = """<!DOCTYPE html>
 <html lang="en">

@@ -300,6 +300,17 @@ def _text(s: Any, limit: int | None = _MAX_LABEL) -> str:
     return html.escape(s, quote=True).replace("]", "&#93;").replace("\\", "\\\\")
 
 
+def _name_text(name: Any) -> str | None:
+    """A Value's name as text: a ``str`` or None as it is, anything else (bytes, NaN, an
+    object) as its ``repr``, never raising (a name must not stop a drawing)."""
+    if name is None or isinstance(name, str):
+        return name
+    try:
+        return repr(name)
+    except Exception:
+        return object.__repr__(name)
+
+
 def _array_text(a: Any) -> str:
     """``(2, 3) float32``: the shape and dtype of an array, as label text."""
     a = np.asarray(a)
@@ -729,7 +740,7 @@ def draw_graph(
         cluster_members.setdefault(where, []).append(node_id)
 
     for i, v in enumerate(walk.order):
-        name = label_of.get(v, v.name)
+        name = label_of[v] if v in label_of else _name_text(v.name)
         if v in root_set:
             kind = "output"
         elif v._op is not None:

@@ -20,7 +20,7 @@ import pytest
 
 import autograd_lite as ag
 from autograd_lite import Value, cli, render, viz
-from autograd_lite.html import MAX_VALUES
+from autograd_lite.html import MAX_VALUES, page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -270,3 +270,186 @@ def test_a_20000_node_graph_opens_quickly(browser, tmp_path):
     browser.execute_script("AGL.search('mul')")
     hits = browser.execute_script("return document.getElementById('hits').textContent")
     assert int(hits.split()[0]) >= 200
+
+
+# ------------------------------------------------------------------- hostile names
+# Every name below is drawn on a page that must run no script of its, inject no element
+# and still render: the placeholders of the page template, script and comment openers,
+# attribute breakers, JS string/template breakers, direction marks, line/paragraph
+# separators, NUL, and a long name. The payloads set window.__pwned or call alert().
+
+PWN = "window.__pwned=1"
+PLACEHOLDERS = ("%TITLE%", "%CSS%", "%JS%", "%SVG%", "%DATA%")
+HOSTILE = {
+    **{p.strip("%").lower(): p for p in PLACEHOLDERS},
+    "end-script": f"</script><script>{PWN}</script>",
+    "comment": "<!--",
+    "comment-script": "<!--<script>",
+    "end-comment": "-->",
+    "img": f"<img src=x onerror={PWN}>",
+    "img-alert": "<img src=x onerror=alert(1)>",
+    "svg-onload": f"<svg onload={PWN}>",
+    "quotes": f"\"'><img src=x onerror={PWN}>",
+    "attr": f'" onmouseover="{PWN}" x="',
+    "backtick": f"`;{PWN};//",
+    "backtick-alert": "`;alert(4);//",
+    "template": "${alert(1)}",
+    "json-break": f'"}}]);{PWN};//',
+    "entity": "&lt;img src=x onerror=alert(1)&gt; &amp; &#60;b&#62;",
+    "rtl": "\u202egnp.exe",
+    "separators": f"a\u2028b\u2029c\u2028{PWN}",
+    "nul": "a\x00b",
+    "backslash": "\\u003c\\x3c\\",
+    "long": "<" + "n" * 4_998 + ">",
+}
+
+
+def shown(name: str) -> str:
+    """The text a node's label shows for ``name`` (escaped for DOT, then read back)."""
+    import html as htmlmod
+
+    return htmlmod.unescape(viz._text(name)).replace("\\\\", "\\")
+
+
+def hostile_page(path: Path, names: list[str], title: str = "hostile") -> list[str]:
+    """A page of one leaf per name (summed, so every name is a node); dotted copies of
+    the first names are module paths (``names=``), so they reach the module tree too."""
+    leaves = [Value(float(k), name=n) for k, n in enumerate(names)]
+    extra = [(f"{n}.w", Value(1.0)) for n in names[:3]]
+
+    class Model:  # names=model: its dotted parameter names are module boxes
+        def named_parameters(self):
+            return iter(extra)
+
+    zero = Value(0.0, requires_grad=False)
+    y = sum(leaves, zero) + sum((v for _, v in extra), zero)
+    y.backward()
+    path.write_text(page(ag.draw_graph(y, names=Model()), title=title), encoding="utf-8")
+    return names
+
+
+def assert_no_script_ran(driver) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert  # noqa: B018 - raises when no alert is open
+    assert driver.execute_script("return typeof window.__pwned") == "undefined"
+    injected = driver.execute_script(
+        "return Array.prototype.map.call(document.querySelectorAll("
+        "'img, iframe, object, embed, svg svg, [onerror], [onload], [onmouseover]'),"
+        " function (e) { return e.outerHTML.slice(0, 80); })"
+    )
+    assert injected == []
+    assert len(driver.find_elements("css selector", "script")) == 2  # data and viewer
+
+
+def open_hostile(driver, path: Path, names: list[str]) -> dict:
+    """Open the page, exercise the viewer (select every node, search, collapse every
+    module), check that nothing ran; returns {name: node text} of the drawn leaves."""
+    open_page(driver, path)
+    assert_no_script_ran(driver)
+    assert driver.execute_script("return document.body.dataset.ready") == "1"  # it rendered
+    texts = driver.execute_script(
+        "var out = {}, nodes = AGL.data.nodes;"
+        "Object.keys(nodes).forEach(function (id) {"
+        "  var g = document.querySelector('g.node[data-id=\"' + id + '\"]');"
+        "  if (g && nodes[id].kind === 'input') out[nodes[id].name] = g.textContent;"
+        "  AGL.select(id);"
+        "});"
+        "AGL.search('<'); AGL.search('%'); AGL.search('`');"
+        "document.getElementById('collapse-all').click();"
+        "return out;"
+    )
+    assert driver.find_elements("css selector", "#modules li")  # the module tree too
+    assert_no_script_ran(driver)
+    assert console_errors(driver) == []
+    assert set(texts) == set(names)  # every name drawn, as its full text in the data
+    return texts
+
+
+@pytest.fixture(scope="module")
+def all_names_page(browser, tmp_path_factory):
+    path = tmp_path_factory.mktemp("hostile") / "all.html"
+    names = hostile_page(path, list(HOSTILE.values()), title="%SVG%</title><script>")
+    texts = open_hostile(browser, path, names)
+    title = browser.execute_script("return document.title")
+    return texts, title
+
+
+@needs_browser
+@pytest.mark.parametrize("key", sorted(HOSTILE))
+def test_hostile_name_is_drawn_as_text(all_names_page, key):
+    texts, title = all_names_page
+    name = HOSTILE[key]
+    assert shown(name) in texts[name]  # the node shows the name, escaped, as text
+    assert title == "%SVG%</title><script>"
+
+
+@needs_browser
+@pytest.mark.parametrize(
+    "names",
+    [
+        ["%DATA%", HOSTILE["img-alert"]],  # the issue's exploit: a placeholder, a payload
+        ["%DATA%", HOSTILE["backtick-alert"]],
+        ["%SVG%", "%JS%", HOSTILE["end-script"]],
+        ["%CSS%", HOSTILE["quotes"]],
+        ["<!--<script>"],  # alone: stopped the viewer from loading at all
+    ],
+    ids=["data+img", "data+backtick", "svg+js+script", "css+quotes", "comment-script"],
+)
+def test_hostile_names_that_interact(browser, tmp_path, names):
+    texts = open_hostile(
+        browser, tmp_path / "page.html", hostile_page(tmp_path / "page.html", names)
+    )
+    for name in names:
+        assert shown(name) in texts[name]
+
+
+@needs_render
+def test_page_data_cannot_end_its_script_and_reads_back(tmp_path):
+    names = list(HOSTILE.values())
+    path = tmp_path / "g.html"
+    hostile_page(path, names)
+    text = path.read_text(encoding="utf-8")
+    blob = re.search(r'id="graph-data">(.*?)</script>', text, re.S).group(1)
+    assert not set(blob) & set("<>&\u2028\u2029")
+    got = {d["name"] for d in json.loads(blob)["nodes"].values() if d["kind"] == "input"}
+    assert got == set(names)
+    # the template is filled once: each part exactly once, no placeholder filled twice
+    assert text.count("<svg") == 1 and text.count('id="graph-data"') == 1
+    assert text.count("<script>") == 1 and text.count("<style>") == 1
+
+
+@needs_render
+def test_title_is_text_and_filled_once():
+    y = Value(1.0, name="x") * 2
+    for title in ("%SVG%", "%DATA%", "</title><script>alert(1)</script>"):
+        text = page(ag.draw_graph(y), title=title)
+        head = text[: text.index("</title>")]
+        assert "<svg" not in head and "graph-data" not in head and "<script" not in head
+        assert text.count("<svg") == 1
+
+
+@needs_render
+@pytest.mark.parametrize(
+    "name, text",
+    [(b"by\x00tes", "b'by\\x00tes'"), (float("nan"), "nan"), (3, "3"), (("a", 1), "('a', 1)")],
+)
+def test_a_name_that_is_not_a_string_is_drawn_as_its_repr(tmp_path, name, text):
+    class Odd:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    for n, t in ((name, text), (Odd(), None)):
+        x = Value(1.0, name=n)
+        y = x * 2
+        y.backward()
+        path = tmp_path / "g.html"
+        viz.save_graph(y, path)
+        (got,) = [
+            d["name"]
+            for d in page_data(path.read_text("utf-8"))["nodes"].values()
+            if d["kind"] == "input"
+        ]
+        assert got == (t if t is not None else object.__repr__(n))
+        assert viz._text(got) in ag.to_dot(y)  # the DOT label shows the same text
