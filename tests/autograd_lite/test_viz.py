@@ -1108,3 +1108,95 @@ def _line_of(marker):
         source = file.read().splitlines()
     (n,) = [i + 1 for i, t in enumerate(source) if marker in t and "_line_of(" not in t]
     return n
+
+
+# ------------------------------------------------------------------- hostile names
+# A name must not add a node, edge, attribute or element to the DOT or the SVG: each one
+# below carries the marker PWN, which may appear in the SVG as text only.
+
+DOT_HOSTILE = [
+    '"',
+    '\\"',
+    "\\",
+    'PWN"]; evil [label="x',
+    'PWN" fontcolor="red',
+    "PWN];",
+    "PWN}; digraph x {",
+    "<B>PWN</B>",
+    "<<TABLE><TR><TD>PWN</TD></TR></TABLE>>",
+    ">PWN<",
+    "PWN\nsecond line",
+    "PWN\\N \\G \\L \\l \\r \\n",
+    "&amp;PWN&#93;&lt;",
+    "<![CDATA[PWN]]>",
+    "--><PWN/><!--",
+    "<?xml PWN?>",
+    '<svg onload="PWN">',
+    "<a xlink:href='javascript:PWN'>",
+    "%SVG%PWN%DATA%",
+    "PWN\x1b[2J\x00\u202e\u2028",
+    "PWN" + "<" * 5_000,
+]
+
+
+def svg_of(name: str, module: bool) -> bytes:
+    if module:  # the name as a module path: the label of a cluster
+        w = ag.Parameter(np.ones(2))
+        y = (w * 2.0).sum()
+        y.backward()
+        return ag.draw_graph(y, names=Named({f"{name}.w": w})).pipe(format="svg")
+    x = Value(1.0, name=name)
+    y = x * 2.0
+    y.backward()
+    return ag.draw_graph(y).pipe(format="svg")
+
+
+def structure(svg: bytes) -> list:
+    """Every element's tag and attribute names, in document order (no text, no values)."""
+    return [(e.tag, sorted(e.attrib)) for e in ET.fromstring(svg).iter()]
+
+
+@needs_dot
+@pytest.mark.parametrize("module", [False, True], ids=["value", "module"])
+@pytest.mark.parametrize("name", DOT_HOSTILE, ids=lambda n: repr(n)[:30])
+def test_a_name_reaches_dot_and_svg_as_text_only(name, module):
+    benign = svg_of("PWN", module)
+    svg = svg_of(name, module)
+    assert structure(svg) == structure(benign)  # no element or attribute injected
+    root = ET.fromstring(svg)
+    for e in root.iter():
+        assert not any("PWN" in v for v in e.attrib.values()), (e.tag, e.attrib)
+    assert not any(b"PWN" in c for c in re.findall(rb"<!--(.*?)-->", svg, re.S))
+    limit = 80 if module else 48
+    texts = svg_texts(svg)
+    assert any(
+        shown(html.unescape(viz._text(name, limit)).replace("\\\\", "\\")) in t for t in texts
+    )
+    assert b"\x1b" not in svg and b"\x00" not in svg
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["grad", "x", "x\x1b[2J=1"],
+        ["grad", "x", "x=1", "y\x1b[2J=1"],  # an unused variable is printed too
+        ["grad", "x", "x=1", "y\nd/dz = 42=1"],
+        ["grad", "x\x1b[2J+1", "x=1"],
+        ["grad", "x\u202e+1", "x=1"],
+        ["grad", "x", "x\nd/dz = 42=1"],
+        ["grad", "x", "x=1\x1b[2J"],
+        ["graph", "x\x1b]0;title\x07", "-o", "-", "--format", "dot"],
+        ["graph", "x", "x\n\tevil [label=PWN]=1", "-o", "-", "--format", "dot"],
+    ],
+    ids=repr,
+)
+def test_a_name_cannot_forge_cli_output(argv, capsys):
+    """A variable name with a terminal escape, a direction mark or a newline is refused,
+    in one line that shows it escaped: nothing reaches a table, a drawing or the terminal."""
+    from autograd_lite import cli
+
+    assert cli.main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("autograd-lite: error: ")
+    assert not set(err) & {"\x1b", "\x07", "\u202e", "\x00", "\t"}
