@@ -121,7 +121,9 @@ def page(drawing: Any, title: str = "autograd_lite graph") -> str:
     }
     blob = json.dumps(data, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
     parts = {
-        "TITLE": html.escape(str(title), quote=True),
+        "TITLE": html.escape(str(title), quote=True)
+        .encode("utf-8", "backslashreplace")  # a lone surrogate: shown, not raised
+        .decode("utf-8"),
         "CSS": _CSS,
         "JS": _JS,
         "SVG": svg,

@@ -428,6 +428,8 @@ def test_title_is_text_and_filled_once():
         head = text[: text.index("</title>")]
         assert "<svg" not in head and "graph-data" not in head and "<script" not in head
         assert text.count("<svg") == 1
+    text = page(ag.draw_graph(y), title="a\udc80b")  # a lone surrogate in the title
+    assert "<title>a\\udc80b</title>" in text and text.encode("utf-8")
 
 
 @needs_render
