@@ -368,7 +368,7 @@ def _render(graph: graphviz.Digraph, fmt: str) -> bytes:
 
 
 def _page(graph: graphviz.Digraph) -> bytes:
-    from autograd_lite.html import page
+    from autograd_lite.viz.html import page
 
     try:
         return page(graph).encode("utf-8")

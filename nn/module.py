@@ -18,8 +18,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from autograd_lite import Parameter, Value
-from autograd_lite.scope import record_call as _record_call
-from autograd_lite.scope import tick as _tick
+from autograd_lite.viz.scope import record_call as _record_call
+from autograd_lite.viz.scope import tick as _tick
 
 __all__ = [
     "IncompatibleKeys",

@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-from autograd_lite import Value, cli, render, viz
-from autograd_lite.html import MAX_VALUES, page
+from autograd_lite import Value, cli, viz
+from autograd_lite.viz import render
+from autograd_lite.viz.html import MAX_VALUES, page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-from autograd_lite import Value, render, viz
+from autograd_lite import Value, viz
+from autograd_lite.viz import render
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_DOT = render.system_dot() is not None
@@ -79,7 +80,8 @@ def test_without_dot_on_path_pictures_still_come(tmp_path):
         import sys
         import numpy as np
         import autograd_lite as ag
-        from autograd_lite import Value, render, viz
+        from autograd_lite import Value, viz
+        from autograd_lite.viz import render
         import nn
 
         assert render.system_dot() is None

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-from autograd_lite import Value, render, viz
+from autograd_lite import Value, viz
+from autograd_lite.viz import render
 
 HAVE_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz 'dot' is not installed")
@@ -700,7 +701,7 @@ def fill(d: Dot, node_id: str) -> str:
 
 
 def test_color_grad_scale_and_flags():
-    from autograd_lite import coloring
+    from autograd_lite.viz import coloring
 
     small = Value(6.0, name="small")  # tanh'(6) = 2.46e-05: a vanishing gradient
     big = Value(1.0, name="big")
@@ -741,7 +742,7 @@ def test_color_grad_is_relative_to_the_output_gradient():
     y.backward(np.float64(1e3))  # output grad 1e3: x.grad = 1, a ratio of 1e-3
     d = Dot(ag.to_dot(y, color="grad"))
     assert "grad rms 1" in " ".join(d.cells(d.named("x (4,) float64")))
-    from autograd_lite import coloring
+    from autograd_lite.viz import coloring
 
     assert fill(d, d.named("x (4,) float64")) == coloring.colour_of(1e-3)
     assert "relative to the output's (1000)" in d.source
@@ -796,7 +797,7 @@ def test_color_without_grad_and_bad_color():
     x = Value(2.0, name="x")
     y = x * 3.0
     d = Dot(ag.to_dot(y, color="grad"))  # before backward: "no grad" colour, nothing flagged
-    from autograd_lite import coloring
+    from autograd_lite.viz import coloring
 
     assert fill(d, d.named("x")) == coloring.NO_GRAD_FILL
     with pytest.raises(ValueError, match="color must be 'grad', 'data' or None"):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from autograd_lite import render
+from autograd_lite.viz import render
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "docs" / "notebooks"

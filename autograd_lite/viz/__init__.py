@@ -28,7 +28,7 @@ writes a picture, the DOT text, or an interactive page (``.html``,
 from __future__ import annotations
 
 import base64
-import html
+import html as stdlib_html  # not the .html submodule, which is an attribute of this package
 import math
 import os
 import warnings
@@ -39,12 +39,12 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from autograd_lite import coloring, render
 from autograd_lite.compile import plan_of
 from autograd_lite.files import atomic_write
 from autograd_lite.modes import is_finite as _finite
-from autograd_lite.scope import Call, ModuleCalls, module_regions
 from autograd_lite.value import Parameter, Value
+from autograd_lite.viz import coloring, render
+from autograd_lite.viz.scope import Call, ModuleCalls, module_regions
 
 __all__ = [
     "DISPLAY_MAX_VALUES",
@@ -297,7 +297,7 @@ def _text(s: Any, limit: int | None = _MAX_LABEL) -> str:
     if not s.isprintable():
         s = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in s)
     s = s.encode("utf-8", "backslashreplace").decode("utf-8")  # lone surrogates
-    return html.escape(s, quote=True).replace("]", "&#93;").replace("\\", "\\\\")
+    return stdlib_html.escape(s, quote=True).replace("]", "&#93;").replace("\\", "\\\\")
 
 
 def _name_text(name: Any) -> str | None:
@@ -887,7 +887,7 @@ def draw_graph(
         "nodes": nodes_meta,
         "clusters": _cluster_meta(clusters, cluster_ids, cluster_members, mods),
         "color": color,
-        "notes": [html.unescape(_strip_tags(n)) for n in notes],
+        "notes": [stdlib_html.unescape(_strip_tags(n)) for n in notes],
         "show": (show_data, show_grad),
     }
     return g
@@ -1221,7 +1221,7 @@ def save_graph(
     if format == "dot":
         data = graph.source.encode("utf-8")
     elif format == "html":
-        from autograd_lite.html import page
+        from autograd_lite.viz.html import page
 
         data = page(graph).encode("utf-8")
     else:
@@ -1274,7 +1274,7 @@ def repr_mimebundle(value: Value, include: Any = None, exclude: Any = None, **_:
     """
     text = repr(value)
     bundle = {"text/plain": text}
-    body = f"<pre>{html.escape(text)}</pre>"
+    body = f"<pre>{stdlib_html.escape(text)}</pre>"
     if _graph_size(value, DISPLAY_MAX_VALUES) <= DISPLAY_MAX_VALUES:
         svg = _svg_or_none(draw_graph(value))
         if svg is not None:
