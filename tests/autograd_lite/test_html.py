@@ -20,7 +20,7 @@ import pytest
 
 import autograd_lite as ag
 from autograd_lite import Value, cli, viz
-from autograd_lite.viz import render
+from autograd_lite.viz import render, style
 from autograd_lite.viz.html import MAX_VALUES, page
 
 CHROMIUM = "/usr/bin/chromium"
@@ -309,7 +309,7 @@ def shown(name: str) -> str:
     """The text a node's label shows for ``name`` (escaped for DOT, then read back)."""
     import html as htmlmod
 
-    return htmlmod.unescape(viz._text(name)).replace("\\\\", "\\")
+    return htmlmod.unescape(style.label_text(name)).replace("\\\\", "\\")
 
 
 def hostile_page(path: Path, names: list[str], title: str = "hostile") -> list[str]:
@@ -455,4 +455,4 @@ def test_a_name_that_is_not_a_string_is_drawn_as_its_repr(tmp_path, name, text):
             if d["kind"] == "input"
         ]
         assert got == (t if t is not None else object.__repr__(n))
-        assert viz._text(got) in ag.to_dot(y)  # the DOT label shows the same text
+        assert style.label_text(got) in ag.to_dot(y)  # the DOT label shows the same text

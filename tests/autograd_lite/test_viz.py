@@ -18,7 +18,7 @@ import pytest
 
 import autograd_lite as ag
 from autograd_lite import Value, viz
-from autograd_lite.viz import render
+from autograd_lite.viz import output, render, style
 
 HAVE_DOT = shutil.which("dot") is not None
 needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz 'dot' is not installed")
@@ -292,7 +292,7 @@ def test_nan_and_inf_are_red():
     r.name = "r"
     r.backward()
     d = Dot(ag.to_dot(r))
-    red = viz._RED
+    red = style.RED
     log_out = d.out_of(d.ops("log")[0])[0]
     assert red in d.nodes[log_out]["attrs"] and "#fee2e2" in d.nodes[log_out]["attrs"]
     assert f'<FONT COLOR="{red}">data nan</FONT>' in d.nodes[log_out]["label"]
@@ -311,7 +311,7 @@ def test_nan_count_in_tensor_summary():
     assert (
         d.cells(d.named("x (6,) float64"))[1] == "data min 1 mean 2 max 3 | 1 nan, 1 +inf, 1 -inf"
     )
-    assert viz._RED in d.nodes[d.named("x (6,) float64")]["attrs"]
+    assert style.RED in d.nodes[d.named("x (6,) float64")]["attrs"]
 
 
 # ------------------------------------------------------------------- names, modules
@@ -686,7 +686,7 @@ def test_missing_dot_explains_how_to_install(tmp_path, monkeypatch):
         for hint in ("apt-get install graphviz", "brew install graphviz", "conda", "winget"):
             assert hint in msg
     assert not (tmp_path / "x.svg").exists()
-    viz._warned_missing_dot = False
+    output._warned_missing_dot = False
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         assert viz.repr_svg(o) is None  # Jupyter falls back to the text repr
@@ -1019,7 +1019,7 @@ def test_value_shows_its_numbers_then_a_small_graph():
         y = y * 0.99 + 0.01
     big = y._repr_mimebundle_()
     assert "<svg" not in big["text/html"] and big["text/html"].startswith("<pre>Value(")
-    assert viz._graph_size(y, viz.DISPLAY_MAX_VALUES) == viz.DISPLAY_MAX_VALUES + 1
+    assert output._graph_size(y, viz.DISPLAY_MAX_VALUES) == viz.DISPLAY_MAX_VALUES + 1
     assert not hasattr(Value, "_repr_svg_")  # no second, unbounded SVG for Jupyter
 
 
@@ -1171,7 +1171,8 @@ def test_a_name_reaches_dot_and_svg_as_text_only(name, module):
     limit = 80 if module else 48
     texts = svg_texts(svg)
     assert any(
-        shown(html.unescape(viz._text(name, limit)).replace("\\\\", "\\")) in t for t in texts
+        shown(html.unescape(style.label_text(name, limit)).replace("\\\\", "\\")) in t
+        for t in texts
     )
     assert b"\x1b" not in svg and b"\x00" not in svg
 
@@ -1201,3 +1202,33 @@ def test_a_name_cannot_forge_cli_output(argv, capsys):
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("autograd-lite: error: ")
     assert not set(err) & {"\x1b", "\x07", "\u202e", "\x00", "\t"}
+
+
+# ------------------------------------------------------------------ package layout
+
+
+def test_the_drawing_package_keeps_its_names_and_does_one_job_per_module():
+    """autograd_lite.viz is a package of small modules, each with a docstring, and the
+    names it had as one module are still there (``ag.viz.save_graph``...)."""
+    import importlib
+    import pathlib
+
+    names = {
+        "DISPLAY_MAX_VALUES", "GraphDrawing", "GraphvizNotFoundError", "INSTALL_HINT",
+        "SUFFIX_FORMATS", "draw_graph", "output_format", "repr_mimebundle", "repr_svg",
+        "save_graph", "to_dot",
+    }  # fmt: skip
+    assert set(viz.__all__) == names
+    assert all(hasattr(ag.viz, n) for n in names)
+    assert ag.draw_graph is viz.draw_graph and Value._repr_mimebundle_ is viz.repr_mimebundle
+    assert ag.viz.coloring.VANISHING == 1e-4  # the documented path of the thresholds
+    folder = pathlib.Path(viz.__file__).parent
+    modules = sorted(p.stem for p in folder.glob("*.py"))
+    assert len(modules) >= 8
+    for stem in modules:
+        module = importlib.import_module(
+            f"autograd_lite.viz.{stem}" if stem != "__init__" else "autograd_lite.viz"
+        )
+        assert module.__doc__ and module.__doc__.strip(), stem
+        lines = (folder / f"{stem}.py").read_text().count("\n")
+        assert lines <= 600, f"autograd_lite/viz/{stem}.py has {lines} lines"
