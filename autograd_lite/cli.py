@@ -45,6 +45,7 @@ __all__ = ["demo", "main"]
 
 PROG = "autograd-lite"
 TIMEOUT = 10.0  # seconds Graphviz may take to draw one graph (--timeout)
+LONG_EDGES_PER_SECOND = 200  # render.long_edges that dot lays out in about a second
 FORMATS = tuple(dict.fromkeys(SUFFIX_FORMATS.values()))  # the --format choices
 
 
@@ -102,8 +103,8 @@ and html). A format that writes more files than the one asked for (vrml) is refu
 
 Time limit: Graphviz gets {TIMEOUT:g} seconds to draw the graph (--timeout SECONDS); past
 them it is stopped and the command fails with one line saying so. Its layout time can
-explode on short expressions ("x+x+...+x" with 60 terms): fold the graph with
---max-nodes, or allow more time."""
+explode on short expressions ("x+x+...+x" with 60 terms): a graph that cannot be laid
+out in time is refused at once. Fold the graph with --max-nodes, or allow more time."""
 
 _GRAD_EPILOG = f"""examples:
   {PROG} grad "x**2 * y" x=3 y=2
@@ -375,6 +376,8 @@ def _draw(args: argparse.Namespace) -> int:
         color=args.color,
         depth=args.depth,
     )
+    if fmt != "dot":
+        _check_layout_time(graph.source, args.timeout)
     info = sys.stderr if out == "-" else sys.stdout
     if out == "-":
         _need_stdout()
@@ -393,6 +396,17 @@ def _draw(args: argparse.Namespace) -> int:
     _save(graph, out, fmt)
     print(f"wrote {out} ({fmt})", file=info)
     return 0
+
+
+def _check_layout_time(source: str, seconds: float) -> None:
+    """Refuse, at once, a graph whose layout cannot finish in time (see render.long_edges)."""
+    skipped = render.long_edges(source)
+    if skipped > LONG_EDGES_PER_SECOND * seconds:
+        raise CommandError(
+            f"the graph is too tangled for Graphviz to lay out within {seconds:g} s (--timeout): "
+            f"its edges skip {skipped} ranks (a value used by many later operations); nothing "
+            "was written. Fold it (e.g. --max-nodes 50) or allow more time (--timeout)"
+        )
 
 
 def _render(graph: graphviz.Digraph, fmt: str) -> bytes:

@@ -628,3 +628,15 @@ def test_a_closed_stdout_is_one_clear_error(args):
     assert proc.stderr.strip().splitlines()[-1] == (
         "autograd-lite: error: standard output is closed: nowhere to print the result"
     )
+
+
+@needs_dot
+def test_a_tangled_graph_is_refused_at_once_and_a_smaller_one_drawn(tmp_path):
+    start = time.perf_counter()
+    proc = run("graph", "+".join(["x"] * 60), "x=1", "-o", "g.svg", cwd=tmp_path)
+    assert time.perf_counter() - start < 15  # dot ran for minutes on this
+    line = one_error_line(proc, 1)
+    assert "too tangled" in line and "within 10 s" in line and "--max-nodes" in line
+    assert os.listdir(tmp_path) == []
+    proc = run("graph", "+".join(["x"] * 30), "x=1", "-o", "g.svg", cwd=tmp_path)
+    assert proc.returncode == 0 and os.listdir(tmp_path) == ["g.svg"]

@@ -221,3 +221,21 @@ def test_dot_renders_through_the_time_limit(monkeypatch):
     monkeypatch.setattr(render, "_run", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
     svg = ag.draw_graph(Value(2.0, name="x") * 3).pipe(format="svg")
     assert svg.startswith(b"<?xml") and calls == ["Graphviz's dot"]
+
+
+def test_long_edges_counts_the_ranks_that_edges_skip():
+    from autograd_lite.expr import parse
+
+    def skipped(text, **kw):
+        ev = parse(text).evaluate({"x": 1.0, "y": 2.0}, label_nodes=True)
+        ev.backward()
+        return render.long_edges(ag.draw_graph(ev.root, **kw).source)
+
+    chain = Value(1.0, name="x")
+    for _ in range(300):
+        chain = chain * 1.0001 + 0.5
+    assert render.long_edges(ag.draw_graph(chain).source) == 0  # leaves sit by their use
+    assert skipped("tanh(x*y + x)") < 5
+    assert skipped("+".join(["x"] * 40)) == 1482  # dot: about a second
+    assert skipped("+".join(["x"] * 100)) == 9702  # dot: minutes
+    assert skipped("+".join(["x"] * 100), max_nodes=20) < 500  # folding helps
