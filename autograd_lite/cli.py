@@ -23,7 +23,7 @@ from typing import Any
 
 import graphviz
 
-from autograd_lite import __version__
+from autograd_lite import __version__, render
 from autograd_lite.expr import (
     CONSTANTS,
     FUNCTIONS,
@@ -44,6 +44,8 @@ from autograd_lite.viz import (
 __all__ = ["demo", "main"]
 
 PROG = "autograd-lite"
+TIMEOUT = 10.0  # seconds Graphviz may take to draw one graph (--timeout)
+LONG_EDGES_PER_SECOND = 200  # render.long_edges that dot lays out in about a second
 FORMATS = tuple(dict.fromkeys(SUFFIX_FORMATS.values()))  # the --format choices
 
 
@@ -97,7 +99,12 @@ svg; a suffix that names another format than --format is refused. The suffixes:
   {_SUFFIXES_HELP}, or any other Graphviz format (.gif, .svgz, .ps, ...)
 .html writes one self-contained interactive page (no network needed to open it).
 All formats but dot need Graphviz's 'dot' program (or graphviz-pure, for svg, png, jpg
-and html)."""
+and html). A format that writes more files than the one asked for (vrml) is refused.
+
+Time limit: Graphviz gets {TIMEOUT:g} seconds to draw the graph (--timeout SECONDS); past
+them it is stopped and the command fails with one line saying so. Its layout time can
+explode on short expressions ("x+x+...+x" with 60 terms): a graph that cannot be laid
+out in time is refused at once. Fold the graph with --max-nodes, or allow more time."""
 
 _GRAD_EPILOG = f"""examples:
   {PROG} grad "x**2 * y" x=3 y=2
@@ -172,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
         "use no modules, it changes nothing)",
     )
     g.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=TIMEOUT,
+        metavar="SECONDS",
+        help=f"stop Graphviz if it has not drawn the graph after SECONDS (default {TIMEOUT:g})",
+    )
+    g.add_argument(
         "--allow-nonfinite",
         action="store_true",
         help="draw NaN/inf values (in red) instead of refusing them",
@@ -236,6 +250,16 @@ def _positive_int(text: str) -> int:
     return n
 
 
+def _positive_float(text: str) -> float:
+    try:
+        x = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not (x > 0 and math.isfinite(x)):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return x
+
+
 def parse_assignments(items: Sequence[str]) -> dict[str, float]:
     """``["x=2", "w=-3"]`` -> ``{"x": 2.0, "w": -3.0}``; raises UsageError on bad input."""
     values: dict[str, float] = {}
@@ -284,7 +308,14 @@ def _fmt(x: Any) -> str:
 # ------------------------------------------------------------------------ commands
 
 
+def _need_stdout() -> None:
+    """Refuse to run a command whose result goes to stdout when there is none."""
+    if sys.stdout is None or getattr(sys.stdout, "closed", False):
+        raise CommandError("standard output is closed: nowhere to print the result")
+
+
 def _cmd_grad(args: argparse.Namespace) -> int:
+    _need_stdout()
     expression, values, ev, _ = _evaluate(args)
     print(f"{expression.text.strip()} = {_fmt(ev.root.data)}")
     names = [n for n in values] + [n for n in expression.variables if n not in values]
@@ -323,6 +354,11 @@ def _cmd_grad(args: argparse.Namespace) -> int:
 
 
 def _cmd_graph(args: argparse.Namespace) -> int:
+    with render.time_limit(args.timeout):
+        return _draw(args)
+
+
+def _draw(args: argparse.Namespace) -> int:
     out, fmt = args.output, args.format or "svg"
     if out is None:
         out = f"graph.{fmt}"
@@ -340,7 +376,11 @@ def _cmd_graph(args: argparse.Namespace) -> int:
         color=args.color,
         depth=args.depth,
     )
+    if fmt != "dot":
+        _check_layout_time(graph.source, args.timeout)
     info = sys.stderr if out == "-" else sys.stdout
+    if out == "-":
+        _need_stdout()
     print(f"{expression.text.strip()} = {_fmt(ev.root.data)}", file=info)
     if out == "-":
         if fmt == "dot":
@@ -358,33 +398,55 @@ def _cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_layout_time(source: str, seconds: float) -> None:
+    """Refuse, at once, a graph whose layout cannot finish in time (see render.long_edges)."""
+    skipped = render.long_edges(source)
+    if skipped > LONG_EDGES_PER_SECOND * seconds:
+        raise CommandError(
+            f"the graph is too tangled for Graphviz to lay out within {seconds:g} s (--timeout): "
+            f"its edges skip {skipped} ranks (a value used by many later operations); nothing "
+            "was written. Fold it (e.g. --max-nodes 50) or allow more time (--timeout)"
+        )
+
+
 def _render(graph: graphviz.Digraph, fmt: str) -> bytes:
-    try:
+    with _render_errors():
         return graph.pipe(format=fmt)
-    except GraphvizNotFoundError as e:
-        raise CommandError(f"{e}") from None
-    except graphviz.CalledProcessError as e:
-        raise CommandError(f"Graphviz failed: {_first_line(e.stderr)}") from None
 
 
 def _page(graph: graphviz.Digraph) -> bytes:
     from autograd_lite.viz.html import page
 
-    try:
+    with _render_errors():
         return page(graph).encode("utf-8")
+
+
+@contextlib.contextmanager
+def _render_errors(path: str = "-") -> Any:
+    """Graphviz's failures as one-line CommandErrors."""
+    try:
+        yield
     except GraphvizNotFoundError as e:
         raise CommandError(f"{e}") from None
     except graphviz.CalledProcessError as e:
         raise CommandError(f"Graphviz failed: {_first_line(e.stderr)}") from None
+    except render.RenderTimeoutError:
+        limit = render.timeout()
+        raise CommandError(
+            f"Graphviz did not finish drawing the graph within {limit:g} s (--timeout) and was "
+            "stopped; nothing was written. Fold it (e.g. --max-nodes 50) or allow more time "
+            "(e.g. --timeout 60)"
+        ) from None
+    except ValueError as e:  # from render: a format that writes more than one file
+        if path == "-":
+            raise CommandError(f"cannot write to standard output: {e}") from None
+        raise
 
 
 def _save(graph: graphviz.Digraph, path: str, fmt: str) -> None:
     try:
-        save_graph(graph, path, fmt)
-    except GraphvizNotFoundError as e:
-        raise CommandError(f"{e}") from None
-    except graphviz.CalledProcessError as e:
-        raise CommandError(f"Graphviz failed: {_first_line(e.stderr)}") from None
+        with _render_errors(path):
+            save_graph(graph, path, fmt)
     except (OSError, ValueError) as e:  # from atomic_write: a folder, FIFO, device, ...
         reason = str(e).removeprefix("save_graph: ") if e.args else str(e)
         if isinstance(e, OSError) and e.strerror:
@@ -468,7 +530,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "run", None) is None:
             parser.print_help(sys.stderr)
             return 2
-        return int(args.run(args) or 0)
+        status = int(args.run(args) or 0)
+        if sys.stdout is not None:
+            sys.stdout.flush()  # a full disk (> /dev/full) fails here, not at exit
+        return status
     except (ExpressionError, UsageError, CommandError) as e:
         message = str(e)
         if e.exit_code == 2 and expr is not None and expr.startswith("-"):
@@ -481,15 +546,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. piped into `head`
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-        except OSError:
-            pass
+        _silence_stdout()
+        return 1
+    except OSError as e:  # writing the output failed: ENOSPC (> /dev/full), EIO, ...
+        _silence_stdout()
+        _error(f"cannot write the output to standard output: {e.strerror or e}")
         return 1
     except Exception as e:  # never a traceback on the command line
         _error(f"internal error (please report it): {type(e).__name__}: {e}")
         return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device, so that the flush at exit cannot fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
 
 
 def _error(message: str) -> None:

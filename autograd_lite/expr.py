@@ -18,6 +18,7 @@ import contextlib
 import inspect
 import math
 import operator
+import sys
 import unicodedata
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -100,8 +101,9 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int]] = _elementwise_functions(fu
 #: Names with a value unless the command line gives them another one.
 CONSTANTS: dict[str, float] = {"pi": math.pi, "e": math.e}
 
-MAX_LENGTH = 2000  # characters; Python's own parser gives up on deeply nested text
-MAX_DEPTH = 1000  # nesting of operations (the walk is iterative; this is a sanity bound)
+MAX_LENGTH = 10_000  # characters (a sum of 4,000 terms fits)
+MAX_DEPTH = 5000  # nesting of operations (the walk is iterative; this is a sanity bound)
+_AST_DEPTH = 2000  # recursion limit while ast.parse builds the tree (it allows 3x this)
 
 _BINARY: dict[type, tuple[str, Callable[[Any, Any], Any]]] = {
     ast.Add: ("+", operator.add),
@@ -168,7 +170,14 @@ class _Instr:
     kind: str  # "num", "name", "neg", "pos", "bin", "call"
     arg: Any
     col: int  # 1-based column in the original text
-    source: str  # the text of the sub-expression
+    text: str = field(repr=False)  # the whole (stripped) expression, shared by every instr
+    span: tuple[int, int] = (0, 0)  # this sub-expression is text[span[0]:span[1]]
+
+    @property
+    def source(self) -> str:
+        """The text of the sub-expression (sliced on demand: storing every node's text
+        would take quadratic memory for a long sum)."""
+        return self.text[self.span[0] : self.span[1]]
 
 
 def _show(x: Any) -> str:
@@ -404,7 +413,7 @@ def parse(text: str) -> Expression:
     try:
         with warnings.catch_warnings():  # e.g. SyntaxWarning "invalid decimal literal"
             warnings.simplefilter("ignore")
-            tree = ast.parse(src, mode="eval")
+            tree = _parse_deep(src)
     except SyntaxError as e:
         msg = (e.msg or "invalid syntax").split(" (")[0]
         offset = e.offset or 0
@@ -416,6 +425,20 @@ def parse(text: str) -> Expression:
     except (RecursionError, MemoryError, ValueError, OverflowError):
         raise ExpressionError("the expression is too deeply nested") from None
     return _compile(tree.body, src, lead, text)
+
+
+def _parse_deep(src: str) -> ast.Expression:
+    """``ast.parse(src, mode="eval")``, allowed to build trees MAX_DEPTH deep: CPython
+    limits the tree it builds to 3x the recursion limit (a sum of 3,000 terms is 3,000
+    deep), so the limit is raised to :data:`_AST_DEPTH` for the call if it is lower."""
+    old = sys.getrecursionlimit()
+    if old >= _AST_DEPTH:
+        return ast.parse(src, mode="eval")
+    sys.setrecursionlimit(_AST_DEPTH)
+    try:
+        return ast.parse(src, mode="eval")
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def _quote(s: str, limit: int = 60) -> str:
@@ -437,18 +460,34 @@ def _children(node: ast.AST) -> list[ast.AST]:
 def _compile(body: ast.AST, src: str, lead: int, text: str) -> Expression:
     program: list[_Instr] = []
     variables: dict[str, None] = {}
-    raw = src.encode("utf-8")
+    # ast offsets count UTF-8 bytes; users count characters. One table, built once, maps
+    # a byte offset to a character offset (ast.get_source_segment and decoding a prefix
+    # per node cost O(len) each: quadratic in the length of the expression).
+    if src.isascii():
+        chars: Any = range(len(src) + 1)
+    else:
+        chars = [0] * (len(src.encode("utf-8")) + 1)
+        at = 0
+        for i, c in enumerate(src):
+            n = len(c.encode("utf-8"))
+            for k in range(n):
+                chars[at + k] = i
+            at += n
+        chars[at] = len(src)
 
-    def column(node: ast.AST) -> int:  # ast offsets count UTF-8 bytes; users count characters
+    def span(node: ast.AST) -> tuple[int, int]:
+        start, end = getattr(node, "col_offset", None), getattr(node, "end_col_offset", None)
+        if start is None or end is None or not 0 <= start <= end < len(chars):
+            return (0, 0)
+        return (chars[start], chars[end])
+
+    def column(node: ast.AST) -> int:
         offset = getattr(node, "col_offset", 0)
-        return lead + len(raw[:offset].decode("utf-8", "replace")) + 1
+        return lead + (chars[offset] if 0 <= offset < len(chars) else 0) + 1
 
     def segment(node: ast.AST) -> str:
-        try:
-            s = ast.get_source_segment(src, node)
-        except (AttributeError, IndexError, TypeError, ValueError):
-            s = None
-        return s or type(node).__name__
+        a, b = span(node)
+        return src[a:b] or type(node).__name__
 
     def refuse(node: ast.AST, what: str, hint: str = _ALLOWED) -> ExpressionError:
         col = column(node)
@@ -469,20 +508,21 @@ def _compile(body: ast.AST, src: str, lead: int, text: str) -> Expression:
             stack.append((node, True, depth))
             stack.extend((c, False, depth + 1) for c in reversed(_children(node)))
             continue
-        seg = segment(node)
+        where = span(node)
         if isinstance(node, ast.Constant):
-            program.append(_Instr("num", _number(node, seg, col), col, seg))
+            number = _number(node, segment(node), col)
+            program.append(_Instr("num", number, col, src, where))
         elif isinstance(node, ast.Name):
             variables.setdefault(node.id, None)
-            program.append(_Instr("name", node.id, col, seg))
+            program.append(_Instr("name", node.id, col, src, where))
         elif isinstance(node, ast.UnaryOp):
             kind = "neg" if isinstance(node.op, ast.USub) else "pos"
-            program.append(_Instr(kind, None, col, seg))
+            program.append(_Instr(kind, None, col, src, where))
         elif isinstance(node, ast.BinOp):
-            program.append(_Instr("bin", _BINARY[type(node.op)][0], col, seg))
+            program.append(_Instr("bin", _BINARY[type(node.op)][0], col, src, where))
         else:
             assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            program.append(_Instr("call", (node.func.id, len(node.args)), col, seg))
+            program.append(_Instr("call", (node.func.id, len(node.args)), col, src, where))
     return Expression(text, tuple(program), tuple(variables))
 
 

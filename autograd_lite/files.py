@@ -22,9 +22,16 @@ _KINDS = (
 )
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, who: str) -> str:
+def atomic_write(
+    path: str | os.PathLike,
+    write: Callable[[BinaryIO], None],
+    *,
+    who: str,
+    check: Callable[[str], None] | None = None,
+) -> str:
     """Write a file all-or-nothing: `write(f)` fills a temporary file in the target's folder,
-    which is flushed, fsync'ed, and renamed over the target. Returns the path written.
+    which is flushed, fsync'ed, (``check(temp_path)``ed, if given: an exception there
+    keeps the old file), and renamed over the target. Returns the path written.
 
     The path returned is ``os.fspath(path)``, as given. Guarantees:
 
@@ -52,6 +59,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, 
     6. The temporary file is flushed and fsync'ed before the rename, and the folder is
        fsync'ed after it (best effort: errors there are ignored), so after a crash the
        target holds the old content or the new, never a mix.
+    7. An OSError while writing, flushing, syncing or renaming (a full disk: ENOSPC) is
+       re-raised as the same OSError subclass and errno, its message starting with
+       ``"{who}: cannot write {path}"`` and giving the reason.
     """
     given = os.fspath(path)
     shown = os.fsdecode(given)
@@ -100,6 +110,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, 
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        if check is not None:
+            check(tmp)
         os.replace(tmp, target)
     except BaseException as e:
         if not (opening and isinstance(e, FileExistsError)):  # never someone else's file
@@ -112,6 +124,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None], *, 
                 f"{who}: cannot create a temporary file in {folder} to write {shown} "
                 f"({e.strerror})",
             ) from None
+        if isinstance(e, OSError) and not str(e).startswith(f"{who}: "):
+            reason = e.strerror or str(e) or type(e).__name__
+            raise _error(type(e), e.errno, f"{who}: cannot write {shown} ({reason})") from None
         raise
     _fsync_folder(folder)
     return given

@@ -257,7 +257,8 @@ def load_torch_state_dict(
     Tensors (or arrays) are converted to numpy, Linear weights transposed to (nin, nout),
     and every value cast to the dtype of the parameter or buffer it fills (a float32
     PyTorch model loads into a float64 one). Keys are PyTorch's; with ``strict`` a missing
-    or unexpected key is a ValueError naming them all, and nothing is loaded. Returns the
+    or unexpected key is a ValueError naming them all, and nothing is loaded; so is a value
+    that is not real numbers (strings, complex, objects), naming its key. Returns the
     missing and unexpected keys (PyTorch's names). Does not import torch.
     """
     _, keys = _plan(model, None)
@@ -278,6 +279,11 @@ def load_torch_state_dict(
         if hasattr(value, "detach"):
             value = value.detach().cpu().numpy()
         arr = np.asarray(value)
+        if arr.dtype.kind not in "biuf":  # never "1" -> 1.0, never a dropped imaginary part
+            raise ValueError(
+                f"load_torch_state_dict: nothing was loaded: {t!r} holds {arr.dtype} data "
+                f"({type(value).__name__}); only real numbers load"
+            )
         converted[o] = (arr.T if transpose else arr).astype(ours[o].dtype)
     model.load_state_dict(converted, strict=False)
     return IncompatibleKeys(missing, unexpected)

@@ -30,6 +30,11 @@ INSTALL_HINT = (
     "Graphviz"
 )
 
+_SHORT_HINT = (
+    "sudo apt-get install graphviz (macOS: brew install graphviz; conda: conda install -c "
+    "conda-forge graphviz; Windows: winget install graphviz)"
+)
+
 
 # ------------------------------------------------------------------------ errors
 
@@ -42,12 +47,14 @@ class GraphvizNotFoundError(graphviz.ExecutableNotFound):
     """
 
     def __init__(self, program: str = "dot", note: str = "") -> None:
-        RuntimeError.__init__(
-            self,
-            f"cannot render: Graphviz's {program!r} program was not found on PATH; "
-            + note
-            + INSTALL_HINT,
-        )
+        if note:  # graphviz-pure is there but cannot write the format (pdf): one line, one fix
+            message = f"cannot render: {note}install Graphviz's dot program: {_SHORT_HINT}"
+        else:
+            message = (
+                f"cannot render: Graphviz's {program!r} program was not found on PATH; "
+                + INSTALL_HINT
+            )
+        RuntimeError.__init__(self, message)
 
 
 def _friendly(e: graphviz.ExecutableNotFound) -> GraphvizNotFoundError:
@@ -63,13 +70,17 @@ def pipe_source(graph: graphviz.Digraph, format: str, **kwargs: Any) -> bytes:
     prog = render.program(format)
     if prog is None:
         raise GraphvizNotFoundError("dot", render.missing_note(format))
-    if prog[0] == "dot":
+    engine = kwargs.pop("engine", None) or graph.engine or "dot"
+    source = graph.source.encode(graph.encoding or "utf-8")
+    if prog[0] == "dot":  # through render: bounded in time, in a temporary folder
+        for attr in ("renderer", "formatter"):  # as graphviz's pipe: the graph's own
+            if kwargs.get(attr) is None:
+                kwargs[attr] = getattr(graph, attr, None)
         try:
-            return graphviz.Digraph.pipe(graph, format=format, **kwargs)
+            return render.run_dot(prog[1], source, format, engine, **kwargs)
         except graphviz.ExecutableNotFound as e:
             raise _friendly(e) from None
-    engine = kwargs.get("engine") or graph.engine or "dot"
-    return render.run_graphviz_pure(prog[1], graph.source.encode("utf-8"), format, engine)
+    return render.run_graphviz_pure(prog[1], source, format, engine)
 
 
 _MIME = {"svg": "image/svg+xml", "png": "image/png", "jpg": "image/jpeg", "pdf": "application/pdf"}

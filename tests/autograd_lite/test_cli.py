@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import pytest
@@ -529,3 +530,113 @@ def test_console_script():
         [str(SCRIPT), "grad", "x.y"], capture_output=True, text=True, timeout=120, env=env
     )
     assert proc.returncode == 2 and proc.stderr.startswith("autograd-lite: error: ")
+
+
+# --- hostile input: bounded render time, exactly one output file, clear errors (issue 24)
+
+
+def test_the_help_states_the_render_time_limit():
+    proc = run("graph", "--help")
+    assert proc.returncode == 0
+    assert "--timeout SECONDS" in proc.stdout and f"{cli.TIMEOUT:g} seconds" in proc.stdout
+
+
+@needs_dot
+def test_a_graph_dot_cannot_lay_out_in_time_fails_fast_in_one_line(tmp_path):
+    expression = "+".join(["x"] * 100)  # dot ran 287 s on this, unfinished
+    start = time.perf_counter()
+    proc = run("graph", expression, "x=1", "-o", "g.svg", "--timeout", "1", cwd=tmp_path)
+    assert time.perf_counter() - start < 20
+    line = one_error_line(proc, 1)
+    assert "within 1 s" in line and "--max-nodes" in line and "--timeout" in line
+    assert os.listdir(tmp_path) == []
+
+
+def _graph_in_process(tmp_path, monkeypatch, capsys, *args):
+    monkeypatch.chdir(tmp_path)
+    status = cli.main(["graph", "x*y", "x=1", "y=2", "--timeout", "5", *args])
+    return status, capsys.readouterr()
+
+
+@needs_dot
+def test_vrml_writes_nothing_besides_the_path_given(tmp_path, monkeypatch, capsys):
+    (tmp_path / "node1.png").write_bytes(b"mine")  # was overwritten
+    status, out = _graph_in_process(tmp_path, monkeypatch, capsys, "-o", "g.vrml")
+    assert status == 1 and "vrml format writes" in out.err and "one file" in out.err
+    assert sorted(os.listdir(tmp_path)) == ["node1.png"]
+    assert (tmp_path / "node1.png").read_bytes() == b"mine"
+
+
+@needs_dot
+def test_fuzz_output_formats(tmp_path, monkeypatch, capsys):
+    """Graphviz's formats (a fixed sample, vrml included): each writes exactly the path
+    given, or fails with one error line and writes nothing."""
+    import random
+
+    import graphviz
+
+    formats = sorted(graphviz.FORMATS)
+    sample = sorted(set(random.Random(24).sample(formats, 12)) | {"vrml", "svg", "dot", "gv"})
+    for fmt in sample:
+        folder = tmp_path / fmt
+        folder.mkdir()
+        status, out = _graph_in_process(folder, monkeypatch, capsys, "-o", f"out.{fmt}")
+        errors = [ln for ln in out.err.splitlines() if ln.startswith("autograd-lite: error:")]
+        if status == 0:
+            assert os.listdir(folder) == [f"out.{fmt}"], fmt
+        else:
+            assert status in (1, 2) and len(errors) == 1, (fmt, out.err)
+            assert os.listdir(folder) == [], fmt
+
+
+def _run_with_stdout(stdout, *args, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "autograd_lite", *args],
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        timeout=120,
+        **kwargs,
+    )
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    "args", [("grad", "x*y", "x=1", "y=2"), ("graph", "x", "x=1", "-o", "-", "--format", "dot")]
+)
+def test_a_full_disk_on_stdout_is_one_clear_error(args):
+    with open("/dev/full", "w") as full:
+        proc = _run_with_stdout(full, *args)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert (
+        lines[-1] == "autograd-lite: error: cannot write the output to standard output: "
+        "No space left on device"
+    ), proc.stderr
+    assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(os.name != "posix", reason="closes fd 1 in the child")
+@pytest.mark.parametrize(
+    "args", [("grad", "x*y", "x=1", "y=2"), ("graph", "x", "x=1", "-o", "-", "--format", "dot")]
+)
+def test_a_closed_stdout_is_one_clear_error(args):
+    proc = _run_with_stdout(None, *args, preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "autograd-lite: error: standard output is closed: nowhere to print the result"
+    )
+
+
+@needs_dot
+def test_a_tangled_graph_is_refused_at_once_and_a_smaller_one_drawn(tmp_path):
+    start = time.perf_counter()
+    proc = run("graph", "+".join(["x"] * 60), "x=1", "-o", "g.svg", cwd=tmp_path)
+    assert time.perf_counter() - start < 15  # dot ran for minutes on this
+    line = one_error_line(proc, 1)
+    assert "too tangled" in line and "within 10 s" in line and "--max-nodes" in line
+    assert os.listdir(tmp_path) == []
+    proc = run("graph", "+".join(["x"] * 30), "x=1", "-o", "g.svg", cwd=tmp_path)
+    assert proc.returncode == 0 and os.listdir(tmp_path) == ["g.svg"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import random
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -88,8 +91,8 @@ def test_variables_become_named_values_and_nodes_can_be_labelled():
         ("x\n+ 1", "one line"),
         ("x\x00", "NUL"),
         ("1e999", "too large"),
-        ("x" + "+x" * 1500, "too long"),
-        ("-" * 1500 + "x", "too deeply nested"),
+        ("x" + "+x" * 6000, "too long"),
+        ("-" * 6000 + "x", "too deeply nested"),
         ("é + y.z", "at column 5"),  # columns count characters, not UTF-8 bytes
         ("  x.y", "at column 3"),
     ],
@@ -264,3 +267,88 @@ def test_valid_grammar_gives_finite_results_or_math_errors(text):
     assert math.isfinite(ev.value)
     for v in ev.inputs.values():
         assert v.grad is None or math.isfinite(v.grad)
+
+
+# --- parsing is linear in the length of the expression (issue 24, item 3) ---------------
+
+
+def _parse_seconds(text: str) -> float:
+    best = math.inf
+    for _ in range(3):
+        t = time.perf_counter()
+        parse(text)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+@pytest.mark.parametrize("op", ["+", "*", "-"])
+def test_parsing_time_grows_linearly(op):
+    small = _parse_seconds(op.join(["x"] * 1000))
+    large = _parse_seconds(op.join(["x"] * 4000))
+    assert large < 1.0
+    assert large / small < 10  # linear: about 4; quadratic (as before): about 16
+
+
+def test_a_long_power_tower_parses_fast_or_is_refused_cleanly():
+    assert _parse_seconds("**".join(["x"] * 666)) < 0.5
+    with pytest.raises(ExpressionError, match="too deeply nested"):
+        parse("**".join(["x"] * 3000))  # Python's own parser gives up (MemoryError)
+
+
+def test_a_long_sum_keeps_its_columns_and_sources():
+    e = parse("é+" * 3999 + "é")
+    assert len(e.program) == 7999 and e.program[-1].source == "é+" * 3999 + "é"
+    assert e.program[1].col == 3 and e.program[1].source == "é"
+
+
+def test_fuzz_hostile_expressions():
+    """Random token soup (fixed seed): every text parses or is an ExpressionError, fast."""
+    rng = random.Random(24)
+    tokens = [
+        "x",
+        "y",
+        "1",
+        "1e308",
+        "9" * 400,
+        "+",
+        "-",
+        "*",
+        "/",
+        "**",
+        "(",
+        ")",
+        ",",
+        "tanh(",
+        "exp(",
+        "log(",
+        "__import__(",
+        ".",
+        "[",
+        "]",
+        "'",
+        "\x00",
+        "é",
+        "\ud800",
+        "lambda",
+        ":",
+        "=",
+        "%",
+        " ",
+        "\n",
+        "#",
+        "pi",
+        "e",
+    ]
+    start = time.perf_counter()
+    for _ in range(400):
+        text = "".join(rng.choice(tokens) for _ in range(rng.randint(0, 30)))
+        if rng.random() < 0.05:
+            text = rng.choice(["+", "*", "**", "-"]).join(["x"] * rng.randint(100, 4000))
+        try:
+            expression = parse(text)
+        except ExpressionError as err:
+            assert "\n" not in str(err)
+            continue
+        with contextlib.suppress(ExpressionError):
+            expression.evaluate({"x": 0.5, "y": 2.0})
+    assert time.perf_counter() - start < 5

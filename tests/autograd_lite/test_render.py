@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from autograd_lite.viz import render
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_DOT = render.system_dot() is not None
+needs_dot = pytest.mark.skipif(not HAVE_DOT, reason="Graphviz dot is not installed")
 HAVE_PURE = render.graphviz_pure() is not None
 needs_pure = pytest.mark.skipif(not HAVE_PURE, reason="graphviz-pure is not installed")
 needs_both = pytest.mark.skipif(
@@ -174,3 +176,68 @@ def test_graphviz_pure_failure_is_a_called_process_error(monkeypatch):
     bad = viz.GraphDrawing(body=["\tnode [shape=\n"])  # broken DOT
     with pytest.raises(graphviz.CalledProcessError):
         bad.pipe(format="svg")
+
+
+# --- every render is bounded in time and writes nothing but its output (issue 24) -------
+
+
+def _fake_program(tmp_path, body: str) -> str:
+    script = tmp_path / "fake-renderer"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a shell script as the renderer")
+def test_a_renderer_past_the_time_limit_is_killed(tmp_path):
+    slow = _fake_program(tmp_path, "exec sleep 30")
+    start = time.perf_counter()
+    with render.time_limit(0.5), pytest.raises(render.RenderTimeoutError) as info:
+        render.run_graphviz_pure(slow, b"digraph {}", "svg")
+    assert time.perf_counter() - start < 5
+    assert isinstance(info.value, OSError) and "within 0.5 s" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert render.timeout() == render.DEFAULT_TIMEOUT  # the block's limit is gone
+
+
+@pytest.mark.skipif(os.name != "posix", reason="a shell script as the renderer")
+def test_a_renderer_writing_other_files_is_refused_and_leaves_nothing(tmp_path, monkeypatch):
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    messy = _fake_program(tmp_path, "touch node1.png node2.png; echo out")
+    with pytest.raises(ValueError, match=r"the svg format writes 2 more file\(s\).*node1\.png"):
+        render.run_graphviz_pure(messy, b"digraph {}", "svg")
+    assert os.listdir(work) == []
+
+
+def test_time_limit_refuses_nonsense():
+    with pytest.raises(ValueError, match="positive number of seconds"), render.time_limit(0):
+        pass
+
+
+@needs_dot
+def test_dot_renders_through_the_time_limit(monkeypatch):
+    calls = []
+    real = render._run
+    monkeypatch.setattr(render, "_run", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    svg = ag.draw_graph(Value(2.0, name="x") * 3).pipe(format="svg")
+    assert svg.startswith(b"<?xml") and calls == ["Graphviz's dot"]
+
+
+def test_long_edges_counts_the_ranks_that_edges_skip():
+    from autograd_lite.expr import parse
+
+    def skipped(text, **kw):
+        ev = parse(text).evaluate({"x": 1.0, "y": 2.0}, label_nodes=True)
+        ev.backward()
+        return render.long_edges(ag.draw_graph(ev.root, **kw).source)
+
+    chain = Value(1.0, name="x")
+    for _ in range(300):
+        chain = chain * 1.0001 + 0.5
+    assert render.long_edges(ag.draw_graph(chain).source) == 0  # leaves sit by their use
+    assert skipped("tanh(x*y + x)") < 5
+    assert skipped("+".join(["x"] * 40)) == 1482  # dot: about a second
+    assert skipped("+".join(["x"] * 100)) == 9702  # dot: minutes
+    assert skipped("+".join(["x"] * 100), max_nodes=20) < 500  # folding helps

@@ -150,13 +150,13 @@ def test_save_uses_atomic_write(tmp_path, monkeypatch):
     calls = []
     real = nn.serialization.atomic_write
 
-    def spy(path, write, *, who):
-        calls.append((os.fspath(path), who))
-        return real(path, write, who=who)
+    def spy(path, write, *, who, check=None):
+        calls.append((os.fspath(path), who, check is not None))
+        return real(path, write, who=who, check=check)
 
     monkeypatch.setattr(nn.serialization, "atomic_write", spy)
     nn.save({"w": np.ones(2)}, tmp_path / "w.npz")
-    assert calls == [(str(tmp_path / "w.npz"), "save")]
+    assert calls == [(str(tmp_path / "w.npz"), "save", True)]  # and checks what it wrote
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions and symlinks")
