@@ -69,6 +69,11 @@ INSTALL_HINT = (
     "Graphviz"
 )
 
+_SHORT_HINT = (
+    "sudo apt-get install graphviz (macOS: brew install graphviz; conda: conda install -c "
+    "conda-forge graphviz; Windows: winget install graphviz)"
+)
+
 DISPLAY_MAX_VALUES = 50
 """A Value shown in Jupyter shows its graph below its numbers only up to this many Values."""
 
@@ -135,12 +140,14 @@ class GraphvizNotFoundError(graphviz.ExecutableNotFound):
     """
 
     def __init__(self, program: str = "dot", note: str = "") -> None:
-        RuntimeError.__init__(
-            self,
-            f"cannot render: Graphviz's {program!r} program was not found on PATH; "
-            + note
-            + INSTALL_HINT,
-        )
+        if note:  # graphviz-pure is there but cannot write the format (pdf): one line, one fix
+            message = f"cannot render: {note}install Graphviz's dot program: {_SHORT_HINT}"
+        else:
+            message = (
+                f"cannot render: Graphviz's {program!r} program was not found on PATH; "
+                + INSTALL_HINT
+            )
+        RuntimeError.__init__(self, message)
 
 
 def _friendly(e: graphviz.ExecutableNotFound) -> GraphvizNotFoundError:

@@ -203,3 +203,35 @@ def test_every_example_runs_quick_into_out(script, tmp_path):
     for name in QUICK_OUTPUTS.get(script, []):
         assert (tmp_path / "out" / name).exists()
     assert {p.name for p in tmp_path.iterdir()} <= {"out"}  # nothing outside ./out/
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_example_takes_out_dir_as_docs_examples_md_says(script):
+    """docs/examples.md: every script takes --out DIR (and '' for no files)."""
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=EXAMPLES,
+    )
+    assert "--out OUT" in proc.stdout, f"{script} does not take --out"
+
+
+@pytest.mark.parametrize("script", ["gradient_descent.py", "add_neuron.py"])
+def test_the_scripts_that_refused_out_write_their_plot_there(script, tmp_path):
+    pytest.importorskip("matplotlib")
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--quick", "--out", "plots"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    png = {
+        "gradient_descent.py": "gradient_descent.png",
+        "add_neuron.py": "add_neuron_accuracy.png",
+    }
+    assert [p.name for p in (tmp_path / "plots").iterdir()] == [png[script]]
+    assert {p.name for p in tmp_path.iterdir()} == {"plots"}
