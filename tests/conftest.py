@@ -45,6 +45,12 @@ SKIP_HINTS = [
         "tests of Graphviz's dot (not installed)",
         "apt-get install graphviz",
     ),
+    (
+        r"autograd-lite is (not )?installed",
+        "type-checker tests of the installed package (not installed from this checkout)",
+        "pip install -e .",
+    ),
+    (r"(mypy|pyright) is not installed", "type-checker tests", "pip install mypy pyright"),
     (r"sklearn|scikit-learn", "digits tests (no scikit-learn)", 'pip install -e ".[examples]"'),
     (r"matplotlib", "plot tests (no matplotlib)", 'pip install -e ".[examples]"'),
     (r"mkdocs", "docs-site tests (no mkdocs)", 'pip install -e ".[docs]"'),
