@@ -1,4 +1,4 @@
-"""``autograd-lite demo``: the three uses of the project in one minute.
+"""``autograd-lite demo``: the three uses of the project in a few seconds.
 
 1. Train: an MLP learns scikit-learn's 8x8 handwritten digits (a progress bar, the test
    accuracy, and the loss curve as a PNG), its loss function compiled with ``ag.compile``.

@@ -7,7 +7,8 @@ correct when it is within 0.01% of the true sum. Here the pairs come from
 ``nn.datasets.addition`` with inputs in [0, 138) (the range that the post's final demo
 implies, see below), the model is ``nn.Neuron``, the optimizer ``nn.optim.SGD`` and the
 decaying rate ``nn.optim.LambdaLR``. The post trained on 500,000 pairs per epoch; 10,000
-are enough for the same behaviour (``--rows`` sets it).
+are enough for the same behaviour (``--rows`` sets it). The whole script takes about 25 s
+of CPU (two runs of 100,000 one-sample steps); ``--quick`` (3 epochs of 2,000) about 3 s.
 
 The post's "regularisation", ``w -= lr * (grad - w)``, is weight decay with the *opposite*
 sign: it is the gradient of the loss term -|w|^2 / 2, which pushes the weights away from
