@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser(
         "demo",
-        help="train a digits MLP, draw its graph and gradcheck a layer, in a minute",
+        help="train a digits MLP, draw its graph and gradcheck a layer, in a few seconds",
         description="The main demo: train, see the graph, check the gradients.",
         epilog=_DEMO_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -1,4 +1,4 @@
-"""``autograd-lite demo``: the three uses of the project in one minute.
+"""``autograd-lite demo``: the three uses of the project in a few seconds.
 
 1. Train: an MLP learns scikit-learn's 8x8 handwritten digits (a progress bar, the test
    accuracy, and the loss curve as a PNG), its loss function compiled with ``ag.compile``.
@@ -100,10 +100,10 @@ def run(out: str = "autograd_lite_demo", epochs: int = 15, seed: int = 0) -> int
     """Run the demo, writing into folder ``out``; returns the exit status."""
     import nn
 
-    os.makedirs(out, exist_ok=True)
     print(f"1. training an MLP 64-32-10 on the 8x8 handwritten digits ({epochs} epochs, compiled)")
     model, losses, accuracy = train(epochs, seed)
     print(f"   test accuracy: {accuracy:.1%} (loss {losses[0]:.3f} -> {losses[-1]:.3f})")
+    os.makedirs(out, exist_ok=True)  # only now: a demo stopped by a missing extra leaves none
     curve = os.path.join(out, "loss_curve.png")
     if plot_losses(losses, curve):
         print(f"   loss curve:   {curve}")

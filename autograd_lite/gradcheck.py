@@ -589,6 +589,13 @@ def _backward_owner(e: BaseException | None) -> str:
         m = re.search(r"(\w+)\.backward", str(exc))
         if m:
             return m.group(1)
+    for exc in chain:  # a defop's VJP: the engine's frame holds the node whose op it is
+        tb = exc.__traceback__
+        while tb is not None:
+            op = getattr(tb.tb_frame.f_locals.get("node"), "_op", None)
+            if tb.tb_frame.f_code.co_name == "_run_backward" and getattr(op, "name", None):
+                return f"{op.name!r} (declared with defop)"
+            tb = tb.tb_next
     return "a Function"
 
 

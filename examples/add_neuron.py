@@ -7,7 +7,8 @@ correct when it is within 0.01% of the true sum. Here the pairs come from
 ``nn.datasets.addition`` with inputs in [0, 138) (the range that the post's final demo
 implies, see below), the model is ``nn.Neuron``, the optimizer ``nn.optim.SGD`` and the
 decaying rate ``nn.optim.LambdaLR``. The post trained on 500,000 pairs per epoch; 10,000
-are enough for the same behaviour (``--rows`` sets it).
+are enough for the same behaviour (``--rows`` sets it). The whole script takes about 25 s
+of CPU (two runs of 100,000 one-sample steps); ``--quick`` (3 epochs of 2,000) about 3 s.
 
 The post's "regularisation", ``w -= lr * (grad - w)``, is weight decay with the *opposite*
 sign: it is the gradient of the loss term -|w|^2 / 2, which pushes the weights away from
@@ -38,7 +39,11 @@ overshoots the minimum by more than the last, the weights grow geometrically unt
 overflow, and ``ag.detect_anomaly()`` stops at the first operation that produced infinity.
 
     python examples/add_neuron.py [--rows 10000] [--epochs 10] [--weight-decay W]
-                                  [--lr 5e-6] [--constant-lr] [--seed 38] [--quick]
+                                  [--lr 5e-6] [--constant-lr] [--seed 38] [--out out]
+                                  [--quick]
+
+The accuracy per epoch of each run is plotted into ``out/add_neuron_accuracy.png`` when
+matplotlib is installed.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ import functools
 from collections.abc import Sequence
 
 import numpy as np
-from _common import log, progress
+from _common import log, out_path, progress, save_plot
 
 import autograd_lite as ag
 import nn
@@ -166,8 +171,10 @@ def run(
     lr: float = LR,
     decay: bool = True,
     verbose: bool = True,
+    out: str | None = None,
 ) -> dict:
-    """Everything the script shows: one training run per weight decay, then the explosion."""
+    """Everything the script shows: one training run per weight decay, then the explosion;
+    the accuracy curves plotted into folder ``out``."""
     results: dict = {}
     for wd in weight_decays:
         if verbose:
@@ -197,6 +204,21 @@ def run(
             "the minimum by more than the last, so the error and the weights grow "
             "geometrically until they overflow to inf."
         )
+    if out:
+
+        def draw(plt):
+            for wd in weight_decays:
+                acc = results[wd]["accuracies"]
+                plt.plot(range(1, len(acc) + 1), acc, marker="o", label=f"weight decay {wd:g}")
+            plt.gca().xaxis.get_major_locator().set_params(integer=True)
+            plt.xlabel("epoch")
+            plt.ylabel(f"test accuracy (within {100 * TOLERANCE:g}%)")
+            plt.legend()
+            plt.title("a neuron learning to add")
+
+        results["plot"] = save_plot(draw, out_path("add_neuron_accuracy.png", out))
+        if results["plot"] and verbose:
+            print(f"accuracy curves saved to {results['plot']}")
     return results
 
 
@@ -226,11 +248,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="keep the learning rate constant instead of the post's lr / (epoch + 1)",
     )
     parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
+    parser.add_argument("--out", default="out", help="folder for the plot ('' for none)")
     parser.add_argument("--quick", action="store_true", help="3 epochs of 2,000 pairs")
     args = parser.parse_args(argv)
     rows, epochs = (2_000, 3) if args.quick else (args.rows, args.epochs)
     decays = (-1.0, 0.0) if args.weight_decay is None else (args.weight_decay,)
-    run(rows, epochs, decays, args.seed, args.lr, not args.constant_lr)
+    run(rows, epochs, decays, args.seed, args.lr, not args.constant_lr, out=args.out or None)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""A small convolutional network reads the 8x8 digits better than the MLP of digits.py.
+"""A small convolutional network on the 8x8 digits, next to the MLP of digits.py.
 
 Three 3x3 convolutions (16, 32 and 64 channels, each followed by batch normalisation and
 ReLU; 2x2 max pooling after the second and the third), dropout and one linear layer: a
@@ -6,8 +6,15 @@ LeNet-style network built from ``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.MaxPool2d
 ``nn.Flatten``, ``nn.Dropout`` and ``nn.Linear``. It trains on the same 1,500 of
 scikit-learn's 1,797 8x8 digits as ``digits.py`` (and is tested on the same 297), with
 Adam, a cosine learning-rate schedule and random one-pixel shifts of the training
-images, in float32. The MLP of ``digits.py`` is trained too, for comparison. With
-``--mnist DIR`` it reads real MNIST from the four IDX files in DIR
+images, in float64 with seed 0 for the split, the weights, the batches, the shifts and
+dropout. It reaches 98.99% (294 of the 297 test images), as the MLP of ``digits.py``
+(trained too, for comparison) does: on this small test set the two tie. The run is the
+same on every machine: in float64 the weights trained with different BLAS kernels
+(OpenBLAS's SkylakeX, Haswell, Sandybridge: other summation orders) differ by about
+1e-8 of their size, and the script prints its closest call, the smallest gap on the
+test set between the true class's logit and the best other one (0.12), so no prediction
+hinges on that rounding. It takes about 20 s on a quiet 2-core machine (``--quick``: 2
+epochs, no MLP, about 4 s). With ``--mnist DIR`` it reads real MNIST from the four IDX files in DIR
 (``nn.datasets.load_mnist``; nothing is downloaded); that is about 10x the work per image
 and 40x the images, so count minutes per epoch. The weights (with BatchNorm's running
 statistics) are saved with ``nn.save`` and reloaded into a fresh model; the loss curve
@@ -38,11 +45,12 @@ from _common import log, out_path, progress, save_plot  # noqa: E402
 import autograd_lite as ag  # noqa: E402
 import nn  # noqa: E402
 
-DTYPE = np.float32
+DTYPE = np.float64  # float32 is faster, but BLAS rounding could then flip a prediction
+SEED = 0
 
 
 def load(mnist: str | None, seed: int) -> tuple[np.ndarray, ...]:
-    """(X_train, y_train, X_test, y_test), images as (n, 1, side, side) float32."""
+    """(X_train, y_train, X_test, y_test), images as (n, 1, side, side) DTYPE."""
     if mnist:
         X_train, y_train = nn.datasets.load_mnist(mnist, "train")
         X_test, y_test = nn.datasets.load_mnist(mnist, "test")
@@ -98,17 +106,29 @@ def shift(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray, batch: int = 500) -> float:
-    """Test accuracy in evaluation mode (running statistics, no dropout), in batches."""
+def logits(model: nn.Module, X: np.ndarray, batch: int = 500) -> np.ndarray:
+    """The model's outputs in evaluation mode (running statistics, no dropout), in batches."""
     was_training = model.training
     model.eval()
     with ag.no_grad():
-        hits = sum(
-            int(np.sum(model(X[i : i + batch]).data.argmax(axis=1) == y[i : i + batch]))
-            for i in range(0, len(X), batch)
-        )
+        out = np.concatenate([model(X[i : i + batch]).data for i in range(0, len(X), batch)])
     model.train(was_training)
-    return hits / len(X)
+    return out
+
+
+def accuracy(model: nn.Module, X: np.ndarray, y: np.ndarray) -> float:
+    """Test accuracy: the fraction of images whose largest logit is the true class."""
+    return float(np.mean(logits(model, X).argmax(axis=1) == y))
+
+
+def closest_call(model: nn.Module, X: np.ndarray, y: np.ndarray) -> float:
+    """min over images of |z_true - max_{k != true} z_k|: how far the nearest prediction is
+    from flipping (a rounding difference smaller than this cannot change the accuracy)."""
+    z = logits(model, X)
+    rows = np.arange(len(y))
+    true = z[rows, y].copy()
+    z[rows, y] = -np.inf
+    return float(np.min(np.abs(true - z.max(axis=1))))
 
 
 def mlp_accuracy(seed: int) -> float:
@@ -124,7 +144,7 @@ def run(
     mnist: str | None = None,
     batch_size: int = 32,
     lr: float = 3e-3,
-    seed: int = 0,
+    seed: int = SEED,
     out: str | None = "out",
     max_train: int | None = None,
     augment: bool = True,
@@ -163,10 +183,16 @@ def run(
     print(f"test accuracy {acc:.4f} on {where} after {epochs} epochs ({seconds:.1f} s of training)")
     result: dict = {"accuracy": acc, "losses": losses, "accuracies": accuracies, "model": model}
     result["seconds"] = seconds
+    result["closest_call"] = closest_call(model, X_test, y_test)
+    print(
+        f"closest call on the test set: {result['closest_call']:.3g} between the true "
+        "logit and the best other (BLAS kernels change the weights by about 1e-8)"
+    )
     if compare and not mnist:
         result["mlp_accuracy"] = mlp_accuracy(seed)
-        verdict = "beats" if acc > result["mlp_accuracy"] else "does not beat"
-        print(f"the CNN {verdict} the MLP of digits.py: {acc:.4f} vs {result['mlp_accuracy']:.4f}")
+        mlp = result["mlp_accuracy"]
+        verdict = "beats" if acc > mlp else ("ties with" if acc == mlp else "does not beat")
+        print(f"the CNN {verdict} the MLP of digits.py: {acc:.4f} vs {mlp:.4f}")
 
     if out:
         weights = out_path("cnn_digits_weights.npz", out)
@@ -217,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--mnist", metavar="DIR", help="folder with the four MNIST IDX files")
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size")
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam's initial learning rate")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"random seed (default {SEED})")
     parser.add_argument("--out", default="out", help="folder for weights and plots ('' for none)")
     parser.add_argument("--no-augment", action="store_true", help="no random shifts")
     parser.add_argument("--no-compare", action="store_true", help="do not train the MLP too")

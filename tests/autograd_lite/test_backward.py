@@ -221,6 +221,7 @@ def test_backward_with_create_graph_stores_differentiable_grads():
     assert x.grad.data == pytest.approx(3 * 1.5**2 + 6 * 1.5)
 
 
+@pytest.mark.slow
 def test_a_million_node_chain_with_the_default_recursion_limit():
     assert sys.getrecursionlimit() <= 10_000
     x = Value(0.0)

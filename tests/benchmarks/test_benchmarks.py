@@ -16,6 +16,7 @@ from benchmarks import mnist_step, scalar_mlp, scaling
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_quick_run_writes_every_workload_to_json(tmp_path):
     out = tmp_path / "bench.json"
     result = subprocess.run(

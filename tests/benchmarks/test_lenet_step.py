@@ -22,6 +22,7 @@ def test_autograd_lite_and_torch_take_the_same_step(size):
         np.testing.assert_allclose(p, q, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_main_prints_both_figures_and_the_ratio(capsys):
     pytest.importorskip("torch")
     assert lenet_step.main(["--quick", "--size", "8"]) == 0
