@@ -1,0 +1,546 @@
+"""Function transforms beyond ``grad``: vjp, jvp (true forward mode), hvp, jacobian, hessian,
+checkpoint, and the forward-mode check.
+
+The shapes and argument order are those of ``torch.autograd.functional``: ``inputs`` is a
+Value, an array or a number, or a tuple of them (then the results are tuples); the
+Jacobian of an output of shape ``O`` with respect to an input of shape ``I`` has shape
+``O + I``. Results are arrays or floats, or Values (differentiable again) with
+``create_graph=True``.
+
+Forward mode (:func:`jvp`) carries a tangent on each Value it makes: every recorded op
+computes its result's tangent at once with the op's ``jvp`` rule (from the op table),
+and no graph is kept, so a chain of any length holds a few arrays at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from autograd_lite import functional as F
+from autograd_lite.backward import grad as _grad
+from autograd_lite.modes import enable_grad, no_grad, observing, open_blocks, state
+from autograd_lite.op import Op, defop, record
+from autograd_lite.value import Value, as_data, leaf, raw, shape_of
+
+__all__ = [
+    "checkpoint",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "jvp",
+    "vjp",
+]
+
+Inputs = Any  # a Value, an array, a number, or a tuple of them
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+def _tuple(xs: Any) -> tuple[tuple, bool]:
+    """``(items, was_tuple)``."""
+    if isinstance(xs, (tuple, list)):
+        return tuple(xs), True
+    return (xs,), False
+
+
+def _data(x: Any, who: str, i: int) -> Any:
+    if isinstance(x, Value):
+        return x.data
+    try:
+        return as_data(x, who=f"{who}: inputs[{i}]")
+    except (TypeError, ValueError) as e:
+        raise type(e)(str(e)) from None
+
+
+def _leaves(inputs: tuple, create_graph: bool, who: str) -> tuple[Value, ...]:
+    """Fresh leaves that require grad; a Value input that requires grad is used as it is
+    with ``create_graph`` (so the results are differentiable with respect to it)."""
+    out = []
+    for i, x in enumerate(inputs):
+        if create_graph and isinstance(x, Value) and x.requires_grad:
+            out.append(x)
+        else:
+            out.append(leaf(_data(x, who, i), True))
+    return tuple(out)
+
+
+def _like(v: Any, x: Any, who: str, what: str) -> Any:
+    """``v`` (a tangent or cotangent) as engine data of the shape and dtype of data ``x``."""
+    if isinstance(v, Value):
+        v = v.data
+    d = as_data(v, who=f"{who}: {what}")
+    if shape_of(d) != shape_of(x):
+        raise ValueError(f"{who}: {what} has shape {shape_of(d)}, expected {shape_of(x)}")
+    if type(x) is float:
+        return float(d)
+    return np.asarray(d, dtype=x.dtype)
+
+
+def _zeros(x: Any) -> Any:
+    return 0.0 if type(x) is float else np.zeros(shape_of(x), np.result_type(x))
+
+
+def _result(g: Any, x: Value, create_graph: bool) -> Any:
+    """A gradient-like result for input ``x``: zeros for None; raw unless create_graph."""
+    if g is None:
+        z = _zeros(x.data)
+        return leaf(z, False) if create_graph else z
+    if create_graph:
+        return g if isinstance(g, Value) else leaf(g, False)
+    return raw(g)
+
+
+def _outputs(out: Any, who: str) -> tuple[tuple, bool]:
+    outs, many = _tuple(out)
+    for i, o in enumerate(outs):
+        if not isinstance(o, (Value, float, int, np.ndarray, np.number)):
+            raise TypeError(f"{who}: fn returned a {type(o).__name__} (output {i}), not a Value")
+    return outs, many
+
+
+def _grads(outs: Sequence[Any], seeds: Sequence[Any], xs: Sequence[Value], create_graph: bool):
+    """d(sum_k <seeds[k], outs[k]>)/d xs; None for an input nothing depends on."""
+    pairs = [(o, s) for o, s in zip(outs, seeds) if isinstance(o, Value) and o.requires_grad]
+    if not pairs:
+        return [None] * len(xs)
+    return list(
+        _grad(
+            [o for o, _ in pairs],
+            list(xs),
+            [s for _, s in pairs],
+            create_graph=create_graph,
+            allow_unused=True,
+        )
+    )
+
+
+def _out_result(o: Any, create_graph: bool) -> Any:
+    if create_graph:
+        return o if isinstance(o, Value) else leaf(as_data(o), False)
+    return raw(o) if isinstance(o, Value) else as_data(o)
+
+
+# --------------------------------------------------------------------------- vjp, hvp
+
+
+def vjp(
+    fn: Callable[..., Any], inputs: Inputs, v: Any = None, create_graph: bool = False
+) -> tuple[Any, Any]:
+    """``(fn(inputs), v^T J)``: the vector-Jacobian product, one reverse pass.
+
+    ``v`` has the output's shape (a tuple for several outputs); it may be omitted for a
+    one-element output. The product has the shape of each input.
+    """
+    items, many = _tuple(inputs)
+    xs = _leaves(items, create_graph, "vjp")
+    with enable_grad():
+        outs, many_out = _outputs(fn(*xs), "vjp")
+    if v is None:
+        for i, o in enumerate(outs):
+            if int(np.prod(shape_of(raw(o)))) != 1:
+                raise ValueError(
+                    f"vjp: v must be given for output {i} of shape {shape_of(raw(o))} "
+                    "(only a one-element output gets the implicit v = 1)"
+                )
+        seeds: list[Any] = [None] * len(outs)
+    else:
+        vs, _ = _tuple(v) if many_out else ((v,), False)
+        if len(vs) != len(outs):
+            raise ValueError(f"vjp: {len(vs)} vectors v for {len(outs)} outputs")
+        seeds = [
+            s if create_graph and isinstance(s, Value) else _like(s, raw(o), "vjp", f"v[{k}]")
+            for k, (s, o) in enumerate(zip(vs, outs))
+        ]
+    gs = _grads(outs, seeds, xs, create_graph)
+    res = tuple(_result(g, x, create_graph) for g, x in zip(gs, xs))
+    out_res = tuple(_out_result(o, create_graph) for o in outs)
+    return (out_res if many_out else out_res[0]), (res if many else res[0])
+
+
+def hvp(
+    fn: Callable[..., Any], inputs: Inputs, v: Any, create_graph: bool = False
+) -> tuple[Any, Any]:
+    """``(fn(inputs), H v)`` for a scalar ``fn``: two reverse passes, no Hessian formed
+    (reverse over reverse: the gradient of <grad fn, v>)."""
+    items, many = _tuple(inputs)
+    xs = _leaves(items, create_graph, "hvp")
+    vs, _ = _tuple(v) if many else ((v,), False)
+    if len(vs) != len(xs):
+        raise ValueError(f"hvp: {len(vs)} vectors v for {len(xs)} inputs")
+    with enable_grad():
+        out = fn(*xs)
+        if isinstance(out, (tuple, list)) or int(np.prod(shape_of(raw(out)))) != 1:
+            raise ValueError("hvp: fn must return a single one-element output")
+        gs = _grads([out], [None], xs, True)
+        total = None
+        for k, (g, x, vk) in enumerate(zip(gs, xs, vs)):
+            if g is None:
+                continue
+            vk = (
+                vk
+                if create_graph and isinstance(vk, Value)
+                else _like(vk, x.data, "hvp", f"v[{k}]")
+            )
+            term = F.sum(g * vk)
+            total = term if total is None else total + term
+    hs = _grads([total], [None], xs, create_graph) if total is not None else [None] * len(xs)
+    res = tuple(_result(h, x, create_graph) for h, x in zip(hs, xs))
+    return _out_result(out, create_graph), (res if many else res[0])
+
+
+# ------------------------------------------------------------------------ forward mode
+
+
+class _Forward:
+    """The forward-mode observer: gives each recorded node the tangent of its result."""
+
+    __slots__ = ("create_graph",)
+
+    def __init__(self, create_graph: bool) -> None:
+        self.create_graph = create_graph
+
+    def __call__(self, v: Value, op: Op, inputs: tuple, params: tuple, datas: Sequence) -> None:
+        ts = [getattr(x, "_tangent", None) if isinstance(x, Value) else None for x in inputs]
+        if not any(t is not None for t in ts):
+            return
+        prev = state.observers
+        state.observers = ()  # what the rule computes is not itself given tangents
+        try:
+            if self.create_graph:
+                t = op.tangent(ts, v, (*inputs, *params))
+            else:
+                t = op.tangent(ts, v.data, (*datas, *params))
+        finally:
+            state.observers = prev
+        if t is not None:
+            v._tangent = _fit(t, v.data, self.create_graph)
+
+
+def _fit(t: Any, out: Any, create_graph: bool) -> Any:
+    """Tangent ``t`` in the shape and dtype of the result ``out`` (rules may broadcast)."""
+    shape = shape_of(out)
+    if create_graph:
+        if not isinstance(t, Value):
+            t = leaf(as_data(t), False)
+        return t if t.shape == shape else F.broadcast_to(t, shape)
+    t = raw(t)
+    if type(out) is float:
+        return float(t)
+    t = np.asarray(t, dtype=out.dtype)
+    return t if t.shape == shape else np.broadcast_to(t, shape)
+
+
+def _forward_pass(
+    fn: Callable[..., Any], xs: tuple[Value, ...], tangents: Sequence[Any], create_graph: bool
+) -> tuple[tuple, bool, list[Any]]:
+    """Run ``fn`` once with ``tangents`` on ``xs`` (None: no tangent): outputs and theirs."""
+    if any(isinstance(o, _Forward) for o in state.observers):
+        raise ValueError(
+            "jvp: forward mode inside forward mode is not supported; nest reverse mode "
+            "(vjp, jacobian) inside or around it instead"
+        )
+    for x, t in zip(xs, tangents):
+        if t is not None:
+            x._tangent = t
+    try:
+        with observing(_Forward(create_graph)), enable_grad() if create_graph else no_grad():
+            outs, many = _outputs(fn(*xs), "jvp")
+        touts = [getattr(o, "_tangent", None) if isinstance(o, Value) else None for o in outs]
+        for o in outs:
+            if isinstance(o, Value) and o not in xs and hasattr(o, "_tangent"):
+                del o._tangent
+    finally:
+        for x in xs:
+            if hasattr(x, "_tangent"):
+                del x._tangent
+    return outs, many, touts
+
+
+def _forward_inputs(items: tuple, create_graph: bool, who: str) -> tuple[Value, ...]:
+    if create_graph:
+        return tuple(
+            x if isinstance(x, Value) else leaf(_data(x, who, i), True) for i, x in enumerate(items)
+        )
+    return tuple(leaf(_data(x, who, i), False) for i, x in enumerate(items))
+
+
+def jvp(
+    fn: Callable[..., Any], inputs: Inputs, v: Any = None, create_graph: bool = False
+) -> tuple[Any, Any]:
+    """``(fn(inputs), J v)``: the Jacobian-vector product by true forward mode.
+
+    One forward pass; each op computes its result's tangent from its inputs' tangents
+    (its ``jvp`` rule) as it goes, and no graph is kept (without ``create_graph``), so
+    memory stays at a few arrays however long the chain. ``v`` has the shape of each
+    input (a tuple for several); it may be omitted for one-element inputs.
+    """
+    items, many = _tuple(inputs)
+    xs = _forward_inputs(items, create_graph, "jvp")
+    if v is None:
+        for i, x in enumerate(xs):
+            if x.size != 1:
+                raise ValueError(
+                    f"jvp: v must be given for input {i} of shape {x.shape} "
+                    "(only a one-element input gets the implicit v = 1)"
+                )
+        vs: tuple = tuple(1.0 if type(x.data) is float else np.ones_like(x.data) for x in xs)
+    else:
+        vs, _ = _tuple(v) if many else ((v,), False)
+        if len(vs) != len(xs):
+            raise ValueError(f"jvp: {len(vs)} vectors v for {len(xs)} inputs")
+    ts = []
+    for k, (x, t) in enumerate(zip(xs, vs)):
+        if create_graph:
+            if not isinstance(t, Value):
+                t = leaf(_like(t, x.data, "jvp", f"v[{k}]"), False)
+            elif t.shape != x.shape:
+                raise ValueError(f"jvp: v[{k}] has shape {t.shape}, expected {x.shape}")
+        else:
+            t = _like(t, x.data, "jvp", f"v[{k}]")
+        ts.append(t)
+    outs, many_out, touts = _forward_pass(fn, xs, ts, create_graph)
+    res = []
+    for o, t in zip(outs, touts):
+        od = raw(o) if isinstance(o, Value) else as_data(o)
+        if t is None:
+            t = leaf(_zeros(od), False) if create_graph else _zeros(od)
+        elif not create_graph:
+            t = t if type(t) is float else np.array(t)  # own, writable memory
+        res.append(t)
+    out_res = tuple(_out_result(o, create_graph) for o in outs)
+    return (out_res if many_out else out_res[0]), (tuple(res) if many_out else res[0])
+
+
+# ---------------------------------------------------------------------- jacobian, hessian
+
+
+def _basis(x: Any, k: int) -> Any:
+    """The k-th unit vector in the shape and dtype of data ``x``."""
+    if type(x) is float:
+        return 1.0
+    e = np.zeros(x.shape, x.dtype)
+    e.flat[k] = 1.0
+    return e
+
+
+def _assemble(
+    rows: list, oshape: tuple, ishape: tuple, odata: Any, idata: Any, cg: bool, columns: bool
+) -> Any:
+    """The O + I block from its rows (one per output element) or columns (one per input
+    element)."""
+    if cg:
+        if not rows:
+            return leaf(np.zeros(oshape + ishape), False)
+        parts = [F.reshape(r, (-1,)) if r.ndim != 1 else r for r in rows]
+        m = F.stack(parts, axis=1 if columns else 0)
+        return F.reshape(m, oshape + ishape)
+    dtype = np.result_type(odata, idata) if np.ndim(odata) or np.ndim(idata) else np.float64
+    m = np.zeros((math.prod(oshape), math.prod(ishape)), dtype)
+    for k, r in enumerate(rows):
+        if columns:
+            m[:, k] = np.ravel(r)
+        else:
+            m[k, :] = np.ravel(r)
+    if type(odata) is float and type(idata) is float:
+        return float(m[0, 0])
+    return m.reshape(oshape + ishape)
+
+
+def jacobian(
+    fn: Callable[..., Any],
+    inputs: Inputs,
+    create_graph: bool = False,
+    strict: bool = False,
+    *,
+    mode: str = "reverse",
+) -> Any:
+    """The Jacobian of ``fn`` at ``inputs``: shape ``O + I`` per (output, input) pair.
+
+    ``mode="reverse"``: one reverse pass per output element (cheap for few outputs);
+    ``mode="forward"``: one forward-mode pass per input element (cheap for few inputs).
+    PyTorch's ``strategy`` names ``"reverse-mode"``/``"forward-mode"`` are accepted too.
+    ``strict`` raises when an output does not depend on an input.
+    """
+    mode = {"reverse-mode": "reverse", "forward-mode": "forward"}.get(mode, mode)
+    if mode not in ("reverse", "forward"):
+        raise ValueError(f"jacobian: mode must be 'reverse' or 'forward', got {mode!r}")
+    items, many = _tuple(inputs)
+    cg = create_graph
+    if mode == "reverse":
+        xs = _leaves(items, cg, "jacobian")
+        with enable_grad():
+            outs, many_out = _outputs(fn(*xs), "jacobian")
+        blocks = []
+        for o in outs:
+            od = raw(o) if isinstance(o, Value) else as_data(o)
+            oshape = shape_of(od)
+            rows: list[list] = [[] for _ in xs]
+            for k in range(math.prod(oshape)):
+                seed = _basis(od, k)
+                gs = _grads([o], [seed], xs, cg)
+                for i, (g, x) in enumerate(zip(gs, xs)):
+                    if g is None and strict:
+                        raise ValueError(f"jacobian: output does not depend on input {i} (strict)")
+                    rows[i].append(_result(g, x, cg))
+            blocks.append(
+                tuple(
+                    _assemble(r, oshape, x.shape, od, x.data, cg, columns=False)
+                    for r, x in zip(rows, xs)
+                )
+            )
+    else:
+        xs = _forward_inputs(items, cg, "jacobian")
+        cols: list[list[list]] | None = None
+        out_datas: list = []
+        for i, x in enumerate(xs):
+            for k in range(x.size):
+                e = _basis(x.data, k)
+                ts = [None] * len(xs)
+                ts[i] = leaf(e, False) if cg else e
+                outs, many_out, touts = _forward_pass(fn, xs, ts, cg)
+                if cols is None:
+                    cols = [[[] for _ in xs] for _ in outs]
+                    out_datas = [raw(o) if isinstance(o, Value) else as_data(o) for o in outs]
+                for j, (t, od) in enumerate(zip(touts, out_datas)):
+                    if t is None:
+                        if strict:
+                            raise ValueError(
+                                f"jacobian: output does not depend on input {i} (strict)"
+                            )
+                        t = leaf(_zeros(od), False) if cg else _zeros(od)
+                    cols[j][i].append(t)
+        if cols is None:  # every input is empty: run once for the output shapes
+            outs, many_out, _ = _forward_pass(fn, xs, [None] * len(xs), cg)
+            out_datas = [raw(o) if isinstance(o, Value) else as_data(o) for o in outs]
+            cols = [[[] for _ in xs] for _ in outs]
+        blocks = [
+            tuple(
+                _assemble(c, shape_of(od), x.shape, od, x.data, cg, columns=True)
+                for c, x in zip(cols[j], xs)
+            )
+            for j, od in enumerate(out_datas)
+        ]
+    per_out = [b if many else b[0] for b in blocks]
+    return tuple(per_out) if many_out else per_out[0]
+
+
+def hessian(
+    fn: Callable[..., Any], inputs: Inputs, create_graph: bool = False, strict: bool = False
+) -> Any:
+    """The Hessian of a scalar ``fn``: shape ``I + I`` (``H[i][j]``, ``I_i + I_j``, for a
+    tuple of inputs); reverse over reverse, one reverse pass per input element."""
+    _, many = _tuple(inputs)
+
+    def gradient(*xs: Value) -> Any:
+        out = fn(*xs)
+        if isinstance(out, (tuple, list)) or int(np.prod(shape_of(raw(out)))) != 1:
+            raise ValueError("hessian: fn must return a single one-element output")
+        gs = _grads([out], [None], xs, True)
+        res = tuple(g if g is not None else leaf(_zeros(x.data), False) for g, x in zip(gs, xs))
+        return res if many else res[0]
+
+    return jacobian(gradient, inputs, create_graph, strict)
+
+
+# -------------------------------------------------------------------------- checkpoint
+
+
+@dataclass
+class _Checkpointed:
+    """A checkpoint node's static parameter: what to run again in backward."""
+
+    fn: Callable[..., Any]
+    args: tuple  # the arguments, with None where a Value input goes
+    slots: tuple[int, ...]  # the positions in args of the Value inputs (the node's first)
+
+
+def _checkpoint_args(ctx: _Checkpointed, values: Sequence[Any]) -> list:
+    args = list(ctx.args)
+    for pos, v in zip(ctx.slots, values):
+        args[pos] = v
+    return args
+
+
+def _checkpoint_forward(*args: Any) -> Any:
+    *datas, ctx = args
+    with no_grad():
+        out = ctx.fn(*_checkpoint_args(ctx, [leaf(d, False) for d in datas[: len(ctx.slots)]]))
+    return raw(out)
+
+
+def _checkpoint_vjp(g: Any, out: Any, *args: Any) -> list:
+    *inputs, ctx = args
+    n = len(ctx.slots)
+    create_graph = isinstance(out, Value)
+    explicit = list(inputs[:n])
+    captured = list(inputs[n:])
+    if not create_graph:
+        explicit = [leaf(d, True) for d in explicit]
+        captured = list(ctx.captured)  # type: ignore[attr-defined]
+    with enable_grad():
+        again = ctx.fn(*_checkpoint_args(ctx, explicit))
+    wrt = [*explicit, *captured]
+    if not isinstance(again, Value) or not again.requires_grad:
+        return [None] * len(wrt)
+    return list(_grad(again, wrt, g, create_graph=create_graph, allow_unused=True))
+
+
+_CHECKPOINT = defop(
+    "checkpoint",
+    _checkpoint_forward,
+    _checkpoint_vjp,
+    joint=True,
+    register=False,
+    label=lambda ctx: f"checkpoint({getattr(ctx.fn, '__name__', type(ctx.fn).__name__)})",
+)
+
+
+def checkpoint(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, keeping none of its intermediate results: backward runs ``fn`` again.
+
+    As ``torch.utils.checkpoint``: the same gradients (first and higher order, with
+    ``create_graph``), for the memory of the inputs and the output instead of every
+    intermediate, at the cost of one more forward pass of ``fn`` in backward. Values
+    ``fn`` uses without receiving them (a module's parameters) get their gradients too.
+    ``fn`` must return one Value and be deterministic (dropout inside is refused: the
+    second run would draw another mask); intermediate Values it reads from outside are
+    best passed as arguments (otherwise the recomputation's backward walks below them).
+    """
+    if open_blocks.traces and state.tracer is not None:
+        from autograd_lite.compile import CompileError
+
+        raise CompileError(
+            "checkpoint cannot be compiled yet: call it outside autograd_lite.compile "
+            "(a compiled step already keeps only what its backward needs)"
+        )
+    if any(isinstance(o, _Forward) for o in state.observers):
+        return fn(*args)  # forward mode keeps no graph: nothing to save
+    captured: dict[int, Value] = {}
+    seen_ids = {id(a) for a in args if isinstance(a, Value)}
+
+    def collect(v: Value, op: Op, inputs: tuple, params: tuple, datas: Sequence) -> None:
+        if op.name == "dropout" and params[0] > 0.0:
+            raise ValueError(
+                "checkpoint: fn applies dropout, whose second run in backward would draw "
+                "another mask; checkpoint the layers without it (or in eval mode)"
+            )
+        for x in inputs:  # under no_grad only Values from outside fn require grad
+            if isinstance(x, Value) and x.requires_grad and id(x) not in seen_ids:
+                captured.setdefault(id(x), x)
+
+    with no_grad(), observing(collect):
+        out = fn(*args)
+    if not isinstance(out, Value):
+        raise TypeError(f"checkpoint: fn must return one Value, got {type(out).__name__}")
+    slots = tuple(i for i, a in enumerate(args) if isinstance(a, Value))
+    ctx = _Checkpointed(fn, tuple(None if i in slots else a for i, a in enumerate(args)), slots)
+    ctx.captured = tuple(captured.values())  # type: ignore[attr-defined]
+    inputs = tuple(args[i] for i in slots) + ctx.captured  # type: ignore[attr-defined]
+    track = any(x.requires_grad for x in inputs)
+    return record(out.data, _CHECKPOINT, inputs, track, (ctx,), [x.data for x in inputs])
