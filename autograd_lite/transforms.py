@@ -28,6 +28,8 @@ from autograd_lite.op import Op, defop, record
 from autograd_lite.value import Value, as_data, leaf, raw, shape_of
 
 __all__ = [
+    "ForwardCheckResult",
+    "check_forward_ad",
     "checkpoint",
     "hessian",
     "hvp",
@@ -544,3 +546,174 @@ def checkpoint(fn: Callable[..., Any], *args: Any) -> Any:
     inputs = tuple(args[i] for i in slots) + ctx.captured  # type: ignore[attr-defined]
     track = any(x.requires_grad for x in inputs)
     return record(out.data, _CHECKPOINT, inputs, track, (ctx,), [x.data for x in inputs])
+
+
+# ------------------------------------------------------------------- checking forward mode
+
+
+@dataclass
+class ForwardCheckResult:
+    """What :func:`check_forward_ad` found: truthy exactly when forward mode agreed.
+
+    ``op``/``input`` name the first op whose JVP rule disagreed with its VJP (the
+    dot-product identity ``<u, J t> = <J^T u, t>``), ``forward``/``reverse`` the two sides;
+    ``max_error`` is the largest disagreement of ``J v`` with central finite differences.
+    """
+
+    passed: bool
+    message: str
+    op: str | None = None
+    input: int | None = None
+    forward: float | None = None
+    reverse: float | None = None
+    max_error: float = 0.0
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class _Audit:
+    """Checks each recorded op's JVP against its VJP by the dot-product identity."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.bad: tuple[str, int, float, float] | None = None
+        self.ops = 0
+
+    def __call__(self, v: Value, op: Op, inputs: tuple, params: tuple, datas: Sequence) -> None:
+        if self.bad is not None:
+            return
+        prev = state.observers, state.grad_enabled
+        state.observers, state.grad_enabled = (), True
+        try:
+            self.ops += 1
+            out = v.data
+            for i, x in enumerate(inputs):
+                if not isinstance(x, Value) or getattr(x, "_tangent", None) is None:
+                    continue
+                t = self._random(x.data)
+                ts = [None] * len(inputs)
+                ts[i] = t
+                jt = op.tangent(ts, out, (*datas, *params))
+                jt = _fit(_zeros(out) if jt is None else jt, out, False)
+                u = self._random(out)
+                xs = tuple(leaf(d, k == i) for k, d in enumerate(datas))
+                node = record(out, op, xs, True, params, datas)
+                from autograd_lite.backward import sum_to
+
+                gx = op.vjp(node, u, False)[i]
+                jtu = _zeros(datas[i]) if gx is None else sum_to(gx, xs[i], node, i)
+                a = float(np.sum(np.multiply(u, jt, dtype=np.float64)))
+                b = float(np.sum(np.multiply(jtu, t, dtype=np.float64)))
+                scale = float(np.sum(np.abs(np.multiply(u, jt, dtype=np.float64)))) + float(
+                    np.sum(np.abs(np.multiply(jtu, t, dtype=np.float64)))
+                )
+                tiny = 1e-9 if np.result_type(out) == np.float64 else 1e-4
+                if not abs(a - b) <= tiny * scale + 1e-12:
+                    self.bad = (op.name, i, a, b)
+                    return
+        finally:
+            state.observers, state.grad_enabled = prev
+
+    def _random(self, x: Any) -> Any:
+        if type(x) is float:
+            return float(self.rng.standard_normal())
+        return self.rng.standard_normal(x.shape).astype(x.dtype)
+
+
+def check_forward_ad(
+    fn: Callable[..., Any],
+    inputs: Inputs,
+    *,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+    raise_exception: bool = False,
+) -> ForwardCheckResult:
+    """Check forward mode on ``fn`` at ``inputs``: every op's JVP against its VJP, and J v
+    against central finite differences.
+
+    One forward-mode pass with a random tangent ``v`` on every input that requires grad
+    (numbers and arrays do); each op met on the way has its JVP rule checked against its
+    VJP by the dot-product identity ``<u, J t> = <J^T u, t>`` for random ``u``, ``t``
+    (exact up to rounding, at any magnitude). Then |Jv - n| <= atol + rtol * |n| for
+    n = (f(x + eps v) - f(x - eps v)) / (2 eps). Names the first op and input that
+    disagree. Raises :class:`~autograd_lite.gradcheck.GradcheckError` when asked to.
+    """
+    items, _ = _tuple(inputs)
+    if isinstance(inputs, Value):
+        items = (inputs,)
+    rng = np.random.default_rng(seed)
+    xs = tuple(leaf(_data(x, "check_forward_ad", i), False) for i, x in enumerate(items))
+    active = [not isinstance(x, Value) or x.requires_grad for x in items]
+    ts = [
+        (float(rng.standard_normal()) if type(x.data) is float else rng.standard_normal(x.shape))
+        if a
+        else None
+        for x, a in zip(xs, active)
+    ]
+    ts = [None if t is None else _like(t, x.data, "check_forward_ad", "v") for t, x in zip(ts, xs)]
+    audit = _Audit(rng)
+    with observing(audit):
+        outs, _, touts = _forward_pass(fn, xs, ts, False)
+    if audit.bad is not None:
+        name, i, a, b = audit.bad
+        result = ForwardCheckResult(
+            False,
+            f"check_forward_ad: the JVP of op {name!r} disagrees with its VJP for its input "
+            f"{i}: <u, J t> = {a:.10g} by forward mode but <J^T u, t> = {b:.10g} by reverse "
+            "mode (the dot-product identity; one of the two rules is wrong)",
+            name,
+            i,
+            a,
+            b,
+        )
+    else:
+        worst = 0.0
+        failed = None
+        for j, (o, t) in enumerate(zip(outs, touts)):
+            od = raw(o) if isinstance(o, Value) else as_data(o)
+            jv = np.asarray(_zeros(od) if t is None else t, np.float64)
+
+            def at(step: float, j: int = j) -> np.ndarray:
+                shifted = [
+                    leaf(x.data if tk is None else _shift(x.data, tk, step), False)
+                    for x, tk in zip(xs, ts)
+                ]
+                with no_grad():
+                    res, _ = _outputs(fn(*shifted), "check_forward_ad")
+                r = res[j]
+                return np.asarray(raw(r) if isinstance(r, Value) else r, np.float64)
+
+            num = (at(eps) - at(-eps)) / (2 * eps)
+            err = np.abs(jv - num)
+            worst = max(worst, float(np.max(err, initial=0.0)))
+            if failed is None and not np.all(err <= atol + rtol * np.abs(num)):
+                failed = j
+        if failed is None:
+            result = ForwardCheckResult(
+                True, f"check_forward_ad: passed ({audit.ops} ops)", max_error=worst
+            )
+        else:
+            result = ForwardCheckResult(
+                False,
+                f"check_forward_ad: J v of output {failed} disagrees with finite differences "
+                f"(largest error {worst:.3g}); every op's JVP agreed with its VJP, so check "
+                "the VJPs (gradcheck) or the function's smoothness at this point",
+                max_error=worst,
+            )
+    if not result and raise_exception:
+        from autograd_lite.gradcheck import GradcheckError
+
+        raise GradcheckError(result.message)
+    return result
+
+
+def _shift(x: Any, t: Any, step: float) -> Any:
+    if type(x) is float:
+        return x + step * t
+    return (x + step * t).astype(x.dtype)
