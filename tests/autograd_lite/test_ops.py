@@ -27,6 +27,7 @@ from autograd_lite.testing import (
     distinct_arrays,
     shapes,
 )
+from autograd_lite.transforms import check_forward_ad
 
 
 @st.composite
@@ -439,3 +440,38 @@ def test_composite_gradients(name):
     """Through the public checker users have: first and second order, with broadcast
     variants of the shape, hypothesis shrinking any failure to a minimal example."""
     check_gradients(COMPOSITES[name], [(3, 4)], max_examples=25)
+
+
+# Forward mode: every op's JVP rule, from the same table and the same cases.
+
+
+def test_every_op_has_a_jvp_rule():
+    """A built-in without its own rule would fall back to the (slower) derived JVP."""
+    missing = sorted(name for name, op in OPS.items() if op.jvp is None)
+    assert not missing, f"ops without a jvp= rule: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_jvp_matches_vjp_and_finite_differences(name):
+    """<u, J t> by the op's JVP = <J^T u, t> by its VJP (the dot-product identity: exact up
+    to rounding, at any magnitude), and J v = central finite differences."""
+
+    @given(CASES[name])
+    def check(case):
+        fn, xs = op_inputs(name, *case)
+        result = check_forward_ad(fn, xs)
+        assert result, result.message
+        assert result.op is None
+
+    check()
+
+
+def test_a_wrong_jvp_rule_is_caught_and_named(monkeypatch):
+    monkeypatch.setattr(OPS["tanh"], "jvp", lambda t, out, x: t[0] * (1.0 - out))
+    result = check_forward_ad(lambda x: (x * 2.0).tanh().sum(), [np.array([0.3, -0.7])])
+    assert not result and result.op == "tanh" and result.input == 0
+    with pytest.raises(ag.GradcheckError, match="JVP of op 'tanh'"):
+        ag.gradcheck(lambda x: x.tanh().sum(), [np.array([0.3, -0.7])], check_forward_ad=True)
+    assert ag.gradcheck(lambda x: x.tanh().sum(), [np.array([0.3, -0.7])])  # reverse is fine
+    with pytest.raises(ag.GradcheckError, match="JVP of op 'tanh'"):
+        check_gradients(lambda x: x.tanh(), [(3,)], check_forward_ad=True, max_examples=3)
