@@ -322,3 +322,36 @@ def test_checkpoint_refusals():
     step = ag.compile(lambda x: ag.checkpoint(lambda y: y * 2.0, x))
     with pytest.raises(CompileError, match="checkpoint cannot be compiled"):
         step(ag.Value(np.ones(3)))
+
+
+def test_forward_mode_through_a_compiled_function():
+    w = ag.Value(np.ones((3, 2)))
+    f = ag.compile(lambda x: ag.tanh(x @ w))
+    x = np.array([0.1, 0.2, 0.3])
+    f(ag.Value(x))
+    f(ag.Value(x))  # compiled by now
+    _, jv = ag.jvp(f, x, np.ones(3))
+    np.testing.assert_allclose(jv, 3.0 * (1.0 - np.tanh(0.6) ** 2) * np.ones(2))
+    np.testing.assert_allclose(ag.jacobian(f, x, mode="forward"), ag.jacobian(f, x))
+
+
+def test_derived_jvp_with_create_graph_is_differentiable():
+    op = ag.defop("tr_cube_nojvp", lambda x: x**3, lambda g, out, x: g * 3.0 * x * x)
+    x = ag.Value(np.array([0.5, 2.0]))
+    _, jv = ag.jvp(lambda x: op(x), x, np.ones(2), create_graph=True)
+    np.testing.assert_allclose(jv.data, 3.0 * x.data**2)
+    (g,) = ag.grad(ag.sum(jv), [x])
+    np.testing.assert_allclose(g, 6.0 * x.data)
+
+
+def test_the_recorder_tests_one_counter_for_every_kind_of_block():
+    from autograd_lite.modes import observing, open_blocks
+
+    assert open_blocks.hooks == 0
+    with ag.detect_anomaly(check_nan=False), observing(lambda *a: None):
+        assert open_blocks.hooks == 2 and open_blocks.anomaly_blocks == 1
+    assert open_blocks.hooks == 0
+    seen = []
+    with observing(lambda v, op, *rest: seen.append(op.name)):
+        ag.Value(2.0) * 3.0
+    assert seen == ["mul"]
