@@ -355,3 +355,15 @@ def test_the_recorder_tests_one_counter_for_every_kind_of_block():
     with observing(lambda v, op, *rest: seen.append(op.name)):
         ag.Value(2.0) * 3.0
     assert seen == ["mul"]
+
+
+def test_cli_grad_prints_the_hessian(capsys):
+    from autograd_lite import cli
+
+    assert cli.main(["grad", "x**2 * y + sin(y)", "x=3", "y=2", "--hessian"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3:] == [
+        "d2/dx dx = 4",
+        "d2/dx dy = 6",
+        f"d2/dy dy = {-np.sin(2.0):.10g}",
+    ]
