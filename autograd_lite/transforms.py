@@ -199,16 +199,55 @@ def hvp(
 # ------------------------------------------------------------------------ forward mode
 
 
-class _Forward:
-    """The forward-mode observer: gives each recorded node the tangent of its result."""
+class _Tangent:
+    """A tangent kept in the ``_ctx`` slot of an untracked node (which has no parameters to
+    keep there): freed with the node, and no slot added to every Value."""
 
-    __slots__ = ("create_graph",)
+    __slots__ = ("t",)
+
+    def __init__(self, t: Any) -> None:
+        self.t = t
+
+
+class _Forward:
+    """The forward-mode observer: gives each recorded node the tangent of its result.
+
+    Without ``create_graph`` the nodes are made under ``no_grad`` (untracked), and each
+    tangent rides in its node's ``_ctx`` slot, so it is freed with the node: a long chain
+    holds a few arrays. Tracked nodes (``create_graph``, or ``enable_grad`` inside ``fn``)
+    keep their parameters there; their tangents go in ``table`` for the pass.
+    """
+
+    __slots__ = ("create_graph", "table")
 
     def __init__(self, create_graph: bool) -> None:
         self.create_graph = create_graph
+        self.table: dict[int, tuple[Value, Any]] = {}
+
+    def get(self, x: Any) -> Any:
+        """The tangent of ``x`` in this pass (None for none)."""
+        if not isinstance(x, Value):
+            return None
+        c = x._ctx
+        if type(c) is _Tangent:
+            return c.t
+        entry = self.table.get(id(x)) if self.table else None
+        return None if entry is None else entry[1]
+
+    def set(self, x: Value, t: Any) -> None:
+        if x._op is None and x._ctx is None and not self.create_graph:
+            x._ctx = _Tangent(t)
+        else:
+            self.table[id(x)] = (x, t)
+
+    def clear(self, xs: Sequence[Any]) -> None:
+        for x in xs:
+            if isinstance(x, Value) and type(x._ctx) is _Tangent:
+                x._ctx = None
+        self.table.clear()
 
     def __call__(self, v: Value, op: Op, inputs: tuple, params: tuple, datas: Sequence) -> None:
-        ts = [getattr(x, "_tangent", None) if isinstance(x, Value) else None for x in inputs]
+        ts = [self.get(x) for x in inputs]
         if not any(t is not None for t in ts):
             return
         prev = state.observers
@@ -221,7 +260,12 @@ class _Forward:
         finally:
             state.observers = prev
         if t is not None:
-            v._tangent = _fit(t, v.data, self.create_graph)
+            self.set(v, _fit(t, v.data, self.create_graph))
+
+
+def _forward_of() -> _Forward | None:
+    """The forward-mode pass open in this thread, if any."""
+    return next((o for o in state.observers if isinstance(o, _Forward)), None)
 
 
 def _fit(t: Any, out: Any, create_graph: bool) -> Any:
@@ -242,25 +286,22 @@ def _forward_pass(
     fn: Callable[..., Any], xs: tuple[Value, ...], tangents: Sequence[Any], create_graph: bool
 ) -> tuple[tuple, bool, list[Any]]:
     """Run ``fn`` once with ``tangents`` on ``xs`` (None: no tangent): outputs and theirs."""
-    if any(isinstance(o, _Forward) for o in state.observers):
+    if _forward_of() is not None:
         raise ValueError(
             "jvp: forward mode inside forward mode is not supported; nest reverse mode "
             "(vjp, jacobian) inside or around it instead"
         )
+    forward = _Forward(create_graph)
     for x, t in zip(xs, tangents):
         if t is not None:
-            x._tangent = t
+            forward.set(x, t)
+    outs: tuple = ()
     try:
-        with observing(_Forward(create_graph)), enable_grad() if create_graph else no_grad():
+        with observing(forward), enable_grad() if create_graph else no_grad():
             outs, many = _outputs(fn(*xs), "jvp")
-        touts = [getattr(o, "_tangent", None) if isinstance(o, Value) else None for o in outs]
-        for o in outs:
-            if isinstance(o, Value) and o not in xs and hasattr(o, "_tangent"):
-                del o._tangent
+        touts = [forward.get(o) for o in outs]
     finally:
-        for x in xs:
-            if hasattr(x, "_tangent"):
-                del x._tangent
+        forward.clear([*xs, *outs])
     return outs, many, touts
 
 
@@ -521,7 +562,7 @@ def checkpoint(fn: Callable[..., Any], *args: Any) -> Any:
             "checkpoint cannot be compiled yet: call it outside autograd_lite.compile "
             "(a compiled step already keeps only what its backward needs)"
         )
-    if any(isinstance(o, _Forward) for o in state.observers):
+    if _forward_of() is not None:
         return fn(*args)  # forward mode keeps no graph: nothing to save
     captured: dict[int, Value] = {}
     seen_ids = {id(a) for a in args if isinstance(a, Value)}
@@ -584,7 +625,8 @@ class _Audit:
         self.ops = 0
 
     def __call__(self, v: Value, op: Op, inputs: tuple, params: tuple, datas: Sequence) -> None:
-        if self.bad is not None:
+        forward = _forward_of()
+        if self.bad is not None or forward is None:
             return
         prev = state.observers, state.grad_enabled
         state.observers, state.grad_enabled = (), True
@@ -592,7 +634,7 @@ class _Audit:
             self.ops += 1
             out = v.data
             for i, x in enumerate(inputs):
-                if not isinstance(x, Value) or getattr(x, "_tangent", None) is None:
+                if forward.get(x) is None:
                     continue
                 t = self._random(x.data)
                 ts = [None] * len(inputs)

@@ -164,8 +164,7 @@ class Value:
     # parameters (None for a leaf). No closure over the node itself: a graph holds no
     # reference cycle and is freed by reference counting as soon as its output is
     # dropped. _site is set only under detect_anomaly (read with getattr). _calls is set
-    # only on a Value a Module returned (autograd_lite.scope; read with getattr). _tangent
-    # is set only in forward mode (autograd_lite.transforms.jvp; read with getattr).
+    # only on a Value a Module returned (autograd_lite.scope; read with getattr).
     __slots__ = (
         "data",
         "grad",
@@ -176,7 +175,6 @@ class Value:
         "_ctx",
         "_site",
         "_calls",
-        "_tangent",
     )
     __array_ufunc__ = None  # so that `ndarray * Value` calls Value.__rmul__
     __hash__ = object.__hash__  # identity: a node is a dictionary key in graph walks
