@@ -475,3 +475,28 @@ def test_a_wrong_jvp_rule_is_caught_and_named(monkeypatch):
     assert ag.gradcheck(lambda x: x.tanh().sum(), [np.array([0.3, -0.7])])  # reverse is fine
     with pytest.raises(ag.GradcheckError, match="JVP of op 'tanh'"):
         check_gradients(lambda x: x.tanh(), [(3,)], check_forward_ad=True, max_examples=3)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_jvp_rule_serves_values_floats_and_float32(name):
+    """One rule: on raw data (arrays and Python floats), on Values (create_graph, the
+    same numbers) and in float32 (the tangent keeps the result's dtype)."""
+
+    @given(CASES[name])
+    def check(case):
+        fn, xs = op_inputs(name, *case)
+        rng = np.random.default_rng(0)
+        data = tuple(x.data for x in xs)
+        vs = tuple(
+            float(rng.standard_normal()) if type(d) is float else rng.standard_normal(d.shape)
+            for d in data
+        )
+        out, t = ag.jvp(fn, data, vs)
+        assert np.shape(t) == np.shape(out) and type(t) is type(out)
+        _, tv = ag.jvp(fn, tuple(ag.Value(d) for d in data), vs, create_graph=True)
+        np.testing.assert_allclose(tv.data, t, rtol=1e-12, atol=1e-14)
+        data32 = tuple(np.asarray(d, np.float32) for d in data)
+        out32, t32 = ag.jvp(fn, data32, tuple(np.asarray(v, np.float32) for v in vs))
+        assert t32.dtype == np.float32 == out32.dtype
+
+    check()
