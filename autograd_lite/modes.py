@@ -46,6 +46,10 @@ class _Open:
     """Counters of open blocks, summed in ``hooks`` (what the recorder tests first)."""
 
     __slots__ = ("_anomaly", "_traces", "_observers", "hooks")
+    _anomaly: int
+    _traces: int
+    _observers: int
+    hooks: int
 
     def _counter(slot: str) -> property:  # type: ignore[misc]
         def get(self: _Open) -> int:

@@ -236,7 +236,7 @@ class _Forward:
 
     def set(self, x: Value, t: Any) -> None:
         if x._op is None and x._ctx is None and not self.create_graph:
-            x._ctx = _Tangent(t)
+            x._ctx = _Tangent(t)  # type: ignore[assignment]
         else:
             self.table[id(x)] = (x, t)
 
@@ -381,8 +381,8 @@ def _assemble(
         if not rows:
             return leaf(np.zeros(oshape + ishape), False)
         parts = [F.reshape(r, (-1,)) if r.ndim != 1 else r for r in rows]
-        m = F.stack(parts, axis=1 if columns else 0)
-        return F.reshape(m, oshape + ishape)
+        stacked = F.stack(parts, axis=1 if columns else 0)
+        return F.reshape(stacked, oshape + ishape)
     dtype = np.result_type(odata, idata) if np.ndim(odata) or np.ndim(idata) else np.float64
     m = np.zeros((math.prod(oshape), math.prod(ishape)), dtype)
     for k, r in enumerate(rows):
@@ -444,7 +444,7 @@ def jacobian(
         for i, x in enumerate(xs):
             for k in range(x.size):
                 e = _basis(x.data, k)
-                ts = [None] * len(xs)
+                ts: list[Any] = [None] * len(xs)
                 ts[i] = leaf(e, False) if cg else e
                 outs, many_out, touts = _forward_pass(fn, xs, ts, cg)
                 if cols is None:
