@@ -367,3 +367,50 @@ def test_cli_grad_prints_the_hessian(capsys):
         "d2/dx dy = 6",
         f"d2/dy dy = {-np.sin(2.0):.10g}",
     ]
+
+
+def _flat_sum(res):
+    if isinstance(res, tuple):
+        total = None
+        for r in res:
+            s = _flat_sum(r)
+            total = s if total is None else total + s
+        return total
+    return res.sum()
+
+
+@pytest.mark.parametrize("which", ["vjp", "jvp", "hvp", "jacobian", "jacobian_fwd", "hessian"])
+def test_every_transform_with_create_graph_is_differentiable_as_in_torch(torch, which):
+    """d(sum of the transform's result)/d(inputs), with two inputs, against torch."""
+    TF = torch.autograd.functional
+    v4, vx = RNG.standard_normal(4), RNG.standard_normal((3, 4))
+    ours = {
+        "vjp": lambda xs: ag.vjp(f_two, xs, v4, create_graph=True)[1],
+        "jvp": lambda xs: ag.jvp(f_two, xs, (vx, 0.5), create_graph=True)[1],
+        "hvp": lambda xs: ag.hvp(f_scalar, xs, (vx, 0.5), create_graph=True)[1],
+        "jacobian": lambda xs: ag.jacobian(f_two, xs, create_graph=True),
+        "jacobian_fwd": lambda xs: ag.jacobian(f_two, xs, create_graph=True, mode="forward"),
+        "hessian": lambda xs: ag.hessian(f_scalar, xs, create_graph=True),
+    }[which]
+    tv4, tvx, half = *tt(torch, v4, vx), torch.tensor(0.5, dtype=torch.float64)
+    theirs = {
+        "vjp": lambda xs: TF.vjp(lambda *a: t_two(torch, *a), xs, tv4, create_graph=True)[1],
+        "jvp": lambda xs: TF.jvp(lambda *a: t_two(torch, *a), xs, (tvx, half), create_graph=True)[
+            1
+        ],
+        "hvp": lambda xs: TF.hvp(
+            lambda *a: t_scalar(torch, *a), xs, (tvx, half), create_graph=True
+        )[1],
+        "jacobian": lambda xs: TF.jacobian(lambda *a: t_two(torch, *a), xs, create_graph=True),
+        "jacobian_fwd": lambda xs: TF.jacobian(lambda *a: t_two(torch, *a), xs, create_graph=True),
+        "hessian": lambda xs: TF.hessian(lambda *a: t_scalar(torch, *a), xs, create_graph=True),
+    }[which]
+    xs = (ag.Value(X), ag.Value(S))
+    grads = ag.grad(_flat_sum(ours(xs)), list(xs), allow_unused=True)
+    txs = tuple(t.requires_grad_() for t in tt(torch, X, S))
+    tgrads = torch.autograd.grad(_flat_sum(theirs(txs)), txs, allow_unused=True)
+    for g, tg in zip(grads, tgrads):
+        if tg is None:
+            assert g is None or np.allclose(g, 0.0)
+        else:
+            np.testing.assert_allclose(g, tg.numpy(), rtol=1e-10, atol=1e-12)
