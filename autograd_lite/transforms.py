@@ -400,6 +400,8 @@ def jacobian(
     inputs: Inputs,
     create_graph: bool = False,
     strict: bool = False,
+    vectorize: bool = False,
+    strategy: str | None = None,
     *,
     mode: str = "reverse",
 ) -> Any:
@@ -407,9 +409,11 @@ def jacobian(
 
     ``mode="reverse"``: one reverse pass per output element (cheap for few outputs);
     ``mode="forward"``: one forward-mode pass per input element (cheap for few inputs).
-    PyTorch's ``strategy`` names ``"reverse-mode"``/``"forward-mode"`` are accepted too.
+    PyTorch's arguments are accepted too: ``strategy="reverse-mode"``/``"forward-mode"``
+    (the same as ``mode``) and ``vectorize`` (no effect: the passes run one by one).
     ``strict`` raises when an output does not depend on an input.
     """
+    mode = strategy if strategy is not None else mode
     mode = {"reverse-mode": "reverse", "forward-mode": "forward"}.get(mode, mode)
     if mode not in ("reverse", "forward"):
         raise ValueError(f"jacobian: mode must be 'reverse' or 'forward', got {mode!r}")

@@ -414,3 +414,12 @@ def test_every_transform_with_create_graph_is_differentiable_as_in_torch(torch, 
             assert g is None or np.allclose(g, 0.0)
         else:
             np.testing.assert_allclose(g, tg.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_jacobian_takes_torchs_arguments_too():
+    J = ag.jacobian(f_one, X)
+    np.testing.assert_array_equal(
+        ag.jacobian(f_one, X, False, False, True, "forward-mode"),
+        ag.jacobian(f_one, X, mode="forward"),
+    )
+    np.testing.assert_allclose(ag.jacobian(f_one, X, strategy="forward-mode"), J, rtol=1e-12)
