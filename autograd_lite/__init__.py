@@ -55,6 +55,7 @@ from autograd_lite.modes import (
     set_grad_enabled,
 )
 from autograd_lite.op import OPS, Op, defop
+from autograd_lite.transforms import checkpoint, hessian, hvp, jacobian, jvp, vjp
 from autograd_lite.value import Parameter, Value
 from autograd_lite.viz import draw_graph, to_dot
 
@@ -77,6 +78,7 @@ __all__ = [
     "backward",
     "broadcast_to",
     "check_graph",
+    "checkpoint",
     "compile",
     "concatenate",
     "cos",
@@ -88,7 +90,11 @@ __all__ = [
     "grad",
     "gradcheck",
     "gradgradcheck",
+    "hessian",
+    "hvp",
     "is_grad_enabled",
+    "jacobian",
+    "jvp",
     "leaky_relu",
     "log",
     "log_softmax",
@@ -114,5 +120,6 @@ __all__ = [
     "tanh",
     "to_dot",
     "transpose",
+    "vjp",
     "where",
 ]

@@ -111,7 +111,8 @@ _GRAD_EPILOG = f"""examples:
   {PROG} grad "tanh(x*w + b)" x=2 w=-3 b=6.88 --check
   {PROG} grad "-h*x" h=1 x=2                   (EXPR is always the first argument)
 
-Prints the value and the partial derivative with respect to each variable. With --check
+Prints the value and the partial derivative with respect to each variable (with
+--hessian also every second derivative d2/dx dy). With --check
 it also runs autograd_lite.gradcheck (backprop against central finite differences),
 prints its report, and exits with status 1 if they disagree."""
 
@@ -205,6 +206,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--check",
         action="store_true",
         help="check the gradients against finite differences (gradcheck) and print its report",
+    )
+    d.add_argument(
+        "--hessian",
+        action="store_true",
+        help="also print the second derivatives (autograd_lite.hessian)",
     )
     d.set_defaults(run=_cmd_grad)
 
@@ -328,11 +334,25 @@ def _cmd_grad(args: argparse.Namespace) -> int:
         v = ev.inputs.get(n)
         grad = 0.0 if v is None or v.grad is None else v.grad
         print(f"{'d/d' + n:<{width}} = {_fmt(grad)}")
-    if not args.check:
-        return 0
 
     def f(*xs: Value) -> Value:  # gradcheck perturbs the Values it is given
         return expression.evaluate(dict(zip(names, xs)), strict=False).root
+
+    if args.hessian:
+        from autograd_lite.transforms import hessian
+
+        try:
+            H = hessian(f, tuple(values[n] for n in names))
+        except ExpressionError:
+            raise
+        except (ArithmeticError, ValueError, TypeError) as e:
+            raise CommandError(f"the Hessian could not be computed: {e}") from None
+        pairs = [(i, j) for i in range(len(names)) for j in range(i, len(names))]
+        labels = [f"d2/d{names[i]} d{names[j]}" for i, j in pairs]
+        for (i, j), label in zip(pairs, labels):
+            print(f"{label:<{max(map(len, labels))}} = {_fmt(H[i][j])}")
+    if not args.check:
+        return 0
 
     inputs = [Value(values[n], name=n) for n in names]
     try:

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from autograd_lite.op import Op, defop, record
-from autograd_lite.value import Value, normalize
+from autograd_lite.value import Value, normalize, raw
 
 __all__ = ["Context", "Function"]
 
@@ -69,7 +71,9 @@ class Function:
     (``None`` for an input that needs none). Call it as ``MyOp.apply(*inputs)``; inputs may
     mix Values, numbers, arrays and other parameters (passed to forward unchanged). Write
     backward with operators and ``autograd_lite`` functions on ``ctx.saved_tensors`` and
-    second derivatives work too.
+    second derivatives work too. An optional ``jvp(ctx, *tangents)`` gives forward mode
+    (the result's tangent, J @ tangents; an input without a tangent gets zeros); without
+    it forward mode derives the JVP from ``backward`` (see ``autograd_lite.jvp``).
     """
 
     name: str = ""
@@ -79,7 +83,10 @@ class Function:
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("name"):
             cls.name = cls.__name__
-        cls.op = defop(cls.name, _forward_of(cls), _backward_of(cls), joint=True, register=False)
+        jvp = _jvp_of(cls) if callable(getattr(cls, "jvp", None)) else None
+        cls.op = defop(
+            cls.name, _forward_of(cls), _backward_of(cls), joint=True, register=False, jvp=jvp
+        )
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Function:
         raise TypeError(
@@ -120,6 +127,18 @@ def _forward_of(cls: type[Function]) -> Any:
         return normalize(result.data if isinstance(result, Value) else result, _who(cls), scalar)
 
     return forward
+
+
+def _jvp_of(cls: type[Function]) -> Any:
+    def jvp(tangents: Any, out: Any, *args: Any) -> Any:
+        *inputs, ctx = args
+        ts = [
+            t if t is not None else np.zeros_like(raw(x)) if type(raw(x)) is np.ndarray else 0.0
+            for t, x in zip(tangents, inputs)
+        ]
+        return cls.jvp(ctx, *ts)  # type: ignore[attr-defined]
+
+    return jvp
 
 
 def _backward_of(cls: type[Function]) -> Any:

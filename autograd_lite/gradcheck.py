@@ -326,6 +326,7 @@ def gradcheck(
     strict: bool = False,
     fast_mode: bool | None = None,
     seed: int = 0,
+    check_forward_ad: bool = False,
 ) -> GradcheckResult:
     """Check ``fn``'s gradients: every Jacobian entry satisfies |a - n| <= atol + rtol * |n|.
 
@@ -338,13 +339,19 @@ def gradcheck(
     noise and kinks (not with ``strict``). ``fast_mode`` compares random projections
     (None: beyond :data:`FULL_MODE_BUDGET` forward passes). Returns a
     :class:`GradcheckResult`; on failure raises :class:`GradcheckError` carrying it,
-    or returns it (falsy) with ``raise_exception=False``.
+    or returns it (falsy) with ``raise_exception=False``. ``check_forward_ad`` also checks
+    forward mode (:func:`autograd_lite.transforms.check_forward_ad`: each op's JVP).
     """
     opts = _Options(eps, atol, rtol, allow_unused, strict, fast_mode, seed)
     args, targets, swapped = _prepare(fn, inputs, params, "gradcheck")
     run = _Run(fn, args, "gradcheck")
     with _swap(swapped):
         result = _check(run, targets, opts, order=1)
+    if check_forward_ad and result.passed:
+        from autograd_lite.transforms import check_forward_ad as check_jvp
+
+        forward = check_jvp(fn, args, eps=eps, atol=atol, rtol=rtol, seed=seed)
+        result.passed, result.error = forward.passed, None if forward else forward.message
     return _finish(result, raise_exception)
 
 

@@ -35,6 +35,7 @@ class _Mode(threading.local):
     anomaly = False  # record creation sites (detect_anomaly is on)
     check_nan = False  # ... and raise at the first non-finite number
     tracer: Any = None  # autograd_lite.compile's tracer, while it traces in this thread
+    observers: tuple = ()  # called as observer(node, op, inputs, params, datas) per record
 
 
 state = _Mode()
@@ -42,15 +43,36 @@ state = _Mode()
 
 
 class _Open:
-    __slots__ = ("anomaly_blocks", "traces")
+    """Counters of open blocks, summed in ``hooks`` (what the recorder tests first)."""
+
+    __slots__ = ("_anomaly", "_traces", "_observers", "hooks")
+    _anomaly: int
+    _traces: int
+    _observers: int
+    hooks: int
+
+    def _counter(slot: str) -> property:  # type: ignore[misc]
+        def get(self: _Open) -> int:
+            return getattr(self, slot)
+
+        def set_(self: _Open, n: int) -> None:
+            setattr(self, slot, n)
+            self.hooks = self._anomaly + self._traces + self._observers
+
+        return property(get, set_)
+
+    anomaly_blocks = _counter("_anomaly")  # detect_anomaly blocks
+    traces = _counter("_traces")  # autograd_lite.compile traces
+    observers = _counter("_observers")  # record observers (forward mode, checkpoint)
+    del _counter
 
 
 open_blocks = _Open()
-"""How many detect_anomaly blocks are open in any thread: the recorder tests this plain
-attribute first and reads the slower thread-local ``state`` only when one is open (it
-saves about 5% of recording a scalar op)."""
-open_blocks.anomaly_blocks = 0
-open_blocks.traces = 0  # how many autograd_lite.compile traces are open in any thread
+"""How many detect_anomaly blocks, compile traces and record observers are open in any
+thread: the recorder tests the plain attribute ``hooks`` (their sum) once and reads the
+slower thread-local ``state`` only when one is open (it saves about 5% of recording a
+scalar op)."""
+open_blocks._anomaly = open_blocks._traces = open_blocks._observers = open_blocks.hooks = 0
 
 
 def is_grad_enabled() -> bool:
@@ -105,6 +127,24 @@ class enable_grad(no_grad):
     """Context manager and decorator that turns recording back on inside ``no_grad``."""
 
     _enabled = True
+
+
+class observing:
+    """Context manager: call ``observer(node, op, inputs, params, datas)`` on every node
+    recorded in this thread inside the block (forward mode and checkpoint use it)."""
+
+    def __init__(self, observer: Callable) -> None:
+        self.observer = observer
+
+    def __enter__(self) -> observing:
+        self._prev = state.observers
+        state.observers = (*self._prev, self.observer)
+        open_blocks.observers += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        open_blocks.observers -= 1
+        state.observers = self._prev
 
 
 # ---------------------------------------------------------------------- anomaly detection

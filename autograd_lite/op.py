@@ -21,7 +21,7 @@ import numpy as np
 
 from autograd_lite import modes
 from autograd_lite.modes import open_blocks, state
-from autograd_lite.value import Data, Value, constant, new_node, normalize, shape_of
+from autograd_lite.value import Data, Value, constant, leaf, new_node, normalize, raw, shape_of
 
 __all__ = ["OPS", "Op", "apply", "defop"]
 
@@ -43,7 +43,7 @@ class Op:
     is a Value that requires grad, and raw data otherwise.
     """
 
-    __slots__ = ("name", "forward", "vjps", "label", "commutative", "joint", "nin")
+    __slots__ = ("name", "forward", "vjps", "label", "commutative", "joint", "nin", "jvp")
 
     def __init__(
         self,
@@ -53,8 +53,10 @@ class Op:
         label: str | Callable[..., str] | None = None,
         commutative: bool = False,
         joint: bool = False,
+        jvp: Callable | None = None,
     ) -> None:
         self.name = name
+        self.jvp = jvp
         self.forward = forward
         self.vjps = vjps
         self.label = label or name
@@ -75,6 +77,19 @@ class Op:
         if len(args) < self.nin:
             raise TypeError(f"{self.name}: takes {self.nin} input(s), got {len(args)}")
         return call(self, args[: self.nin], args[self.nin :] + tuple(params))
+
+    def tangent(self, tangents: Sequence[Any], out: Any, args: Sequence[Any]) -> Any:
+        """The tangent of the result, J @ tangents (one per input, None for zero).
+
+        ``out`` and ``args`` (inputs then params) are raw data, or Values when the
+        tangents are Values (forward mode with ``create_graph``). An op without a ``jvp``
+        rule gets J @ t from its VJPs by transposing the linear map u -> J^T u: one VJP
+        evaluation recorded as a graph, then one reverse pass over that graph (about
+        three times the cost of a rule, and the memory of that small graph while it runs).
+        """
+        if self.jvp is not None:
+            return self.jvp(tangents, out, *args)
+        return _jvp_from_vjps(self, tangents, out, args)
 
     def vjp(self, node: Value, g: Any, create_graph: bool, wide: bool = False) -> list[Any]:
         """Gradients for the inputs of ``node`` (None where none is needed).
@@ -123,6 +138,20 @@ class Op:
                 return self.vjp(node, g, False, wide=True)
 
 
+def _elementwise_jvp(vjps: tuple[Callable, ...]) -> Callable:
+    """The JVP of an elementwise op: sum_i vjp_i(t_i) (its Jacobians are diagonal)."""
+
+    def jvp(tangents: Sequence[Any], out: Any, *args: Any) -> Any:
+        total = None
+        for vjp, t in zip(vjps, tangents):
+            if t is not None:
+                term = vjp(t, out, *args)
+                total = term if total is None else total + term
+        return total
+
+    return jvp
+
+
 OPS: dict[str, Op] = {}
 """Every declared op by name: the built-ins, and the ops users declare with :func:`defop`."""
 
@@ -139,6 +168,7 @@ def defop(
     joint: bool = False,
     commutative: bool = False,
     register: bool = True,
+    jvp: Callable | str | None = None,
 ) -> Op:
     """Declare a primitive operation, register it in :data:`OPS`, and return it.
 
@@ -148,6 +178,11 @@ def defop(
     ``variadic`` op takes any number of inputs and gives one rule ``vjp(i, g, out, ...)``;
     a ``joint`` op gives one rule ``vjp(g, out, ...)`` returning a gradient per input.
     ``register=False`` leaves the op out of :data:`OPS` (``Function`` subclasses do).
+    ``jvp(tangents, out, *inputs, *params)`` is the forward-mode rule: the tangent of the
+    result, J @ tangents, given one tangent per input (None for an input without one;
+    at least one is not None). ``jvp="elementwise"`` declares an elementwise op (a
+    diagonal Jacobian), whose JVP is the sum of its VJPs applied to the tangents. Without
+    a rule, forward mode derives one from the VJPs (see :meth:`Op.tangent`).
     Declaring a name again replaces your earlier op of that name (re-running a notebook
     cell works); the built-ins' names are taken.
     """
@@ -157,7 +192,14 @@ def defop(
         raise TypeError(f"defop({name!r}): needs a forward function and one VJP per input")
     if (variadic or joint) and len(vjps) != 1:
         raise TypeError(f"defop({name!r}): a variadic or joint op has exactly one VJP rule")
-    op = Op(name, forward, vjps if not (variadic or joint) else vjps[0], label, commutative, joint)
+    if jvp == "elementwise":
+        if variadic or joint:
+            raise TypeError(f"defop({name!r}): jvp='elementwise' needs one VJP per input")
+        jvp = _elementwise_jvp(vjps)
+    elif jvp is not None and not callable(jvp):
+        raise TypeError(f"defop({name!r}): jvp must be a function or 'elementwise'")
+    rules = vjps if not (variadic or joint) else vjps[0]
+    op = Op(name, forward, rules, label, commutative, joint, jvp)
     if register:
         OPS[name] = op
     return op
@@ -210,13 +252,50 @@ def record(
     else:
         v.requires_grad = False
         v._op = v._inputs = v._ctx = None
-    if open_blocks.anomaly_blocks and state.anomaly:
-        v._site = modes.user_frames()
-        if state.check_nan:
-            modes.check_forward(op.name, v, datas)
-    if open_blocks.traces and state.tracer is not None:  # autograd_lite.compile is tracing
-        state.tracer.record(v, op, inputs, params)
+    if open_blocks.hooks:  # one test when no block is open anywhere
+        if open_blocks.anomaly_blocks and state.anomaly:
+            v._site = modes.user_frames()
+            if state.check_nan:
+                modes.check_forward(op.name, v, datas)
+        if open_blocks.traces and state.tracer is not None:  # autograd_lite.compile traces
+            state.tracer.record(v, op, inputs, params)
+        if open_blocks.observers:
+            for observer in state.observers:  # forward mode, checkpoint (autograd_lite.transforms)
+                observer(v, op, inputs, params, datas)
     return v
+
+
+def _jvp_from_vjps(op: Op, tangents: Sequence[Any], out: Any, args: Sequence[Any]) -> Any:
+    """J @ t for an op without a JVP rule: d/du <J^T u, t> at any u (the VJP is linear in u)."""
+    from autograd_lite import functional as F
+    from autograd_lite.backward import grad, sum_to
+
+    n = len(tangents)
+    inputs, params = list(args[:n]), tuple(args[n:])
+    create_graph = isinstance(out, Value)
+    out_data = out.data if create_graph else out
+    prev = state.grad_enabled, state.observers
+    state.grad_enabled, state.observers = True, ()
+    try:
+        if create_graph:
+            xs = tuple(x if isinstance(x, Value) else leaf(x, False) for x in inputs)
+        else:
+            xs = tuple(leaf(x, t is not None) for x, t in zip(inputs, tangents))
+        node = record(out_data, op, xs, True, params, [raw(x) for x in xs])
+        zero = 0.0 if type(out_data) is float else np.zeros_like(out_data)
+        u = leaf(zero, True)
+        total = None
+        for i, (x, gx, t) in enumerate(zip(xs, op.vjp(node, u, True), tangents)):
+            if t is None or gx is None:
+                continue
+            term = F.sum(sum_to(gx, x, node, i) * t)
+            total = term if total is None else total + term
+        if total is None or not total.requires_grad:
+            return None
+        (jt,) = grad(total, u, create_graph=create_graph, allow_unused=True)
+        return jt
+    finally:
+        state.grad_enabled, state.observers = prev
 
 
 def call(op: Op, inputs: Sequence[Any], params: tuple = ()) -> Any:

@@ -147,22 +147,22 @@ def _tie_mask(x: Any, y: Any) -> Any:
 
 ADD = defop("add", lambda x, y: x + y,
             lambda g, out, x, y: g,
-            lambda g, out, x, y: g, label="+", commutative=True)
+            lambda g, out, x, y: g, label="+", commutative=True, jvp="elementwise")
 
 SUB = defop("sub", lambda x, y: x - y,
             lambda g, out, x, y: g,
-            lambda g, out, x, y: -g, label="-")
+            lambda g, out, x, y: -g, label="-", jvp="elementwise")
 
 MUL = defop("mul", lambda x, y: x * y,
             lambda g, out, x, y: g * y,
-            lambda g, out, x, y: g * x, label="*", commutative=True)
+            lambda g, out, x, y: g * x, label="*", commutative=True, jvp="elementwise")
 
 DIV = defop("div", _scalar_or_array(lambda x, y: x / y, np.divide),
             lambda g, out, x, y: g / y,
-            lambda g, out, x, y: -g * out / y, label="/")
+            lambda g, out, x, y: -g * out / y, label="/", jvp="elementwise")
 
 NEG = defop("neg", lambda x: -x,
-            lambda g, out, x: -g, label="neg")
+            lambda g, out, x: -g, label="neg", jvp="elementwise")
 
 # At x = 0 PyTorch's conventions: d/dx is 0 where y == 0 (not 0 * 0**-1), and d/dy is 0
 # where y >= 0 (not out * log 0); where() keeps those nans out of the gradient (only at
@@ -178,7 +178,7 @@ def _pow_vjp_y(g: Any, out: Any, x: Any, y: Any) -> Any:
 
 
 POW = defop("pow", _scalar_or_array(_pow_scalar, np.power),          # x ** y, y a Value
-            _pow_vjp_x, _pow_vjp_y, label="**")
+            _pow_vjp_x, _pow_vjp_y, label="**", jvp="elementwise")
 
 
 def _pow_const_vjp(g: Any, out: Any, x: Any, c: Any) -> Any:
@@ -201,53 +201,55 @@ def _zero_where(mask: Any, grad: Any) -> Any:
 
 POW_CONST = defop("pow_const", _scalar_or_array(_pow_scalar, np.power),  # x ** c, c a constant
                   _pow_const_vjp,
-                  label=lambda c: f"**{c:g}" if np.ndim(c) == 0 else "**c")
+                  label=lambda c: f"**{c:g}" if np.ndim(c) == 0 else "**c", jvp="elementwise")
 
 EXP = defop("exp", _scalar_or_array(math.exp, np.exp),
-            lambda g, out, x: g * out)
+            lambda g, out, x: g * out, jvp="elementwise")
 
 LOG = defop("log", _scalar_or_array(math.log, np.log),
-            lambda g, out, x: g / x)
+            lambda g, out, x: g / x, jvp="elementwise")
 
 SQRT = defop("sqrt", _scalar_or_array(math.sqrt, np.sqrt),
-             lambda g, out, x: g * 0.5 / out)
+             lambda g, out, x: g * 0.5 / out, jvp="elementwise")
 
 TANH = defop("tanh", _scalar_or_array(math.tanh, np.tanh),
-             lambda g, out, x: g * (1.0 - out * out))
+             lambda g, out, x: g * (1.0 - out * out), jvp="elementwise")
 
 # sigmoid(x) = (1 + tanh(x/2)) / 2: never overflows, one transcendental call
 SIGMOID = defop("sigmoid", _scalar_or_array(lambda x: 0.5 + 0.5 * math.tanh(0.5 * x),
                                             lambda x: 0.5 + 0.5 * np.tanh(0.5 * x)),
-                lambda g, out, x: g * out * (1.0 - out))
+                lambda g, out, x: g * out * (1.0 - out), jvp="elementwise")
 
 RELU = defop("relu", _scalar_or_array(lambda x: 0.0 if x <= 0.0 else x,    # nan stays nan
                                       lambda x: np.maximum(x, 0)),
-             lambda g, out, x: g * _step(data(x), 0.0))
+             lambda g, out, x: g * _step(data(x), 0.0), jvp="elementwise")
 
 LEAKY_RELU = defop("leaky_relu", _scalar_or_array(lambda x, a: x if x > 0.0 else a * x,
                                                   lambda x, a: np.where(x > 0, x, x * a)),
                    lambda g, out, x, a: g * _step(data(x), a),
-                   label=lambda a: f"leaky_relu({a:g})")
+                   label=lambda a: f"leaky_relu({a:g})", jvp="elementwise")
 
 ABS = defop("abs", _scalar_or_array(math.fabs, np.abs),
-            lambda g, out, x: g * _sign(data(x)))
+            lambda g, out, x: g * _sign(data(x)), jvp="elementwise")
 
 SIN = defop("sin", _scalar_or_array(math.sin, np.sin),
-            lambda g, out, x: g * COS(x))
+            lambda g, out, x: g * COS(x), jvp="elementwise")
 
 COS = defop("cos", _scalar_or_array(math.cos, np.cos),
-            lambda g, out, x: -g * SIN(x))
+            lambda g, out, x: -g * SIN(x), jvp="elementwise")
 
 # (the scalar forms propagate nan from either side, as np.maximum does)
 MAXIMUM = defop("maximum", _scalar_or_array(lambda x, y: x if x >= y or x != x else y,
                                             np.maximum),
                 lambda g, out, x, y: g * _tie_mask(data(x), data(y)),
-                lambda g, out, x, y: g * _tie_mask(data(y), data(x)), commutative=True)
+                lambda g, out, x, y: g * _tie_mask(data(y), data(x)), commutative=True,
+                jvp="elementwise")
 
 MINIMUM = defop("minimum", _scalar_or_array(lambda x, y: x if x <= y or x != x else y,
                                             np.minimum),
                 lambda g, out, x, y: g * _tie_mask(data(y), data(x)),
-                lambda g, out, x, y: g * _tie_mask(data(x), data(y)), commutative=True)
+                lambda g, out, x, y: g * _tie_mask(data(x), data(y)), commutative=True,
+                jvp="elementwise")
 
 
 def _where_forward(a: Any, b: Any, cond: Any) -> Any:
@@ -262,7 +264,7 @@ def _not(cond: Any) -> Any:
 
 WHERE = defop("where", _where_forward,                          # cond is a constant mask
               lambda g, out, a, b, cond: g * cond,
-              lambda g, out, a, b, cond: g * _not(cond))
+              lambda g, out, a, b, cond: g * _not(cond), jvp="elementwise")
 
 # ------------------------------------------------------------------------- reductions
 
@@ -283,7 +285,8 @@ def _axis_label(name: str) -> Callable[..., str]:
 SUM = defop("sum", _reduce(np.sum),
             lambda g, out, x, axis, keepdims: _broadcast(_unsqueeze(g, axis, keepdims, ndim(x)),
                                                            shape(x)),
-            label=_axis_label("sum"))
+            label=_axis_label("sum"),
+            jvp=lambda t, out, x, axis, keepdims: SUM(t[0], axis, keepdims))
 
 
 def _count(shp: tuple[int, ...], axis: Axis) -> int:
@@ -306,7 +309,8 @@ MEAN = defop("mean", _mean_forward,
              lambda g, out, x, axis, keepdims: _broadcast(
                  _unsqueeze(g, axis, keepdims, ndim(x)) * (1.0 / builtins.max(
                      _count(shape(x), axis), 1)), shape(x)),
-             label=_axis_label("mean"))
+             label=_axis_label("mean"),
+             jvp=lambda t, out, x, axis, keepdims: MEAN(t[0], axis, keepdims))
 
 
 def _max_vjp(g: Any, out: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
@@ -318,7 +322,16 @@ def _max_vjp(g: Any, out: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
     return _unsqueeze(g, axis, keepdims, xd.ndim) * share.astype(xd.dtype)
 
 
-MAX = defop("max", _reduce(np.max), _max_vjp, label=_axis_label("max"))
+def _max_jvp(t: Any, out: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
+    xd = data(x)
+    if type(xd) is float:
+        return t[0]
+    winners = xd == _unsqueeze(data(out), axis, keepdims, xd.ndim)
+    share = winners / winners.sum(axis=axis, keepdims=True)  # ties: the mean of their tangents
+    return SUM(t[0] * share.astype(xd.dtype), axis, keepdims)
+
+
+MAX = defop("max", _reduce(np.max), _max_vjp, label=_axis_label("max"), jvp=_max_jvp)
 
 
 def _logsumexp_forward(x: Any, axis: Axis, keepdims: bool) -> Any:
@@ -337,7 +350,9 @@ LOGSUMEXP = defop("logsumexp", _logsumexp_forward,            # log(sum(exp(x)))
                   lambda g, out, x, axis, keepdims: (
                       _unsqueeze(g, axis, keepdims, ndim(x))
                       * EXP(x - _unsqueeze(out, axis, keepdims, ndim(x)))),
-                  label=_axis_label("logsumexp"))
+                  label=_axis_label("logsumexp"),
+                  jvp=lambda t, out, x, axis, keepdims: SUM(  # sum(t * softmax(x))
+                      t[0] * EXP(x - _unsqueeze(out, axis, keepdims, ndim(x))), axis, keepdims))
 
 def _log_softmax_forward(x: Any, axis: int) -> Any:
     # x - max(x) first: exact, and what is left cannot overflow; then log-sum-exp of it.
@@ -350,22 +365,26 @@ def _log_softmax_forward(x: Any, axis: int) -> Any:
 
 LOG_SOFTMAX = defop("log_softmax", _log_softmax_forward,      # x - logsumexp(x), stable
                     lambda g, out, x, axis: g - EXP(out) * SUM(g, axis, True),
-                    label=lambda axis: f"log_softmax(axis={axis})")
+                    label=lambda axis: f"log_softmax(axis={axis})",
+                    jvp=lambda t, out, x, axis: t[0] - SUM(EXP(out) * t[0], axis, True))
 
 # ----------------------------------------------------------------------- shape ops
 
 RESHAPE = defop("reshape", lambda x, new_shape: np.reshape(x, new_shape),
                 lambda g, out, x, new_shape: RESHAPE(g, shape(x)),
-                label=lambda new_shape: f"reshape{new_shape}")
+                label=lambda new_shape: f"reshape{new_shape}",
+                jvp=lambda t, out, x, new_shape: RESHAPE(t[0], new_shape))
 
 TRANSPOSE = defop("transpose", lambda x, axes: np.transpose(x, axes),
                   lambda g, out, x, axes: TRANSPOSE(g, None if axes is None
                                                     else tuple(np.argsort(axes).tolist())),
-                  label=lambda axes: "T" if axes is None else f"transpose{tuple(axes)}")
+                  label=lambda axes: "T" if axes is None else f"transpose{tuple(axes)}",
+                  jvp=lambda t, out, x, axes: TRANSPOSE(t[0], axes))
 
 BROADCAST_TO = defop("broadcast_to", lambda x, new_shape: np.broadcast_to(x, new_shape),
                      lambda g, out, x, new_shape: g,  # the engine sums g back to x's shape
-                     label=lambda new_shape: f"broadcast_to{tuple(new_shape)}")
+                     label=lambda new_shape: f"broadcast_to{tuple(new_shape)}",
+                     jvp=lambda t, out, x, new_shape: BROADCAST_TO(t[0], new_shape))
 
 
 def _has_array_index(index: Any) -> bool:
@@ -398,12 +417,13 @@ def _index_label(index: Any) -> str:
 
 GETITEM = defop("getitem", lambda x, index: x[index],
                 lambda g, out, x, index: SCATTER_ADD(g, index, shape(x)),
-                label=_index_label)
+                label=_index_label, jvp=lambda t, out, x, index: GETITEM(t[0], index))
 
 # zeros(shape) with g added at index: the adjoint of indexing (and indexing is its adjoint)
 SCATTER_ADD = defop("scatter_add", _scatter_add_forward,
                     lambda g, out, x, index, new_shape: GETITEM(g, index),
-                    label=lambda index, new_shape: "scatter_add")
+                    label=lambda index, new_shape: "scatter_add",
+                    jvp=lambda t, out, x, index, new_shape: SCATTER_ADD(t[0], index, new_shape))
 
 
 def _class_indices(labels: Any, scores_shape: tuple[int, ...]) -> np.ndarray:
@@ -443,7 +463,8 @@ def _one_hot(labels: Any, x: Any) -> np.ndarray:
 # get a zero gradient, their derivative wherever it exists.
 PICK = defop("pick", _pick_forward,
              lambda g, out, x, labels: RESHAPE(g, shape(out) + (1,)) * _one_hot(labels, x),
-             lambda g, out, x, labels: np.zeros(shape(labels), np.result_type(data(labels))))
+             lambda g, out, x, labels: np.zeros(shape(labels), np.result_type(data(labels))),
+             jvp=lambda t, out, x, labels: None if t[0] is None else PICK(t[0], data(labels)))
 
 
 def _concatenate_vjp(i: int, g: Any, out: Any, *args: Any) -> Any:
@@ -453,9 +474,17 @@ def _concatenate_vjp(i: int, g: Any, out: Any, *args: Any) -> Any:
     return GETITEM(g, (slice(None),) * ax + (slice(start, start + shape(xs[i])[ax]),))
 
 
+def _concatenate_jvp(t: Any, out: Any, *args: Any) -> Any:
+    *xs, axis = args
+    parts = [
+        np.zeros(shape(x), np.result_type(data(x))) if tx is None else tx for x, tx in zip(xs, t)
+    ]
+    return CONCATENATE(*parts, params=(axis,))
+
+
 CONCATENATE = defop("concatenate", lambda *args: np.concatenate(args[:-1], axis=args[-1]),
                     _concatenate_vjp, variadic=True,
-                    label=lambda axis: f"concatenate(axis={axis})")
+                    label=lambda axis: f"concatenate(axis={axis})", jvp=_concatenate_jvp)
 
 # --------------------------------------------------------------------------- matmul
 
@@ -495,7 +524,23 @@ def _matmul_vjp_y(g: Any, out: Any, x: Any, y: Any) -> Any:
     return RESHAPE(gy, shape(gy)[:-1]) if ndim(y) == 1 else gy
 
 
-MATMUL = defop("matmul", _matmul_forward, _matmul_vjp_x, _matmul_vjp_y, label="@")
+def _times(op: Op, t: Any, *args: Any) -> Any:
+    """``op(*args)`` with a tangent among them, None if the tangent is None (a zero term)."""
+    return None if t is None else op(*args)
+
+
+def _plus(*terms: Any) -> Any:
+    """The sum of the terms that are not None (None when all are)."""
+    total = None
+    for term in terms:
+        if term is not None:
+            total = term if total is None else total + term
+    return total
+
+
+MATMUL = defop("matmul", _matmul_forward, _matmul_vjp_x, _matmul_vjp_y, label="@",
+               jvp=lambda t, out, x, y: _plus(_times(MATMUL, t[0], t[0], y),   # tx @ y + x @ ty
+                                              _times(MATMUL, t[1], x, t[1])))
 
 # ------------------------------------------------------------------- fused layers
 # One node where the composition would make two (x @ w + b) or four (mean((p - t)**2)):
@@ -504,7 +549,9 @@ MATMUL = defop("matmul", _matmul_forward, _matmul_vjp_x, _matmul_vjp_y, label="@
 LINEAR = defop("linear", lambda x, w, b: _matmul_forward(x, w) + b,       # x @ w + b
                lambda g, out, x, w, b: _matmul_vjp_x(g, out, x, w),
                lambda g, out, x, w, b: _matmul_vjp_y(g, out, x, w),
-               lambda g, out, x, w, b: g)                 # the engine sums g to b's shape
+               lambda g, out, x, w, b: g,                 # the engine sums g to b's shape
+               jvp=lambda t, out, x, w, b: _plus(_times(MATMUL, t[0], t[0], w),
+                                                 _times(MATMUL, t[1], x, t[1]), t[2]))
 
 
 def _mse_forward(p: Any, t: Any) -> Any:
@@ -520,7 +567,15 @@ def _mse_vjp(sign: float) -> Callable:
     return vjp
 
 
-MSE = defop("mse", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0))  # mean((p - t)**2)
+def _mse_jvp(tangents: Any, out: Any, p: Any, t: Any) -> Any:
+    tp, tt = tangents
+    diff = p - t
+    dt = _plus(tp, None if tt is None else -tt)
+    return SUM((2.0 / _size(diff)) * diff * dt, None, False)  # mean(2 (p - t) (tp - tt))
+
+
+MSE = defop("mse", _mse_forward, _mse_vjp(1.0), _mse_vjp(-1.0),  # mean((p - t)**2)
+            jvp=_mse_jvp)
 
 
 def _bce_forward(p: Any, t: Any) -> Any:
@@ -558,7 +613,7 @@ def _bce_vjp_t(g: Any, out: Any, p: Any, t: Any) -> Any:
 
 # -(t log p + (1 - t) log(1 - p)), elementwise, each log clamped at -100 (as PyTorch's BCE):
 # p = 0 or 1 gives a large finite loss and a zero gradient from the clamped term
-BCE = defop("binary_cross_entropy", _bce_forward, _bce_vjp_p, _bce_vjp_t)
+BCE = defop("binary_cross_entropy", _bce_forward, _bce_vjp_p, _bce_vjp_t, jvp="elementwise")
 # fmt: on
 
 BUILTIN_OPS: dict[str, Op] = dict(OPS)
@@ -763,6 +818,19 @@ def _conv_vjp_b(
     return SUM(g, (0, *range(2, 2 + len(stride))), False)  # the engine sums on to b's shape
 
 
+def _conv_jvp(
+    t: Any, out: Any, x: Any, w: Any, b: Any, stride: Any, padding: Any, dilation: Any
+) -> Any:
+    conv, tb = _conv_of(len(stride)), t[2]
+    if tb is not None and ndim(tb) == 1:  # one bias per output channel
+        tb = RESHAPE(tb, (-1,) + _ones(len(stride)))
+    return _plus(
+        _times(conv, t[0], t[0], w, 0.0, stride, padding, dilation),
+        _times(conv, t[1], x, t[1], 0.0, stride, padding, dilation),
+        tb,
+    )
+
+
 def _conv_of(nd: int) -> Op:
     return CONV1D if nd == 1 else CONV2D
 
@@ -770,9 +838,9 @@ def _conv_of(nd: int) -> Op:
 # fmt: off
 # out[n, o, p] = b[o] + sum_{c, k} w[o, c, k] x_pad[n, c, p * stride + k * dilation]
 CONV1D = defop("conv1d", _conv_forward, _conv_vjp_x, _conv_vjp_w, _conv_vjp_b,
-               label=_conv_label("conv1d"))
+               label=_conv_label("conv1d"), jvp=_conv_jvp)
 CONV2D = defop("conv2d", _conv_forward, _conv_vjp_x, _conv_vjp_w, _conv_vjp_b,
-               label=_conv_label("conv2d"))
+               label=_conv_label("conv2d"), jvp=_conv_jvp)
 
 # dx[n, c, i] = sum_{o, p, k: p * stride + k * dilation = i + pad} g[n, o, p] w[o, c, k]:
 # the transposed convolution of g (the input-gradient of a convolution), for 1-D and 2-D
@@ -782,7 +850,9 @@ CONV_TRANSPOSE = defop(
         h, w, 0.0, stride, padding, dilation),
     lambda h, out, g, w, stride, padding, dilation, size: CONV_WEIGHT(
         h, g, stride, padding, dilation, shape(w)[2:]),
-    label=_conv_label("conv_transpose"))
+    label=_conv_label("conv_transpose"),
+    jvp=lambda t, out, g, w, *p: _plus(_times(CONV_TRANSPOSE, t[0], t[0], w, *p),  # bilinear
+                                       _times(CONV_TRANSPOSE, t[1], g, t[1], *p)))
 
 # dw[o, c, k] = sum_{n, p} g[n, o, p] x_pad[n, c, p * stride + k * dilation]: the
 # weight-gradient of a convolution, bilinear in x and g
@@ -792,7 +862,9 @@ CONV_WEIGHT = defop(
         g, h, stride, padding, dilation, shape(x)[2:]),
     lambda h, out, x, g, stride, padding, dilation, kernel: _conv_of(len(stride))(
         x, h, 0.0, stride, padding, dilation),
-    label=_conv_label("conv_weight"))
+    label=_conv_label("conv_weight"),
+    jvp=lambda t, out, x, g, *p: _plus(_times(CONV_WEIGHT, t[0], t[0], g, *p),  # bilinear
+                                       _times(CONV_WEIGHT, t[1], x, t[1], *p)))
 # fmt: on
 
 
@@ -859,14 +931,14 @@ WINDOW_SCATTER = defop(
     "window_scatter", _window_scatter_forward,
     lambda h, out, g, mask, size, kernel, stride, padding: WINDOW_GATHER(
         h, mask, kernel, stride, padding),
-    label="window_scatter")
+    label="window_scatter", jvp=lambda t, out, g, *p: WINDOW_SCATTER(t[0], *p))  # linear
 
 # out[..., p] = sum_k mask[..., p, k] h_pad[..., p * stride + k]: the adjoint of window_scatter
 WINDOW_GATHER = defop(
     "window_gather", _window_gather_forward,
     lambda g, out, h, mask, kernel, stride, padding: WINDOW_SCATTER(
         g, mask, shape(h)[-len(kernel):], kernel, stride, padding),
-    label="window_gather")
+    label="window_gather", jvp=lambda t, out, h, *p: WINDOW_GATHER(t[0], *p))  # linear
 # fmt: on
 
 
@@ -958,12 +1030,15 @@ MAX_POOL2D = defop(
     lambda g, out, x, kernel, stride, padding: WINDOW_SCATTER(
         g, _first_max_mask(data(x), kernel, stride, padding), shape(x)[-len(kernel):],
         kernel, stride, padding),
-    label=_pool_label("max_pool2d"))
+    label=_pool_label("max_pool2d"),
+    jvp=lambda t, out, x, kernel, stride, padding: WINDOW_GATHER(  # the first max's tangent
+        t[0], _first_max_mask(data(x), kernel, stride, padding), kernel, stride, padding))
 
 # out[..., p] = mean_k x_pad[..., p * stride + k] (zeros counted, or not, as PyTorch's
 # count_include_pad)
 AVG_POOL2D = defop("avg_pool2d", _avg_pool_forward, _avg_pool_vjp,
-                   label=_pool_label("avg_pool2d"))
+                   label=_pool_label("avg_pool2d"),
+                   jvp=lambda t, out, x, *p: AVG_POOL2D(t[0], *p))  # linear
 # fmt: on
 
 
@@ -997,7 +1072,11 @@ def _dropout_vjp(g: Any, out: Any, x: Any, p: float, rng: Any, box: MaskBox) -> 
 
 # out = x * mask / (1 - p), mask ~ Bernoulli(1 - p) drawn from ``rng`` in the forward
 DROPOUT = defop(
-    "dropout", _dropout_forward, _dropout_vjp, label=lambda p, rng, box: f"dropout({p:g})"
+    "dropout",
+    _dropout_forward,
+    _dropout_vjp,
+    label=lambda p, rng, box: f"dropout({p:g})",
+    jvp="elementwise",
 )
 
 BUILTIN_OPS.update({name: op for name, op in OPS.items() if name not in BUILTIN_OPS})

@@ -114,6 +114,7 @@ def check_gradients(
     max_examples: int = 50,
     second_order: bool = True,
     broadcast: bool = True,
+    check_forward_ad: bool = False,
 ) -> None:
     """Assert |a - n| <= atol + rtol * |n| for fn's first (and second) derivatives on drawn inputs.
 
@@ -122,9 +123,11 @@ def check_gradients(
     [-3, 3]); with ``broadcast`` and several mutually broadcastable shapes it also tries
     variants that broadcast to the same shape (leading axes dropped, axes of size 1), and
     skips a variant that ``fn`` rejects with ValueError. Inputs of shape () are sometimes
-    Python floats. On failure raises :class:`~autograd_lite.gradcheck.GradcheckError`
-    with hypothesis's minimal failing example and the result's table. Call it from a plain
-    test function, not from inside another ``@given``.
+    Python floats. ``check_forward_ad`` also checks forward mode (each op's JVP; see
+    :func:`~autograd_lite.gradcheck.gradcheck`). On failure raises
+    :class:`~autograd_lite.gradcheck.GradcheckError` with hypothesis's minimal failing
+    example and the result's table. Call it from a plain test function, not from inside
+    another ``@given``.
     """
     shape_list = _shape_list(shapes)
     per_input = _element_strategies(elements, len(shape_list))
@@ -152,7 +155,16 @@ def check_gradients(
         xs, is_variant = case
         for checker in (gradcheck, gradgradcheck) if second_order else (gradcheck,):
             try:
-                result = checker(fn, [Value(x) for x in xs], raise_exception=False)
+                result = checker(
+                    fn,
+                    [Value(x) for x in xs],
+                    raise_exception=False,
+                    **(
+                        {"check_forward_ad": True}
+                        if check_forward_ad and checker is gradcheck
+                        else {}
+                    ),
+                )
             except ValueError:
                 if is_variant:
                     reject()  # fn does not take this broadcast variant

@@ -27,6 +27,7 @@ from autograd_lite.testing import (
     distinct_arrays,
     shapes,
 )
+from autograd_lite.transforms import check_forward_ad
 
 
 @st.composite
@@ -439,3 +440,63 @@ def test_composite_gradients(name):
     """Through the public checker users have: first and second order, with broadcast
     variants of the shape, hypothesis shrinking any failure to a minimal example."""
     check_gradients(COMPOSITES[name], [(3, 4)], max_examples=25)
+
+
+# Forward mode: every op's JVP rule, from the same table and the same cases.
+
+
+def test_every_op_has_a_jvp_rule():
+    """A built-in without its own rule would fall back to the (slower) derived JVP."""
+    missing = sorted(name for name, op in OPS.items() if op.jvp is None)
+    assert not missing, f"ops without a jvp= rule: {missing}"
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_jvp_matches_vjp_and_finite_differences(name):
+    """<u, J t> by the op's JVP = <J^T u, t> by its VJP (the dot-product identity: exact up
+    to rounding, at any magnitude), and J v = central finite differences."""
+
+    @given(CASES[name])
+    def check(case):
+        fn, xs = op_inputs(name, *case)
+        result = check_forward_ad(fn, xs)
+        assert result, result.message
+        assert result.op is None
+
+    check()
+
+
+def test_a_wrong_jvp_rule_is_caught_and_named(monkeypatch):
+    monkeypatch.setattr(OPS["tanh"], "jvp", lambda t, out, x: t[0] * (1.0 - out))
+    result = check_forward_ad(lambda x: (x * 2.0).tanh().sum(), [np.array([0.3, -0.7])])
+    assert not result and result.op == "tanh" and result.input == 0
+    with pytest.raises(ag.GradcheckError, match="JVP of op 'tanh'"):
+        ag.gradcheck(lambda x: x.tanh().sum(), [np.array([0.3, -0.7])], check_forward_ad=True)
+    assert ag.gradcheck(lambda x: x.tanh().sum(), [np.array([0.3, -0.7])])  # reverse is fine
+    with pytest.raises(ag.GradcheckError, match="JVP of op 'tanh'"):
+        check_gradients(lambda x: x.tanh(), [(3,)], check_forward_ad=True, max_examples=3)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_jvp_rule_serves_values_floats_and_float32(name):
+    """One rule: on raw data (arrays and Python floats), on Values (create_graph, the
+    same numbers) and in float32 (the tangent keeps the result's dtype)."""
+
+    @given(CASES[name])
+    def check(case):
+        fn, xs = op_inputs(name, *case)
+        rng = np.random.default_rng(0)
+        data = tuple(x.data for x in xs)
+        vs = tuple(
+            float(rng.standard_normal()) if type(d) is float else rng.standard_normal(d.shape)
+            for d in data
+        )
+        out, t = ag.jvp(fn, data, vs)
+        assert np.shape(t) == np.shape(out) and type(t) is type(out)
+        _, tv = ag.jvp(fn, tuple(ag.Value(d) for d in data), vs, create_graph=True)
+        np.testing.assert_allclose(tv.data, t, rtol=1e-12, atol=1e-14)
+        data32 = tuple(np.asarray(d, np.float32) for d in data)
+        out32, t32 = ag.jvp(fn, data32, tuple(np.asarray(v, np.float32) for v in vs))
+        assert t32.dtype == np.float32 == out32.dtype
+
+    check()

@@ -1,0 +1,425 @@
+"""vjp, jvp, hvp, jacobian, hessian and checkpoint: against torch.autograd.functional, and
+what forward mode and checkpointing promise about memory."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import autograd_lite as ag
+import nn
+from autograd_lite.compile import CompileError
+
+RNG = np.random.default_rng(0)
+X = RNG.standard_normal((3, 4))
+W = RNG.standard_normal((4, 2))
+S = float(RNG.standard_normal())
+
+
+def f_one(x):  # (3, 4) -> (3, 2)
+    return ag.tanh(x @ ag.Value(W, requires_grad=False)) * 2.0
+
+
+def f_two(x, s):  # (3, 4), () -> (4,)
+    return ag.sum(ag.sin(x) * s, axis=0) + ag.exp(s * 0.5)
+
+
+def f_scalar(x, s):  # (3, 4), () -> ()
+    return ag.sum(ag.log_softmax(x * s, axis=-1) ** 2.0) + s * s * s
+
+
+def t_one(torch, x):
+    return torch.tanh(x @ torch.tensor(W)) * 2.0
+
+
+def t_two(torch, x, s):
+    return torch.sum(torch.sin(x) * s, dim=0) + torch.exp(s * 0.5)
+
+
+def t_scalar(torch, x, s):
+    return torch.sum(torch.log_softmax(x * s, dim=-1) ** 2.0) + s * s * s
+
+
+def close(a, b):
+    if isinstance(a, tuple):
+        assert isinstance(b, tuple) and len(a) == len(b)
+        for x, y in zip(a, b):
+            close(x, y)
+        return
+    b = b.detach().numpy()
+    a = a.data if isinstance(a, ag.Value) else a
+    assert np.shape(a) == b.shape
+    np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+def tt(torch, *xs):
+    return tuple(torch.tensor(x, dtype=torch.float64) for x in xs)
+
+
+def test_vjp_matches_torch(torch):
+    TF = torch.autograd.functional
+    v = RNG.standard_normal((3, 2))
+    close(ag.vjp(f_one, X, v), TF.vjp(lambda x: t_one(torch, x), *tt(torch, X), *tt(torch, v)))
+    v2 = RNG.standard_normal(4)
+    out, (gx, gs) = ag.vjp(f_two, (X, S), v2)
+    tout, (tx, ts) = TF.vjp(lambda x, s: t_two(torch, x, s), tt(torch, X, S), *tt(torch, v2))
+    close((out, gx, gs), (tout, tx, ts))
+    assert type(gs) is float  # a float input gets a float
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_jvp_matches_torch(torch, create_graph):
+    TF = torch.autograd.functional
+    v = RNG.standard_normal((3, 4))
+    close(
+        ag.jvp(f_one, X, v, create_graph=create_graph),
+        TF.jvp(lambda x: t_one(torch, x), *tt(torch, X), *tt(torch, v)),
+    )
+    vs = (RNG.standard_normal((3, 4)), 0.7)
+    close(
+        ag.jvp(f_two, (X, S), vs, create_graph=create_graph),
+        TF.jvp(lambda x, s: t_two(torch, x, s), tt(torch, X, S), tt(torch, *vs)),
+    )
+
+
+def test_hvp_matches_torch(torch):
+    TF = torch.autograd.functional
+    vs = (RNG.standard_normal((3, 4)), 0.3)
+    out, (hx, hs) = ag.hvp(f_scalar, (X, S), vs)
+    close(
+        (out, hx, hs),
+        (
+            TF.hvp(lambda x, s: t_scalar(torch, x, s), tt(torch, X, S), tt(torch, *vs))[0],
+            *TF.hvp(lambda x, s: t_scalar(torch, x, s), tt(torch, X, S), tt(torch, *vs))[1],
+        ),
+    )
+
+
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_jacobian_matches_torch(torch, mode):
+    TF = torch.autograd.functional
+    J = ag.jacobian(f_one, X, mode=mode)
+    assert J.shape == (3, 2, 3, 4)  # O + I
+    close(J, TF.jacobian(lambda x: t_one(torch, x), *tt(torch, X)))
+    close(
+        ag.jacobian(f_two, (X, S), mode=mode),
+        TF.jacobian(lambda x, s: t_two(torch, x, s), tt(torch, X, S)),
+    )
+    both = lambda x, s: (f_two(x, s), f_scalar(x, s))
+    close(
+        ag.jacobian(both, (X, S), mode=mode),
+        TF.jacobian(lambda x, s: (t_two(torch, x, s), t_scalar(torch, x, s)), tt(torch, X, S)),
+    )
+    assert ag.jacobian(lambda x: x.sin() * x, 0.5, mode=mode) == pytest.approx(
+        np.cos(0.5) * 0.5 + np.sin(0.5)
+    )
+
+
+def test_hessian_matches_torch(torch):
+    TF = torch.autograd.functional
+    H = ag.hessian(f_scalar, (X, S))
+    close(H, TF.hessian(lambda x, s: t_scalar(torch, x, s), tt(torch, X, S)))
+    assert H[0][0].shape == (3, 4, 3, 4) and H[0][1].shape == (3, 4)
+    H1 = ag.hessian(lambda x: ag.sum(x.tanh() ** 3.0), X)
+    close(H1, TF.hessian(lambda x: torch.sum(torch.tanh(x) ** 3.0), *tt(torch, X)))
+
+
+def test_create_graph_composes(torch):
+    """A gradient of an hvp, a Hessian of a Jacobian (forward and reverse), vs torch."""
+    TF = torch.autograd.functional
+    x = ag.Value(X)
+    v = RNG.standard_normal((3, 4))
+    _, hv = ag.hvp(lambda x: f_scalar(x, S), x, v, create_graph=True)
+    (g,) = ag.grad(ag.sum(hv), [x])
+    tx = torch.tensor(X, requires_grad=True)
+    _, thv = TF.hvp(
+        lambda a: t_scalar(torch, a, torch.tensor(S, dtype=torch.float64)),
+        tx,
+        torch.tensor(v),
+        create_graph=True,
+    )
+    (tg,) = torch.autograd.grad(thv.sum(), [tx])
+    close(g, tg)
+    for mode in ("reverse", "forward"):
+        H = ag.jacobian(
+            lambda x, mode=mode: ag.jacobian(
+                lambda y: f_two(y, S), x, create_graph=True, mode=mode
+            ),
+            X,
+        )
+        tH = TF.jacobian(
+            lambda a: TF.jacobian(
+                lambda b: t_two(torch, b, torch.tensor(S, dtype=torch.float64)),
+                a,
+                create_graph=True,
+            ),
+            *tt(torch, X),
+        )
+        close(H, tH)
+    _, jv = ag.jvp(lambda x: f_two(x, S), x, v, create_graph=True)
+    (g,) = ag.grad(ag.sum(jv * jv), [x])
+    _, tjv = TF.jvp(
+        lambda a: t_two(torch, a, torch.tensor(S, dtype=torch.float64)),
+        tx,
+        torch.tensor(v),
+        create_graph=True,
+    )
+    (tg,) = torch.autograd.grad((tjv * tjv).sum(), [tx])
+    close(g, tg)
+
+
+def test_results_are_raw_unless_create_graph():
+    out, jv = ag.jvp(f_one, X, X)
+    assert type(out) is np.ndarray and type(jv) is np.ndarray and jv.flags.writeable
+    assert type(ag.jacobian(f_one, X)) is np.ndarray
+    out, jv = ag.jvp(f_one, X, X, create_graph=True)
+    assert isinstance(jv, ag.Value)
+
+
+def test_forward_mode_through_nn_and_functions():
+    model = nn.MLP(3, [8, 8, 2], rng=0)
+    x = RNG.standard_normal(3)
+    Jf = ag.jacobian(model, x, mode="forward")
+    Jr = ag.jacobian(model, x)
+    np.testing.assert_allclose(Jf, Jr, rtol=1e-12, atol=1e-14)
+    assert Jf.shape == (2, 3)
+
+    class Cube(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**3
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 3.0 * x * x
+
+    class CubeJ(Cube):
+        calls = 0
+
+        @staticmethod
+        def jvp(ctx, t):
+            CubeJ.calls += 1
+            (x,) = ctx.saved_tensors
+            return t * 3.0 * x * x
+
+    xs = np.array([0.5, -2.0])
+    for cls in (Cube, CubeJ):
+        _, jv = ag.jvp(lambda x, cls=cls: cls.apply(x).sin(), xs, np.ones(2))
+        np.testing.assert_allclose(jv, np.cos(xs**3) * 3 * xs**2)
+    assert CubeJ.calls == 1
+
+
+def test_a_user_op_without_a_jvp_rule_gets_forward_mode():
+    op = ag.defop(
+        "tr_square_minus",
+        lambda x, y: x * x - y,
+        lambda g, out, x, y: g * 2.0 * x,
+        lambda g, out, x, y: -g,
+    )
+    assert op.jvp is None
+    xs, ys = np.array([1.0, 3.0]), np.array([0.5, 0.25])
+    _, jv = ag.jvp(lambda x, y: op(x, y), (xs, ys), (np.ones(2), np.full(2, 2.0)))
+    np.testing.assert_allclose(jv, 2 * xs - 2.0)
+    assert ag.jvp(lambda x: op(x, 1.0), 3.0) == (8.0, 6.0)
+    assert ag.transforms.check_forward_ad(lambda x: op(x, ys), [xs])
+
+
+def test_bad_tangents_and_nesting_are_refused():
+    with pytest.raises(ValueError, match=r"jvp: v\[0\] has shape \(2,\), expected \(3, 4\)"):
+        ag.jvp(f_one, X, np.ones(2))
+    with pytest.raises(ValueError, match="v must be given"):
+        ag.jvp(f_one, X)
+    with pytest.raises(ValueError, match="inside forward mode"):
+        ag.jvp(lambda x: ag.jvp(lambda y: y * 2.0, x)[0], 1.0)
+    with pytest.raises(ValueError, match="mode must be"):
+        ag.jacobian(f_one, X, mode="sideways")
+
+
+def _peak(fn):
+    gc.collect()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_long_forward_mode_chain_keeps_no_graph():
+    x = RNG.standard_normal(20_000)  # 160 kB per array
+
+    def chain(x):
+        for _ in range(1000):  # 3,000 ops
+            x = ag.sin(x) * 0.5 + 0.1
+        return x
+
+    peak = _peak(lambda: ag.jvp(chain, x, np.ones_like(x)))
+    assert peak < 12 * x.nbytes, peak  # a few arrays, not 6,000 of them
+    xs = ag.Value(x)
+    reverse = _peak(lambda: chain(xs))  # the recorded graph, for scale
+    assert reverse > 100 * x.nbytes
+
+
+def _stack(rng=0):
+    return [nn.Linear(64, 64, rng=rng + k) for k in range(12)]
+
+
+def _block(layer, h):
+    return ag.tanh(layer(h)) * 0.5 + ag.sin(h) * 0.5
+
+
+def test_checkpoint_keeps_less_memory_with_identical_gradients():
+    x = RNG.standard_normal((256, 64))
+    results = {}
+    for name in ("plain", "checkpoint"):
+        layers = _stack()
+        params = [p for layer in layers for p in layer.parameters()]
+
+        def run(layers=layers, name=name):
+            h = ag.Value(x, requires_grad=False)
+            for layer in layers:
+                h = ag.checkpoint(_block, layer, h) if name == "checkpoint" else _block(layer, h)
+            results[name + "_loss"] = ag.sum(h * h)
+
+        peak = _peak(run)
+        loss = results.pop(name + "_loss")
+        grads = ag.grad(loss, params)
+        results[name] = (peak, grads)
+    plain, ckpt = results["plain"], results["checkpoint"]
+    assert ckpt[0] < plain[0] / 2, (ckpt[0], plain[0])
+    for a, b in zip(plain[1], ckpt[1]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_checkpoint_second_order_and_inputs(torch):
+    x = ag.Value(X)
+    w = ag.Value(RNG.standard_normal((4, 4)))
+    f = lambda x: ag.sum(ag.tanh(x @ w) ** 2.0)
+    g_plain = ag.grad(f(x), [x, w], create_graph=True)
+    g_ckpt = ag.grad(ag.checkpoint(f, x), [x, w], create_graph=True)
+    for a, b in zip(g_plain, g_ckpt):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-13)
+    h_plain = ag.grad(ag.sum(g_plain[0] * g_plain[1].sum()), [x, w])
+    h_ckpt = ag.grad(ag.sum(g_ckpt[0] * g_ckpt[1].sum()), [x, w])
+    for a, b in zip(h_plain, h_ckpt):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_checkpoint_refusals():
+    with pytest.raises(ValueError, match="dropout"):
+        d = nn.Dropout(0.5)
+        ag.checkpoint(d, ag.Value(np.ones(3)))
+    step = ag.compile(lambda x: ag.checkpoint(lambda y: y * 2.0, x))
+    with pytest.raises(CompileError, match="checkpoint cannot be compiled"):
+        step(ag.Value(np.ones(3)))
+
+
+def test_forward_mode_through_a_compiled_function():
+    w = ag.Value(np.ones((3, 2)))
+    f = ag.compile(lambda x: ag.tanh(x @ w))
+    x = np.array([0.1, 0.2, 0.3])
+    f(ag.Value(x))
+    f(ag.Value(x))  # compiled by now
+    _, jv = ag.jvp(f, x, np.ones(3))
+    np.testing.assert_allclose(jv, 3.0 * (1.0 - np.tanh(0.6) ** 2) * np.ones(2))
+    np.testing.assert_allclose(ag.jacobian(f, x, mode="forward"), ag.jacobian(f, x))
+
+
+def test_derived_jvp_with_create_graph_is_differentiable():
+    op = ag.defop("tr_cube_nojvp", lambda x: x**3, lambda g, out, x: g * 3.0 * x * x)
+    x = ag.Value(np.array([0.5, 2.0]))
+    _, jv = ag.jvp(lambda x: op(x), x, np.ones(2), create_graph=True)
+    np.testing.assert_allclose(jv.data, 3.0 * x.data**2)
+    (g,) = ag.grad(ag.sum(jv), [x])
+    np.testing.assert_allclose(g, 6.0 * x.data)
+
+
+def test_the_recorder_tests_one_counter_for_every_kind_of_block():
+    from autograd_lite.modes import observing, open_blocks
+
+    assert open_blocks.hooks == 0
+    with ag.detect_anomaly(check_nan=False), observing(lambda *a: None):
+        assert open_blocks.hooks == 2 and open_blocks.anomaly_blocks == 1
+    assert open_blocks.hooks == 0
+    seen = []
+    with observing(lambda v, op, *rest: seen.append(op.name)):
+        ag.Value(2.0) * 3.0
+    assert seen == ["mul"]
+
+
+def test_cli_grad_prints_the_hessian(capsys):
+    from autograd_lite import cli
+
+    assert cli.main(["grad", "x**2 * y + sin(y)", "x=3", "y=2", "--hessian"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3:] == [
+        "d2/dx dx = 4",
+        "d2/dx dy = 6",
+        f"d2/dy dy = {-np.sin(2.0):.10g}",
+    ]
+
+
+def _flat_sum(res):
+    if isinstance(res, tuple):
+        total = None
+        for r in res:
+            s = _flat_sum(r)
+            total = s if total is None else total + s
+        return total
+    return res.sum()
+
+
+@pytest.mark.parametrize("which", ["vjp", "jvp", "hvp", "jacobian", "jacobian_fwd", "hessian"])
+def test_every_transform_with_create_graph_is_differentiable_as_in_torch(torch, which):
+    """d(sum of the transform's result)/d(inputs), with two inputs, against torch."""
+    TF = torch.autograd.functional
+    v4, vx = RNG.standard_normal(4), RNG.standard_normal((3, 4))
+    ours = {
+        "vjp": lambda xs: ag.vjp(f_two, xs, v4, create_graph=True)[1],
+        "jvp": lambda xs: ag.jvp(f_two, xs, (vx, 0.5), create_graph=True)[1],
+        "hvp": lambda xs: ag.hvp(f_scalar, xs, (vx, 0.5), create_graph=True)[1],
+        "jacobian": lambda xs: ag.jacobian(f_two, xs, create_graph=True),
+        "jacobian_fwd": lambda xs: ag.jacobian(f_two, xs, create_graph=True, mode="forward"),
+        "hessian": lambda xs: ag.hessian(f_scalar, xs, create_graph=True),
+    }[which]
+    tv4, tvx, half = *tt(torch, v4, vx), torch.tensor(0.5, dtype=torch.float64)
+    theirs = {
+        "vjp": lambda xs: TF.vjp(lambda *a: t_two(torch, *a), xs, tv4, create_graph=True)[1],
+        "jvp": lambda xs: TF.jvp(lambda *a: t_two(torch, *a), xs, (tvx, half), create_graph=True)[
+            1
+        ],
+        "hvp": lambda xs: TF.hvp(
+            lambda *a: t_scalar(torch, *a), xs, (tvx, half), create_graph=True
+        )[1],
+        "jacobian": lambda xs: TF.jacobian(lambda *a: t_two(torch, *a), xs, create_graph=True),
+        "jacobian_fwd": lambda xs: TF.jacobian(lambda *a: t_two(torch, *a), xs, create_graph=True),
+        "hessian": lambda xs: TF.hessian(lambda *a: t_scalar(torch, *a), xs, create_graph=True),
+    }[which]
+    xs = (ag.Value(X), ag.Value(S))
+    grads = ag.grad(_flat_sum(ours(xs)), list(xs), allow_unused=True)
+    txs = tuple(t.requires_grad_() for t in tt(torch, X, S))
+    tgrads = torch.autograd.grad(_flat_sum(theirs(txs)), txs, allow_unused=True)
+    for g, tg in zip(grads, tgrads):
+        if tg is None:
+            assert g is None or np.allclose(g, 0.0)
+        else:
+            np.testing.assert_allclose(g, tg.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_jacobian_takes_torchs_arguments_too():
+    J = ag.jacobian(f_one, X)
+    np.testing.assert_array_equal(
+        ag.jacobian(f_one, X, False, False, True, "forward-mode"),
+        ag.jacobian(f_one, X, mode="forward"),
+    )
+    np.testing.assert_allclose(ag.jacobian(f_one, X, strategy="forward-mode"), J, rtol=1e-12)
