@@ -66,3 +66,49 @@ def test_names_pytorch_refuses_are_refused():
         torch.nn.Module().register_parameter("a.b", torch.nn.Parameter(torch.ones(1)))
     m._scratch = Value(1.0)  # a private plain Value that requires grad: allowed, as in torch
     assert m.parameters() == []
+
+
+# ------------------------------------------------- 25.1: optimizers on scalar parameters
+
+OPTIMIZERS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+    ("SGD", dict(lr=0.1, momentum=0.5, dampening=0.2)),
+    ("Adam", dict(lr=0.05)),
+    ("Adam", dict(lr=0.05, weight_decay=0.1, betas=(0.8, 0.9))),
+    ("AdamW", dict(lr=0.05, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, momentum=0.9, centered=True, weight_decay=0.1)),
+]
+
+
+@pytest.mark.parametrize(("name", "kwargs"), OPTIMIZERS)
+def test_every_optimizer_takes_float_and_0d_parameters_as_pytorch(name, kwargs):
+    rng = np.random.default_rng(0)
+    starts = [rng.normal(size=3), 1.5, np.array(-0.7)]  # a vector, a float, a 0-d array
+    ours = [nn.Parameter(s) for s in starts]
+    assert type(ours[1].data) is float and ours[2].data.shape == ()
+    theirs = [torch.nn.Parameter(_t(s)) for s in starts]
+    opt = getattr(nn.optim, name)(ours, **kwargs)
+    topt = getattr(torch.optim, name)(theirs, **kwargs)
+    for _ in range(5):
+        grads = [rng.normal(size=3), float(rng.normal()), np.array(rng.normal())]
+        for p, t, g in zip(ours, theirs, grads):
+            p.grad = g
+            t.grad = _t(g)
+        opt.step()
+        topt.step()
+    for p, t in zip(ours, theirs):
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert type(ours[1].data) is float and ours[2].data.shape == ()
+
+
+@pytest.mark.parametrize(("name", "kwargs"), OPTIMIZERS)
+def test_a_step_that_fails_changes_nothing(name, kwargs):
+    ours = [nn.Parameter(np.ones(3)), nn.Parameter(2.0), nn.Parameter(np.ones(2))]
+    opt = getattr(nn.optim, name)(ours, **kwargs)
+    ours[0].grad, ours[1].grad, ours[2].grad = np.ones(3), 1.0, np.ones(3)  # the last is wrong
+    with pytest.raises(ValueError, match=r"parameter 2 has shape \(2,\).*nothing was updated"):
+        opt.step()
+    np.testing.assert_array_equal(ours[0].data, np.ones(3))
+    assert ours[1].data == 2.0 and opt.state == {}
