@@ -20,6 +20,7 @@ from autograd_lite.value import Value, constant
 __all__ = [
     "abs",
     "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "broadcast_to",
     "concatenate",
     "cos",
@@ -138,6 +139,17 @@ def binary_cross_entropy(p: Any, t: Any) -> Any:
     ``p`` must lie in [0, 1] (checked on every call); see ``nn.binary_cross_entropy``.
     """
     return call(prim.BCE, (p, t))
+
+
+def binary_cross_entropy_with_logits(x: Any, t: Any, pos_weight: Any = 1.0) -> Any:
+    """(1 - t) x + (1 + (pos_weight - 1) t) softplus(-x) elementwise, as one node.
+
+    The binary cross-entropy of sigmoid(x) against t, exact at every logit; at x = +-inf
+    the limit (inf, or 0 where the target agrees). ``pos_weight`` is a constant (a number
+    or an array broadcasting against x). See ``nn.binary_cross_entropy_with_logits``.
+    """
+    pw = prim.data(pos_weight)
+    return call(prim.BCE_WITH_LOGITS, (x, t), (pw if type(pw) is float else np.asarray(pw),))
 
 
 def pick(x: Any, labels: Any) -> Any:

@@ -556,6 +556,39 @@ def _bce_vjp_t(g: Any, out: Any, p: Any, t: Any) -> Any:
     return g * (WHERE(LOG(q1), -100.0, mq) - WHERE(LOG(p1), -100.0, mp))
 
 
+def _in_dtype_of(c: Any, x: Any) -> Any:
+    """A constant array ``c`` in the dtype of ``x``'s data (a float32 op stays float32)."""
+    xd = data(x)
+    return c.astype(xd.dtype, copy=False) if type(c) is np.ndarray and type(xd) is np.ndarray else c
+
+
+def _bce_logits_forward(x: Any, t: Any, pw: Any) -> Any:
+    pw = _in_dtype_of(pw, x)
+    with np.errstate(all="ignore"):  # 0 * inf at infinite logits: replaced by the limit
+        lw = 1.0 + (pw - 1.0) * t
+        out = (1.0 - t) * x + lw * np.logaddexp(0.0, -x)
+        infinite = np.isinf(x)
+        if np.any(infinite):  # the limit: |x| (1 - t) at +inf, |x| pw t at -inf (0 * inf = 0)
+            coef = np.where(np.greater(x, 0), 1.0 - t, pw * t)
+            limit = np.where(coef == 0, 0.0, coef * np.inf)
+            out = np.where(infinite, limit, out).astype(np.result_type(out), copy=False)
+    if type(x) is float and type(t) is float and type(pw) is float:
+        return float(out)
+    return out
+
+
+# (1 - t) x + (1 + (pw - 1) t) softplus(-x): binary cross-entropy of sigmoid(x) against t with
+# positive weight pw (PyTorch's; a constant), exact at any logit; at x = +-inf its limit (inf
+# or 0). softplus(-x) in the rule for t is this op at t = pw = 1.
+BCE_WITH_LOGITS = defop(
+    "binary_cross_entropy_with_logits", _bce_logits_forward,
+    lambda g, out, x, t, pw: g * ((1.0 - t) - (1.0 + (_in_dtype_of(pw, x) - 1.0) * t)
+                                  * SIGMOID(-x)),
+    lambda g, out, x, t, pw: g * ((_in_dtype_of(pw, x) - 1.0) * BCE_WITH_LOGITS(x, 1.0, 1.0)
+                                  - x),
+    label=lambda pw: "bce_with_logits")
+
+
 # -(t log p + (1 - t) log(1 - p)), elementwise, each log clamped at -100 (as PyTorch's BCE):
 # p = 0 or 1 gives a large finite loss and a zero gradient from the clamped term
 BCE = defop("binary_cross_entropy", _bce_forward, _bce_vjp_p, _bce_vjp_t)

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import Value, log_softmax, logsumexp, stack
+from autograd_lite import Value, log_softmax
 from autograd_lite import functional as F
 from nn.layers import cast
 from nn.module import Module
@@ -151,22 +151,33 @@ def binary_cross_entropy(pred: Any, target: Any, reduction: str = "mean") -> Val
     return _reduce(F.binary_cross_entropy(pred, t), reduction, who)
 
 
-def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean") -> Value:
-    """Binary cross-entropy of sigmoid(logits), stably: softplus(x) - x t.
+def binary_cross_entropy_with_logits(
+    logits: Any, target: Any, reduction: str = "mean", *, pos_weight: Any = None
+) -> Value:
+    """Binary cross-entropy of sigmoid(logits): (1 - t) x + (1 + (pw - 1) t) softplus(-x).
 
-    softplus(x) = log(1 + e^x) is computed as logsumexp([0, x]), which never overflows
-    (logits of +-1000 are fine) and is smooth everywhere, so the gradient is exactly
-    sigmoid(x) - t, at x = 0 too.
+    One node, exact at every logit (softplus is numpy's ``logaddexp``, which never
+    overflows), with gradient (1 - t) - (1 + (pw - 1) t) sigmoid(-x), which is
+    sigmoid(x) - t without ``pos_weight``. At a logit of +-inf the loss is its limit, inf
+    (or 0 where the target agrees), and the gradient 1, -pw t or 0, as PyTorch's.
+    ``pos_weight`` (PyTorch's) weighs the positive term; it broadcasts against the logits
+    (one weight per class, the last axis) and is a constant (no gradient).
     """
     who = "binary_cross_entropy_with_logits"
     x = _pred(logits, who)
     t = _target(target, x, who)
-    return _reduce(_softplus(x) - x * t, reduction, who)
-
-
-def _softplus(x: Any) -> Any:
-    """log(1 + e^x) = logsumexp([0, x]) elementwise: stable, with gradient sigmoid(x)."""
-    return logsumexp(stack([np.zeros(x.shape, x.dtype), x], axis=-1), axis=-1)
+    pw: Any = 1.0
+    if pos_weight is not None:  # a constant, as a Value's data (no gradient flows into it)
+        pw = _pred(pos_weight.data if isinstance(pos_weight, Value) else pos_weight, who)
+        try:
+            np.broadcast_shapes(pw.shape, tuple(x.shape))
+        except ValueError:
+            raise ValueError(
+                f"{who}: pos_weight of shape {pw.shape} does not broadcast against "
+                f"the logits' shape {tuple(x.shape)}"
+            ) from None
+        pw = pw.astype(x.dtype, copy=False)
+    return _reduce(F.binary_cross_entropy_with_logits(x, t, pw), reduction, who)
 
 
 class MSELoss(Module):
@@ -291,7 +302,10 @@ def nll_loss(
     per = per.astype(logp.dtype)
     loss = -(picked * per)
     if reduction == "mean":
-        return F.sum(loss) / float(per.sum())
+        total = float(per.sum())
+        if total == 0.0:  # every label ignored: the mean of nothing is nan, its gradient 0
+            return F.sum(loss) * 0.0 + np.nan  # (PyTorch's answer; not 0 / 0 in backward)
+        return F.sum(loss) / total
     return _reduce(loss, reduction, who)
 
 

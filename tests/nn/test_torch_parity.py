@@ -112,3 +112,53 @@ def test_a_step_that_fails_changes_nothing(name, kwargs):
         opt.step()
     np.testing.assert_array_equal(ours[0].data, np.ones(3))
     assert ours[1].data == 2.0 and opt.state == {}
+
+
+# ------------------------------------------------- 25.3: NaN-free losses at the edges
+
+TF = None if torch is None else torch.nn.functional
+
+
+def _ours_and_theirs(fn_ours, fn_theirs, x, *rest):
+    """(loss, grad) of ours and of torch's at x (reduced losses summed for backward)."""
+    v = Value(np.array(x, dtype=np.float64))
+    loss = fn_ours(v, *rest)
+    loss.sum().backward() if loss.shape else loss.backward()
+    tx = _t(x, requires_grad=True)
+    tl = fn_theirs(tx, *rest)
+    tl.sum().backward()
+    return (loss.data, v.grad), (tl.detach().numpy(), tx.grad.numpy())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_nll_loss_with_every_label_ignored_matches_pytorch(reduction):
+    x = np.random.default_rng(0).normal(size=(3, 4))
+    labels = np.array([-100, -100, -100])
+    (ours, g), (theirs, tg) = _ours_and_theirs(
+        lambda v, y: nn.nll_loss(v, y, reduction=reduction),
+        lambda t, y: TF.nll_loss(t, torch.tensor(y), reduction=reduction),
+        x,
+        labels,
+    )
+    np.testing.assert_array_equal(ours, theirs)  # nan for the mean of nothing, as torch
+    np.testing.assert_array_equal(g, tg)  # a gradient of 0, not nan
+    assert not np.isnan(g).any()
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_at_infinite_logits_has_no_nan(reduction):
+    x = np.array([np.inf, -np.inf, np.inf, -np.inf, 3.0, -np.inf])
+    t = np.array([0.0, 0.0, 1.0, 1.0, 0.5, 0.5])
+    (ours, g), (theirs, tg) = _ours_and_theirs(
+        lambda v, y: nn.binary_cross_entropy_with_logits(v, y, reduction),
+        lambda v, y: TF.binary_cross_entropy_with_logits(v, _t(y), reduction=reduction),
+        x,
+        t,
+    )
+    np.testing.assert_allclose(g, tg, rtol=1e-12)  # 1, 0, 0, -1: as torch
+    limit = np.array([np.inf, 0.0, 0.0, np.inf, 3.0 * 0.5 + np.log1p(np.exp(-3.0)), np.inf])
+    expected = {"none": limit, "sum": limit.sum(), "mean": limit.mean()}[reduction]
+    np.testing.assert_allclose(ours, expected, rtol=1e-12)  # the limit, never nan
+    if reduction == "none":  # torch agrees wherever it is not nan itself (0 * inf there)
+        finite = ~np.isnan(theirs)
+        np.testing.assert_allclose(ours[finite], theirs[finite], rtol=1e-12)
