@@ -228,6 +228,8 @@ def log_softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Any:
     """x - logsumexp(x, axis): log-probabilities, computed from x - max(x) so that they are
     accurate at every magnitude (logits of 1e17 included)."""
     axis, _ = _dim_names("log_softmax", axis, False, dim, None, -1)
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"log_softmax: axis must be an int, got {axis!r}")
     return call(prim.LOG_SOFTMAX, (x,), (_axis_param(axis, "log_softmax"),))
 
 
@@ -324,7 +326,9 @@ def _axis_param(axis: Axis, who: str) -> Axis:
     if isinstance(axis, (tuple, list)) and all(
         isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axis
     ):
-        return tuple(int(a) for a in axis)
+        # no axes named is every axis, as PyTorch's dim=() (so dim=tuple(range(1, x.ndim))
+        # reduces a 1-D x entirely)
+        return tuple(int(a) for a in axis) if axis else None
     raise TypeError(
         f"{who}: axis must be an int, a tuple of ints or None, got {type(axis).__name__} {axis!r}"
     )

@@ -162,3 +162,36 @@ def test_bce_with_logits_at_infinite_logits_has_no_nan(reduction):
     if reduction == "none":  # torch agrees wherever it is not nan itself (0 * inf there)
         finite = ~np.isnan(theirs)
         np.testing.assert_allclose(ours[finite], theirs[finite], rtol=1e-12)
+
+
+# ------------------------------------------------- 25.4: no axes named reduces every axis
+
+
+@pytest.mark.parametrize("keepdim", [False, True])
+@pytest.mark.parametrize("dim", [(), [], "tuple(range(1, ndim))"])
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        (lambda v, **k: v.sum(**k), lambda t, **k: t.sum(**k)),
+        (lambda v, **k: v.mean(**k), lambda t, **k: t.mean(**k)),
+        (lambda v, **k: v.max(**k), lambda t, **k: torch.amax(t, **k)),
+        (lambda v, **k: ag.min(v, **k), lambda t, **k: torch.amin(t, **k)),
+    ],
+)
+@pytest.mark.parametrize("shape", [(5,), (2, 3)])
+def test_reductions_over_no_named_axes_reduce_everything(ours, theirs, dim, keepdim, shape):
+    x = np.random.default_rng(1).normal(size=shape)
+    if dim == "tuple(range(1, ndim))":
+        if len(shape) != 1:
+            pytest.skip("the issue's example is about 1-D input")
+        dim = tuple(range(1, len(shape)))
+    v = Value(x)
+    out = ours(v, dim=dim, keepdim=keepdim)
+    t = _t(x, requires_grad=True)
+    tout = theirs(t, dim=dim, keepdim=keepdim)
+    assert out.shape == tuple(tout.shape)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-13)
+    w = np.random.default_rng(2).normal(size=out.shape)
+    (out * w).sum().backward()
+    (tout * _t(w)).sum().backward()
+    np.testing.assert_allclose(v.grad, t.grad.numpy(), rtol=1e-13)
