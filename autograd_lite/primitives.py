@@ -535,27 +535,6 @@ def _bce_forward(p: Any, t: Any) -> Any:
     return float(out) if type(p) is float and type(t) is float else out
 
 
-def _bce_terms(p: Any) -> tuple[Any, Any, Any, Any]:
-    """Where log p and log(1 - p) escape the clamp at -100 (constant masks), and p and
-    1 - p with 1 where they do not (so no rule divides by 0, at any order)."""
-    pd = data(p)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mp, mq = np.log(pd) > -100.0, np.log(1.0 - pd) > -100.0
-    if type(pd) is float:
-        mp, mq = bool(mp), bool(mq)
-    return mp, mq, WHERE(p, 1.0, mp), WHERE(1.0 - p, 1.0, mq)
-
-
-def _bce_vjp_p(g: Any, out: Any, p: Any, t: Any) -> Any:
-    mp, mq, p1, q1 = _bce_terms(p)
-    return g * (WHERE((1.0 - t) / q1, 0.0, mq) - WHERE(t / p1, 0.0, mp))
-
-
-def _bce_vjp_t(g: Any, out: Any, p: Any, t: Any) -> Any:
-    mp, mq, p1, q1 = _bce_terms(p)
-    return g * (WHERE(LOG(q1), -100.0, mq) - WHERE(LOG(p1), -100.0, mp))
-
-
 def _in_dtype_of(c: Any, x: Any) -> Any:
     """A constant array ``c`` in the dtype of ``x``'s data (a float32 op stays float32)."""
     xd = data(x)
@@ -589,8 +568,20 @@ BCE_WITH_LOGITS = defop(
     label=lambda pw: "bce_with_logits")
 
 
-# -(t log p + (1 - t) log(1 - p)), elementwise, each log clamped at -100 (as PyTorch's BCE):
-# p = 0 or 1 gives a large finite loss and a zero gradient from the clamped term
+_BCE_EPS = float(np.float32(1e-12))  # PyTorch's EPSILON, a float32 constant
+
+
+def _bce_vjp_p(g: Any, out: Any, p: Any, t: Any) -> Any:
+    return g * (p - t) / MAXIMUM(p * (1.0 - p), _BCE_EPS)
+
+
+def _bce_vjp_t(g: Any, out: Any, p: Any, t: Any) -> Any:
+    with np.errstate(divide="ignore"):  # +-inf at p = 0 or 1, as in PyTorch
+        return g * (LOG(1.0 - p) - LOG(p))
+
+
+# -(t log p + (1 - t) log(1 - p)), elementwise, each log clamped at -100, and the gradients
+# PyTorch's: d/dp = (p - t) / max(p (1 - p), 1e-12), d/dt = log(1 - p) - log(p) (unclamped)
 BCE = defop("binary_cross_entropy", _bce_forward, _bce_vjp_p, _bce_vjp_t)
 # fmt: on
 

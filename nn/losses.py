@@ -95,8 +95,9 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Value:
     ``logits`` is (C,) or (B, C). ``labels`` are class indices, shape () or (B,), or
     probabilities (one-hot or soft, any numeric dtype) with the logits' shape: then the
     loss is -sum(labels * log_softmax(logits)). Computed with a stable log-softmax
-    (from logits - max(logits)), accurate at every magnitude. Labels are
-    constants: no gradient flows into them.
+    (from logits - max(logits)), accurate at every magnitude. Class indices are
+    constants; probabilities that require grad get -log_softmax(logits) (scaled by the
+    reduction), as in PyTorch.
     """
     who = "cross_entropy"
     logits = _pred(logits, who)
@@ -108,9 +109,10 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Value:
     # traces this with the labels as a plan input)
     probs: Any = None
     if isinstance(labels, Value):
-        labels = labels.detach() if labels.requires_grad else labels  # constants: no gradient
-        if tuple(labels.shape) == tuple(logits.shape):
-            probs = cast(labels, logits.dtype)
+        if tuple(labels.shape) == tuple(logits.shape):  # probabilities: differentiable, as
+            probs = cast(labels, logits.dtype) if labels.dtype != logits.dtype else labels
+        elif labels.requires_grad:  # in PyTorch (gradient -log_softmax(logits))
+            labels = labels.detach()  # class indices: constants, no gradient
     else:
         labels = np.asarray(labels)
         is_probs = labels.shape == tuple(logits.shape)

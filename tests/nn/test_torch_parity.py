@@ -195,3 +195,62 @@ def test_reductions_over_no_named_axes_reduce_everything(ours, theirs, dim, keep
     (out * w).sum().backward()
     (tout * _t(w)).sum().backward()
     np.testing.assert_allclose(v.grad, t.grad.numpy(), rtol=1e-13)
+
+
+# ------------------------------------------------- 22.13: BCE near p = 0 and 1, as PyTorch
+
+EDGE_P = [0.0, 1e-30, 1e-13, 1e-6, 0.3, 1 - 1e-13, 1.0]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_binary_cross_entropy_near_0_and_1_matches_pytorch_to_second_order(reduction):
+    p, t = np.array(EDGE_P * 3), np.repeat([0.0, 0.3, 1.0], len(EDGE_P))
+    pv, tv = Value(p), Value(t)
+    loss = nn.binary_cross_entropy(pv, tv, reduction)
+    gp, gt = ag.grad(loss, [pv, tv], create_graph=True)
+    pt, tt = _t(p, requires_grad=True), _t(t, requires_grad=True)
+    tloss = TF.binary_cross_entropy(pt, tt, reduction=reduction)
+    tgp, tgt = torch.autograd.grad(tloss, [pt, tt], create_graph=True)
+    np.testing.assert_allclose(loss.data, tloss.item(), rtol=1e-14)
+    np.testing.assert_allclose(gp.data, tgp.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gt.data, tgt.detach().numpy(), rtol=1e-12)
+    # second order, away from the clamp (there torch's double backward is its own formula
+    # with eps added, not the derivative of its first-order rule; ours is that derivative)
+    u = np.random.default_rng(3).normal(size=p.shape)
+    hp, ht = ag.grad((gp * u).sum(), [pv, tv])
+    thp, tht = torch.autograd.grad((tgp * _t(u)).sum(), [pt, tt])
+    inside = np.isin(p, [1e-6, 0.3])
+    for ours, theirs in ((hp, thp), (ht, tht)):
+        np.testing.assert_allclose(np.asarray(ours)[inside], theirs.numpy()[inside], rtol=1e-5)
+
+
+# ------------------------------------------------- 22.12: probability targets get a gradient
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape", [(4,), (3, 4)])
+def test_cross_entropy_probability_targets_get_gradient_first_and_second_order(reduction, shape):
+    rng = np.random.default_rng(4)
+    x, q = rng.normal(size=shape), rng.dirichlet(np.ones(shape[-1]), size=shape[:-1])
+    q = q.reshape(shape)
+    xv, qv = Value(x), Value(q)
+    loss = nn.cross_entropy(xv, qv, reduction)
+    w = rng.normal(size=loss.shape)
+    gx, gq = ag.grad((loss * w).sum(), [xv, qv], create_graph=True)
+    xt, qt = _t(x, requires_grad=True), _t(q, requires_grad=True)
+    tloss = TF.cross_entropy(xt, qt, reduction=reduction)
+    tgx, tgq = torch.autograd.grad((tloss * _t(w)).sum(), [xt, qt], create_graph=True)
+    np.testing.assert_allclose(loss.data, tloss.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(gx.data, tgx.detach().numpy(), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(gq.data, tgq.detach().numpy(), rtol=1e-12)  # -log_softmax(x)
+    u = rng.normal(size=shape)
+    hx, hq = ag.grad((gq * u).sum() + (gx * u).sum(), [xv, qv])
+    thx, thq = torch.autograd.grad((tgq * _t(u)).sum() + (tgx * _t(u)).sum(), [xt, qt])
+    np.testing.assert_allclose(hx, thx.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(hq, thq.numpy(), rtol=1e-10, atol=1e-14)
+
+
+def test_cross_entropy_class_index_targets_still_get_no_gradient():
+    y = Value(np.array([2.0, 0.0]))
+    nn.cross_entropy(Value(np.zeros((2, 3))), y).backward()
+    assert y.grad is None
