@@ -910,24 +910,36 @@ def _max_pool_forward(
 def _first_max_mask(
     x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], padding: Pairs
 ) -> np.ndarray:
-    """1 at the first maximum of each window (PyTorch's choice among ties), 0 elsewhere,
-    shape (..., *out, *kernel) (a view of a tap-major array: each tap's plane is contiguous)."""
+    """1 where PyTorch sends each window's gradient, 0 elsewhere: the first maximum among
+    the window's input entries (never its padding, so a window of -inf picks its first
+    input), or in a window holding nan the last nan (the one PyTorch's scan propagates).
+    Shape (..., *out, *kernel) (a view of a tap-major array: each tap's plane is contiguous)."""
     nd = len(kernel)
     win = _windows(x, kernel, stride, padding, _ones(nd), -np.inf)
     k = math.prod(kernel)
-    if np.isnan(x).any():  # the first nan wins, as in np.argmax and PyTorch
-        first = np.argmax(win.reshape(win.shape[:-nd] + (k,)), axis=-1)
-        return (first[..., None] == np.arange(k)).astype(x.dtype).reshape(win.shape)
     out = _max_pool_forward(x, kernel, stride, padding)  # in x's memory layout
     # one plane per tap, each laid out like ``out`` (so that no operation mixes layouts)
     order = sorted(range(out.ndim), key=lambda a: -out.strides[a])
-    hits = np.empty((k, *(out.shape[a] for a in order)), dtype=bool)
+    hits = np.zeros((k, *(out.shape[a] for a in order)), dtype=bool)
     hits = hits.transpose(0, *(1 + order.index(a) for a in range(out.ndim)))
+    taps = list(np.ndindex(*kernel))
     taken = np.zeros_like(out, dtype=bool)
-    for i, tap in enumerate(np.ndindex(*kernel)):  # keep the first hit of each window only
-        np.equal(win[(..., *tap)], out, out=hits[i])
-        hits[i] &= ~taken
-        taken |= hits[i]
+    if np.isnan(out).any():  # the last nan of each window that has one
+        for i in reversed(range(k)):
+            np.isnan(win[(..., *taps[i])], out=hits[i])
+            hits[i] &= ~taken
+            taken |= hits[i]
+    inside = None  # which taps of each window fall on the input, not the padding
+    if builtins.any(lo or hi for lo, hi in padding):
+        inside = _windows(np.ones(x.shape[-nd:], bool), kernel, stride, padding, _ones(nd))
+    hit = np.empty_like(taken)
+    for i, tap in enumerate(taps):  # keep the first hit of each window only
+        np.equal(win[(..., *tap)], out, out=hit)
+        if inside is not None:
+            hit &= inside[(..., *tap)]
+        hit &= ~taken
+        hits[i] |= hit
+        taken |= hit
     mask = hits.astype(x.dtype).reshape(tuple(kernel) + out.shape)
     return np.moveaxis(mask, tuple(range(nd)), tuple(range(-nd, 0)))
 
@@ -975,8 +987,8 @@ def _pool_label(name: str) -> Callable[..., str]:
 
 
 # fmt: off
-# out[..., p] = max_k x_pad[..., p * stride + k] (padding is -inf); the gradient goes to the
-# first maximum of each window, as in PyTorch
+# out[..., p] = max_k x_pad[..., p * stride + k] (padding is -inf); the gradient goes where
+# PyTorch sends it: the first maximum of each window's input entries (the last nan if any)
 MAX_POOL2D = defop(
     "max_pool2d", _max_pool_forward,
     lambda g, out, x, kernel, stride, padding: WINDOW_SCATTER(

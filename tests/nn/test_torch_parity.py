@@ -254,3 +254,37 @@ def test_cross_entropy_class_index_targets_still_get_no_gradient():
     y = Value(np.array([2.0, 0.0]))
     nn.cross_entropy(Value(np.zeros((2, 3))), y).backward()
     assert y.grad is None
+
+
+# ------------------------------------------------- 21.8: max-pool gradients at nan and -inf
+
+
+def _pool_grads(x, kernel, stride, padding, nd=2):
+    ours_fn = ag.functional.max_pool2d if nd == 2 else ag.functional.max_pool1d
+    theirs_fn = TF.max_pool2d if nd == 2 else TF.max_pool1d
+    v = Value(x)
+    out = ours_fn(v, kernel, stride, padding)
+    w = np.random.default_rng(5).normal(size=out.shape)
+    (out * w).sum().backward()
+    t = _t(x, requires_grad=True)
+    tout = theirs_fn(t, kernel, stride, padding)
+    (tout * _t(w)).sum().backward()
+    np.testing.assert_array_equal(out.data, tout.detach().numpy())
+    np.testing.assert_allclose(v.grad, t.grad.numpy(), rtol=1e-12, atol=0)  # the same places
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_max_pool2d_gradient_at_nan_and_inf_goes_where_pytorchs_does(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, size=(2, 2, 6, 7)).astype(float)  # ties everywhere
+    x[rng.random(x.shape) < 0.2] = np.nan  # windows with two nans or more
+    x[rng.random(x.shape) < 0.2] = -np.inf
+    x[0, 0, :3, :3] = -np.inf  # a window of -inf against the padding
+    for kernel, stride, padding in [(2, 2, 0), (3, 1, 1), (3, 2, 1), ((2, 3), (1, 2), (1, 1))]:
+        _pool_grads(x, kernel, stride, padding)
+
+
+def test_max_pool2d_two_nans_and_a_window_of_minus_inf():
+    x = np.array([[[[np.nan, 1.0], [np.nan, 0.0]]]])
+    _pool_grads(x, 2, 2, 0)  # torch: the second nan
+    _pool_grads(np.full((1, 1, 3, 3), -np.inf), 2, 2, 1)  # torch: the input, not the padding
