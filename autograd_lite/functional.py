@@ -243,7 +243,18 @@ def reshape(x: Any, new_shape: int | Sequence[int]) -> Any:
     """The same elements in a new shape (one dimension may be -1)."""
     if isinstance(new_shape, (int, np.integer)):
         new_shape = (int(new_shape),)
-    return call(prim.RESHAPE, (x,), (tuple(new_shape),))
+    new_shape = tuple(new_shape)
+    if (
+        not builtins.all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= -1
+            for n in new_shape
+        )
+        or new_shape.count(-1) > 1
+    ):
+        raise ValueError(
+            f"reshape: the new shape must be ints >= 0 with at most one -1, got {new_shape}"
+        )
+    return call(prim.RESHAPE, (x,), (tuple(int(n) for n in new_shape),))
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
@@ -346,7 +357,12 @@ _DEFAULT_RNG = np.random.default_rng()
 
 
 def _ints(value: Any, nd: int, who: str, what: str, low: int = 1) -> tuple[int, ...]:
-    items = (value,) * nd if isinstance(value, (int, np.integer)) else tuple(value)
+    if isinstance(value, (int, np.integer)):
+        items: tuple = (value,) * nd
+    elif isinstance(value, (tuple, list)):
+        items = tuple(value)
+    else:  # a float, a string, None: not iterable into ints
+        items = ()
     if len(items) != nd or not builtins.all(
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low for v in items
     ):
@@ -456,15 +472,24 @@ def _pool_args(
         raise ValueError(
             f"{who}: expected an input (N, C, H, W) or (C, H, W), got shape {prim.shape(x)}"
         )
-    kernel = _ints(kernel_size, 2, who, "kernel_size")
-    stride_ = kernel if stride is None else _ints(stride, 2, who, "stride")
-    pads = _ints(padding, 2, who, "padding", low=0)
-    if builtins.any(2 * p > k for p, k in zip(pads, kernel)):
-        raise ValueError(f"{who}: padding {pads} must be at most half of the kernel size {kernel}")
+    kernel, stride_, pads = _pool_params(kernel_size, stride, padding, 2, who)
     size = prim.shape(x)[-2:]
     if builtins.any(s + 2 * p < k for s, p, k in zip(size, pads, kernel)):
         raise ValueError(f"{who}: the kernel {kernel} is larger than the padded input {size}")
     return x, kernel, stride_, tuple((p, p) for p in pads)
+
+
+def _pool_params(
+    kernel_size: Any, stride: Any, padding: Any, nd: int, who: str
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """A pooling's kernel, stride (the kernel by default) and padding (at most half the
+    kernel, as PyTorch requires), checked."""
+    kernel = _ints(kernel_size, nd, who, "kernel_size")
+    stride_ = kernel if stride is None else _ints(stride, nd, who, "stride")
+    pads = _ints(padding, nd, who, "padding", low=0)
+    if builtins.any(2 * p > k for p, k in zip(pads, kernel)):
+        raise ValueError(f"{who}: padding {pads} must be at most half of the kernel size {kernel}")
+    return kernel, stride_, pads
 
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:

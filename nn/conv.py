@@ -37,13 +37,9 @@ def as_tensor(x: Any, dtype: np.dtype, who: Any) -> Any:
         raise TypeError(f"{name}: input must be numbers, got {type(x).__name__} ({e})") from None
 
 
-def _ints(value: Any, nd: int, who: str, what: str) -> tuple[int, ...]:
-    items = (value,) * nd if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(items) != nd or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items
-    ):
-        raise ValueError(f"{who}: {what} must be an int or {nd} ints, got {value!r}")
-    return tuple(int(v) for v in items)
+def _ints(value: Any, nd: int, who: str, what: str, low: int = 1) -> tuple[int, ...]:
+    """``value`` (an int or ``nd`` of them, each >= ``low``) as a tuple, or a clear error."""
+    return F._ints(value, nd, who, what, low)
 
 
 class _ConvNd(Module):
@@ -71,12 +67,12 @@ class _ConvNd(Module):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = _ints(kernel_size, self.nd, who, "kernel_size")
         self.stride = _ints(stride, self.nd, who, "stride")
-        self.padding = (
-            padding if isinstance(padding, str) else _ints(padding, self.nd, who, "padding")
-        )
         self.dilation = _ints(dilation, self.nd, who, "dilation")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
-            raise ValueError(f"{who}: kernel_size, stride and dilation must be >= 1")
+        # checked now, not at the first forward ("same" needs stride 1)
+        F._padding(padding, self.nd, self.kernel_size, self.stride, self.dilation, who)
+        self.padding = (
+            padding if isinstance(padding, str) else _ints(padding, self.nd, who, "padding", 0)
+        )
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"{who}: dtype must be a floating type, got {dtype}")
@@ -149,11 +145,9 @@ class MaxPool2d(Module):
         stride: int | tuple[int, int] | None = None,
         padding: int | tuple[int, int] = 0,
     ) -> None:
-        self.kernel_size = _ints(kernel_size, 2, "MaxPool2d", "kernel_size")
-        self.stride = (
-            self.kernel_size if stride is None else _ints(stride, 2, "MaxPool2d", "stride")
+        self.kernel_size, self.stride, self.padding = F._pool_params(
+            kernel_size, stride, padding, 2, "MaxPool2d"
         )
-        self.padding = _ints(padding, 2, "MaxPool2d", "padding")
 
     def forward(self, x: Any) -> Any:
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
@@ -176,11 +170,9 @@ class AvgPool2d(Module):
         padding: int | tuple[int, int] = 0,
         count_include_pad: bool = True,
     ) -> None:
-        self.kernel_size = _ints(kernel_size, 2, "AvgPool2d", "kernel_size")
-        self.stride = (
-            self.kernel_size if stride is None else _ints(stride, 2, "AvgPool2d", "stride")
+        self.kernel_size, self.stride, self.padding = F._pool_params(
+            kernel_size, stride, padding, 2, "AvgPool2d"
         )
-        self.padding = _ints(padding, 2, "AvgPool2d", "padding")
         self.count_include_pad = bool(count_include_pad)
 
     def forward(self, x: Any) -> Any:

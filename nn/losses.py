@@ -69,6 +69,13 @@ def _target(target: Any, pred: Any, who: str) -> Any:
     return t
 
 
+def _ignore_index(value: Any, who: str) -> int:
+    """``ignore_index`` checked: an int (1.5 named no class; it was truncated)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{who}: ignore_index must be an int, got {value!r}")
+    return int(value)
+
+
 def _reduce(loss: Any, reduction: str, who: str) -> Any:
     if reduction == "mean":
         return F.mean(loss)
@@ -269,6 +276,7 @@ def nll_loss(
     ``nll_loss(log_softmax(z), y)`` equals ``cross_entropy(z, y)``.
     """
     who = "nll_loss"
+    ignore_index = _ignore_index(ignore_index, who)
     logp = _pred(log_probs, who)
     shape = tuple(logp.shape)
     if len(shape) == 0:
@@ -339,7 +347,7 @@ class NLLLoss(Module):
         self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"
     ) -> None:
         self.weight = None if weight is None else np.asarray(weight, dtype=float)
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = _ignore_index(ignore_index, "NLLLoss")
         self.reduction = reduction
 
     def forward(self, log_probs: Any, labels: Any) -> Value:

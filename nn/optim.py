@@ -300,12 +300,23 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(
-            params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+            params,
+            dict(
+                lr=lr,
+                betas=tuple(betas) if isinstance(betas, (tuple, list)) else betas,
+                eps=eps,
+                weight_decay=weight_decay,
+            ),
         )
 
     def _check(self, group: dict[str, Any]) -> None:
         super()._check(group)
-        b1, b2 = group["betas"]
+        betas = group["betas"]
+        if not isinstance(betas, tuple) or len(betas) != 2:
+            raise ValueError(
+                f"{type(self).__name__}: betas must be a pair (beta1, beta2), got {betas!r}"
+            )
+        b1, b2 = betas
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(
                 f"{type(self).__name__}: betas must be in [0, 1), got {group['betas']}"

@@ -288,3 +288,41 @@ def test_max_pool2d_two_nans_and_a_window_of_minus_inf():
     x = np.array([[[[np.nan, 1.0], [np.nan, 0.0]]]])
     _pool_grads(x, 2, 2, 0)  # torch: the second nan
     _pool_grads(np.full((1, 1, 3, 3), -np.inf), 2, 2, 1)  # torch: the input, not the padding
+
+
+# ------------------------------------------------- 25.5: bad arguments, refused at construction
+
+BAD_ARGUMENTS = [
+    (lambda: nn.Conv2d(3, 4, 3.0), "kernel_size", None),
+    (lambda: nn.Conv2d(3, 4, 3, stride=1.5), "stride", None),
+    (lambda: nn.Conv2d(3, 4, 3, padding=1.0), "padding", None),
+    (lambda: nn.Conv2d(3, 4, 3, stride=2, padding="same"), "same", None),
+    (lambda: nn.Conv2d(3, 4, 3, padding="full"), "padding", None),
+    (lambda: ag.functional.max_pool2d(np.ones((1, 1, 4, 4)), 2.0), "kernel_size", None),
+    (lambda: nn.MaxPool2d(0), "kernel_size", None),
+    (lambda: nn.MaxPool2d(2, padding=2), "padding", None),
+    (lambda: nn.AvgPool2d(2, stride=0), "stride", None),
+    (lambda: nn.BatchNorm1d(3, eps=0.0), "eps", None),
+    (lambda: nn.BatchNorm2d(3, eps=-1e-5), "eps", None),
+    (lambda: nn.LayerNorm(3, eps=float("nan")), "eps", None),
+    (lambda: Value(np.ones(6)).view(-2, 3), "-1", None),
+    (lambda: nn.nll_loss(np.zeros((2, 3)), [0, 1], ignore_index=1.5), "ignore_index", None),
+    (lambda: nn.NLLLoss(ignore_index=1.5), "ignore_index", None),
+    (lambda: nn.Embedding(4, 2, padding_idx=1.5), "padding_idx", None),
+    (lambda: nn.optim.Adam([nn.Parameter(1.0)], betas=(0.9, 0.99, 0.9)), "betas", None),
+]
+
+
+@pytest.mark.parametrize(("make", "names"), [(m, n) for m, n, _ in BAD_ARGUMENTS])
+def test_bad_arguments_are_clear_errors_naming_the_argument(make, names):
+    with pytest.raises((ValueError, TypeError)) as info:
+        make()
+    assert names in str(info.value)
+    assert "not iterable" not in str(info.value) and "unpack" not in str(info.value)
+
+
+def test_pytorch_refuses_them_too():
+    with pytest.raises((ValueError, TypeError, RuntimeError)):
+        torch.nn.Conv2d(3, 4, 3, stride=2, padding="same")
+    with pytest.raises(RuntimeError):
+        torch.ones(6).view(-2, 3)
