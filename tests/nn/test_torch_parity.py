@@ -326,3 +326,78 @@ def test_pytorch_refuses_them_too():
         torch.nn.Conv2d(3, 4, 3, stride=2, padding="same")
     with pytest.raises(RuntimeError):
         torch.ones(6).view(-2, 3)
+
+
+# ------------------------------------------------- 25.2: to_torch keeps modes and dtypes
+
+
+def _random_model(rng, dtypes):
+    def dt():
+        return dtypes[rng.integers(len(dtypes))]
+
+    def block():
+        kind = rng.integers(5)
+        if kind == 0:
+            return nn.Linear(4, 4, dtype=dt(), rng=int(rng.integers(1000)))
+        if kind == 1:
+            bn = nn.BatchNorm1d(4, dtype=dt())
+            bn.running_mean[...] = rng.normal(size=4)
+            bn.running_var[...] = rng.uniform(0.5, 2.0, size=4)
+            return bn
+        if kind == 2:
+            return nn.LayerNorm(4, dtype=dt())
+        if kind == 3:
+            return nn.MLP(4, [4, 4], dtype=dt(), rng=int(rng.integers(1000)))
+        return nn.Tanh()
+
+    inner = nn.ModuleList([block() for _ in range(2)])
+    model = nn.Sequential(block(), nn.Sequential(*inner), nn.Dropout(0.5), block())
+    for m in model.modules():  # a random mode for each (dropout only in eval: deterministic)
+        m.training = bool(rng.integers(2)) and not isinstance(m, nn.Dropout)
+    return model
+
+
+def _leaves(model):
+    return [(n, m) for n, m in model.named_modules() if not list(m.children())]
+
+
+def _check_bridge(model, tmodel):
+    from nn.utils import _plan
+
+    _, keys = _plan(model, None)
+    tstate, ours = tmodel.state_dict(), model.state_dict()
+    for o, t, transpose in keys:
+        assert tstate[t].numpy().dtype == ours[o].dtype, (o, t)
+        np.testing.assert_array_equal(tstate[t].numpy(), ours[o].T if transpose else ours[o])
+    assert tmodel.training == model.training
+    for name, m in model.named_modules():
+        if not isinstance(m, (nn.MLP, nn.Layer)) and "layers" not in name:
+            assert tmodel.get_submodule(name).training == m.training, name
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_to_torch_keeps_every_mode_and_dtype_both_ways(seed):
+    from nn.utils import load_torch_state_dict, to_torch
+
+    rng = np.random.default_rng(seed)
+    mixed = _random_model(rng, [np.float32, np.float64])
+    _check_bridge(mixed, to_torch(mixed))
+    # one dtype: the forwards agree too (BatchNorm in eval inside a training root, ...)
+    dtype = [np.float32, np.float64][seed % 2]
+    model = _random_model(rng, [dtype])
+    tmodel = to_torch(model)
+    _check_bridge(model, tmodel)
+    x = rng.normal(size=(5, 4)).astype(dtype)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(
+        model(x).data, tmodel(torch.from_numpy(x)).detach().numpy(), rtol=tol, atol=tol
+    )
+    # and back: torch's (changed) weights into ours, each kept in our dtype
+    with torch.no_grad():
+        for p in tmodel.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    load_torch_state_dict(model, tmodel.state_dict())
+    _check_bridge(model, tmodel)
+    np.testing.assert_allclose(
+        model(x).data, tmodel(torch.from_numpy(x)).detach().numpy(), rtol=tol, atol=tol
+    )
