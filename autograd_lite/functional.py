@@ -352,6 +352,7 @@ def _axis_param(axis: Axis, who: str) -> Axis:
 # an even total is split as PyTorch does, the extra zero after).
 
 __all__ += ["avg_pool2d", "conv1d", "conv2d", "dropout", "flatten", "max_pool2d"]
+__all__ += ["avg_pool1d", "conv_transpose2d", "max_pool1d"]
 
 _DEFAULT_RNG = np.random.default_rng()
 
@@ -516,6 +517,87 @@ def avg_pool2d(
     """
     x, kernel, stride_, pads = _pool_args(x, kernel_size, stride, padding, "avg_pool2d")
     return call(prim.AVG_POOL2D, (x,), (kernel, stride_, pads, bool(count_include_pad)))
+
+
+def _pool1d(x: Any, kernel_size: Any, stride: Any, padding: Any, who: str, pool: Any) -> Any:
+    """A 1-D pooling as the 2-D one over (..., 1, L) with a (1, k) window."""
+    x = _tensor(x, who)
+    if prim.ndim(x) not in (2, 3):
+        raise ValueError(f"{who}: expected an input (N, C, L) or (C, L), got shape {prim.shape(x)}")
+    kernel, stride_, pads = _pool_params(kernel_size, stride, padding, 1, who)
+    shp = prim.shape(x)
+    out = pool(reshape(x, (*shp[:-1], 1, shp[-1])), (1, *kernel), (1, *stride_), (0, *pads))
+    return reshape(out, (*shp[:-1], prim.shape(out)[-1]))
+
+
+def max_pool1d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
+    """out[..., i] = max_k x_pad[..., i s + k], padded with -inf (PyTorch's ``max_pool1d``,
+    ceil_mode=False): max_pool2d over a (1, k) window, the same gradient rule."""
+    return _pool1d(x, kernel_size, stride, padding, "max_pool1d", max_pool2d)
+
+
+def avg_pool1d(
+    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, count_include_pad: bool = True
+) -> Any:
+    """out[..., i] = mean_k x_pad[..., i s + k], padded with zeros (PyTorch's ``avg_pool1d``)."""
+
+    def pool(x2: Any, k: Any, s: Any, p: Any) -> Any:
+        return avg_pool2d(x2, k, s, p, count_include_pad)
+
+    return _pool1d(x, kernel_size, stride, padding, "avg_pool1d", pool)
+
+
+def conv_transpose2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+) -> Any:
+    """The adjoint of conv2d: out[n, o, i s + p d - pad, ...] += x[n, c, i, ...] w[c, o, p, ...].
+
+    PyTorch's ``conv_transpose2d`` (without groups): x is (N, C_in, H, W) or unbatched,
+    weight (C_in, C_out, kH, kW); out size (H - 1) s - 2 pad + d (k - 1) + output_padding + 1.
+    One ``conv_transpose`` op (the input-gradient of a convolution) plus the bias.
+    """
+    who = "conv_transpose2d"
+    x, weight = _tensor(x, who), _tensor(weight, who)
+    ws = prim.shape(weight)
+    if len(ws) != 4:
+        raise ValueError(f"{who}: weight must have 4 dimensions, got shape {ws}")
+    x, unbatched = _batched(x, 2, who)
+    xs = prim.shape(x)
+    if xs[1] != ws[0]:
+        raise ValueError(
+            f"{who}: the input has {xs[1]} channels but the weight {tuple(ws)} expects {ws[0]}"
+        )
+    stride_ = _ints(stride, 2, who, "stride")
+    dilation_ = _ints(dilation, 2, who, "dilation")
+    pads = _ints(padding, 2, who, "padding", low=0)
+    extra = _ints(output_padding, 2, who, "output_padding", low=0)
+    if builtins.any(e >= builtins.max(s, d) for e, s, d in zip(extra, stride_, dilation_)):
+        raise ValueError(
+            f"{who}: output_padding {extra} must be smaller than the stride {stride_} or the "
+            f"dilation {dilation_}"
+        )
+    size = tuple(
+        (i - 1) * s - 2 * p + d * (k - 1) + e + 1
+        for i, s, p, d, k, e in zip(xs[2:], stride_, pads, dilation_, ws[2:], extra)
+    )
+    if builtins.min(size) < 1:
+        raise ValueError(f"{who}: the output would have size {size}")
+    # conv_transpose(g, w) scatters g over the padded output and drops the padding; the
+    # padding after holds the output_padding rows (the extra rows a strided conv ignores)
+    pairs = tuple((p, builtins.max(p - e, 0)) for p, e in zip(pads, extra))
+    out = call(prim.CONV_TRANSPOSE, (x, weight), (stride_, pairs, dilation_, size))
+    if bias is not None:
+        bias = _tensor(bias, who)
+        if prim.shape(bias) != (ws[1],):
+            raise ValueError(f"{who}: bias must have shape ({ws[1]},), got {prim.shape(bias)}")
+        out = out + reshape(bias, (ws[1], 1, 1))
+    return reshape(out, prim.shape(out)[1:]) if unbatched else out
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> Any:

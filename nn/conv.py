@@ -23,6 +23,7 @@ from nn.layers import cast
 from nn.module import Module
 
 __all__ = ["AvgPool2d", "Conv1d", "Conv2d", "Flatten", "MaxPool2d", "as_tensor"]
+__all__ += ["AvgPool1d", "ConvTranspose2d", "MaxPool1d"]
 
 
 def as_tensor(x: Any, dtype: np.dtype, who: Any) -> Any:
@@ -193,3 +194,106 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class ConvTranspose2d(Module):
+    """The adjoint of Conv2d (PyTorch's ``ConvTranspose2d``, without groups): weight
+    (in_channels, out_channels, kH, kW), output size (H - 1) s - 2 pad + d (k - 1) +
+    output_padding + 1; weights and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+    fan_in = out_channels * kH * kW, as PyTorch's."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        output_padding: int | tuple[int, int] = 0,
+        bias: bool = True,
+        dilation: int | tuple[int, int] = 1,
+        *,
+        dtype: Any = np.float64,
+        rng: Any = None,
+    ) -> None:
+        who = "ConvTranspose2d"
+        for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"{who}: {name} must be a positive integer, got {n!r}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _ints(kernel_size, 2, who, "kernel_size")
+        self.stride = _ints(stride, 2, who, "stride")
+        self.padding = _ints(padding, 2, who, "padding", 0)
+        self.output_padding = _ints(output_padding, 2, who, "output_padding", 0)
+        self.dilation = _ints(dilation, 2, who, "dilation")
+        if any(e >= max(s, d) for e, s, d in zip(self.output_padding, self.stride, self.dilation)):
+            raise ValueError(
+                f"{who}: output_padding {self.output_padding} must be smaller than the stride "
+                f"{self.stride} or the dilation {self.dilation}"
+            )
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{who}: dtype must be a floating type, got {dtype}")
+        rng = _init.as_rng(rng)
+        fan_in = self.out_channels * math.prod(self.kernel_size)
+        shape = (self.in_channels, self.out_channels, *self.kernel_size)
+        make = _init.linear_default
+        self.weight = Parameter(make(shape, fan_in=fan_in, rng=rng, dtype=dtype))
+        self.bias = (
+            Parameter(make((self.out_channels,), fan_in=fan_in, rng=rng, dtype=dtype))
+            if bias
+            else None
+        )
+
+    def forward(self, x: Any) -> Value:
+        x = as_tensor(x, self.weight.dtype, self)
+        return F.conv_transpose2d(
+            x,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.output_padding,
+            self.dilation,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}"
+        )
+
+
+class MaxPool1d(Module):
+    """out[..., i] = max over the window at i * stride, -inf padding (PyTorch's MaxPool1d)."""
+
+    def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0) -> None:
+        (k,), (s,), (p,) = F._pool_params(kernel_size, stride, padding, 1, "MaxPool1d")
+        self.kernel_size, self.stride, self.padding = k, s, p
+
+    def forward(self, x: Any) -> Any:
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(Module):
+    """out[..., i] = mean over the window at i * stride, zero padding (PyTorch's AvgPool1d)."""
+
+    def __init__(
+        self,
+        kernel_size: int,
+        stride: int | None = None,
+        padding: int = 0,
+        count_include_pad: bool = True,
+    ) -> None:
+        (k,), (s,), (p,) = F._pool_params(kernel_size, stride, padding, 1, "AvgPool1d")
+        self.kernel_size, self.stride, self.padding = k, s, p
+        self.count_include_pad = bool(count_include_pad)
+
+    def forward(self, x: Any) -> Any:
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

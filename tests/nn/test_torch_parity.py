@@ -401,3 +401,195 @@ def test_to_torch_keeps_every_mode_and_dtype_both_ways(seed):
     np.testing.assert_allclose(
         model(x).data, tmodel(torch.from_numpy(x)).detach().numpy(), rtol=tol, atol=tol
     )
+
+
+# ------------------------------------------------- 25.6: the additions, against torch
+
+
+def _compare(ours_fn, theirs_fn, arrays, differentiable, rtol=1e-10):
+    """Values, gradients (random cotangent) and second order (a random direction) of
+    ours_fn(*Values) and theirs_fn(*tensors) agree; ``differentiable`` flags the inputs."""
+    rng = np.random.default_rng(7)
+    vs = [Value(a) if d else a for a, d in zip(arrays, differentiable)]
+    ts = [_t(a, requires_grad=d) if d else _t(a) for a, d in zip(arrays, differentiable)]
+    out, tout = ours_fn(*vs), theirs_fn(*ts)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=rtol, atol=1e-12)
+    w = rng.normal(size=out.shape)
+    wrt = [v for v, d in zip(vs, differentiable) if d]
+    twrt = [t for t, d in zip(ts, differentiable) if d]
+    grads = ag.grad((out * w).sum(), wrt, create_graph=True)
+    tgrads = torch.autograd.grad((tout * _t(w)).sum(), twrt, create_graph=True)
+    for g, tg in zip(grads, tgrads):
+        np.testing.assert_allclose(g.data, tg.detach().numpy(), rtol=rtol, atol=1e-12)
+    us = [rng.normal(size=v.shape) for v in wrt]
+    second = sum((g * u).sum() for g, u in zip(grads, us))
+    tsecond = sum((tg * _t(u)).sum() for tg, u in zip(tgrads, us))
+    if not second.requires_grad:  # linear in every input: torch's second order must be 0
+        if tsecond.requires_grad:
+            for th in torch.autograd.grad(tsecond, twrt, allow_unused=True):
+                assert th is None or not th.any()
+        return
+    hs = ag.grad(second, wrt, allow_unused=True)
+    ths = torch.autograd.grad(tsecond, twrt, allow_unused=True)
+    for h, th in zip(hs, ths):
+        h = 0.0 if h is None else np.asarray(h.data if isinstance(h, Value) else h)
+        th = 0.0 if th is None else th.numpy()
+        np.testing.assert_allclose(np.broadcast_to(h, np.shape(th)), th, rtol=rtol, atol=1e-12)
+
+
+RNG = np.random.default_rng(8)
+LOGITS, LABELS = RNG.normal(size=(6, 4)), np.array([0, 3, -100, 1, 3, 2])
+CLASS_W = RNG.uniform(0.5, 2.0, size=4)
+PROBS = RNG.dirichlet(np.ones(4), size=6)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(weight=CLASS_W),
+        dict(ignore_index=-100),
+        dict(ignore_index=3),
+        dict(label_smoothing=0.2),
+        dict(weight=CLASS_W, ignore_index=-100, label_smoothing=0.1),
+    ],
+)
+def test_cross_entropy_options_match_pytorch(options, reduction):
+    topts = {k: (_t(v) if k == "weight" else v) for k, v in options.items()}
+    y = torch.tensor(LABELS)
+    if options.get("ignore_index", -100) != -100:
+        y = torch.tensor(np.where(LABELS == -100, 0, LABELS))
+    _compare(
+        lambda x: nn.cross_entropy(x, y.numpy(), reduction, **options),
+        lambda x: TF.cross_entropy(x, y, reduction=reduction, **topts),
+        [LOGITS],
+        [True],
+    )
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("options", [dict(weight=CLASS_W), dict(label_smoothing=0.3)])
+def test_cross_entropy_options_with_probability_targets_match_pytorch(options, reduction):
+    topts = {k: (_t(v) if k == "weight" else v) for k, v in options.items()}
+    _compare(
+        lambda x, q: nn.cross_entropy(x, q, reduction, **options),
+        lambda x, q: TF.cross_entropy(x, q, reduction=reduction, **topts),
+        [LOGITS, PROBS],
+        [True, True],
+    )
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_bce_with_logits_pos_weight_matches_pytorch(reduction):
+    x, t = RNG.normal(size=(5, 3)) * 3, RNG.uniform(size=(5, 3))
+    pw = RNG.uniform(0.5, 3.0, size=3)
+    _compare(
+        lambda v, w: nn.binary_cross_entropy_with_logits(v, w, reduction, pos_weight=pw),
+        lambda v, w: TF.binary_cross_entropy_with_logits(
+            v, w, reduction=reduction, pos_weight=_t(pw)
+        ),
+        [x, t],
+        [True, True],
+    )
+    out = nn.BCEWithLogitsLoss(reduction, pos_weight=pw)(x, t)
+    np.testing.assert_allclose(
+        out.data, nn.binary_cross_entropy_with_logits(x, t, reduction, pos_weight=pw).data
+    )
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("delta", [0.5, 1.0, 2.5])
+def test_huber_loss_matches_pytorch(reduction, delta):
+    p, t = RNG.normal(size=(4, 5)) * 2, RNG.normal(size=(4, 5))
+    _compare(
+        lambda a, b: nn.huber_loss(a, b, reduction, delta),
+        lambda a, b: TF.huber_loss(a, b, reduction=reduction, delta=delta),
+        [p, t],
+        [True, True],
+    )
+    module = nn.HuberLoss(reduction, delta)(p, t).data
+    np.testing.assert_allclose(
+        module, TF.huber_loss(_t(p), _t(t), reduction=reduction, delta=delta).numpy(), rtol=1e-12
+    )
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none", "batchmean"])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_div_matches_pytorch(reduction, log_target):
+    logq = np.log(RNG.dirichlet(np.ones(4), size=5))
+    p = RNG.dirichlet(np.ones(4), size=5)
+    target = np.log(p) if log_target else p
+    _compare(
+        lambda a, b: nn.kl_div(a, b, reduction, log_target),
+        lambda a, b: TF.kl_div(a, b, reduction=reduction, log_target=log_target),
+        [logq, target],
+        [True, True],
+    )
+    zero = target.copy()  # a zero target adds 0 (its own gradient is nan in torch: not compared)
+    zero[0, 1] = -50.0 if log_target else 0.0
+    _compare(
+        lambda a, b: nn.kl_div(a, b, reduction, log_target),
+        lambda a, b: TF.kl_div(a, b, reduction=reduction, log_target=log_target),
+        [logq, zero],
+        [True, False],
+    )
+    module = nn.KLDivLoss(reduction, log_target)(logq, target).data
+    np.testing.assert_allclose(module, nn.kl_div(logq, target, reduction, log_target).data)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding"), [(2, None, 0), (3, 1, 1), (3, 2, 1), (4, 3, 2)]
+)
+def test_pool1d_matches_pytorch(kernel, stride, padding):
+    x = RNG.normal(size=(2, 3, 9))
+    _compare(
+        lambda v: ag.functional.max_pool1d(v, kernel, stride, padding),
+        lambda t: TF.max_pool1d(t, kernel, stride, padding),
+        [x],
+        [True],
+    )
+    for inc in (True, False):
+        _compare(
+            lambda v, inc=inc: nn.AvgPool1d(kernel, stride, padding, inc)(v),
+            lambda t, inc=inc: TF.avg_pool1d(t, kernel, stride, padding, count_include_pad=inc),
+            [x],
+            [True],
+        )
+    np.testing.assert_array_equal(
+        nn.MaxPool1d(kernel, stride, padding)(x[0]).data,
+        TF.max_pool1d(_t(x[0]), kernel, stride, padding).numpy(),
+    )  # unbatched (C, L) too
+    xn = RNG.integers(-1, 2, size=(2, 3, 9)).astype(float)
+    xn[RNG.random(xn.shape) < 0.3] = np.nan
+    xn[0, 0, :4] = -np.inf
+    _pool_grads(xn, kernel, stride, padding, nd=1)  # nan and -inf as torch too
+
+
+@pytest.mark.parametrize(
+    ("stride", "padding", "output_padding", "dilation", "bias"),
+    [(1, 0, 0, 1, True), (2, 1, 1, 1, True), (2, 0, 1, 2, False), (3, 1, 2, 1, True)],
+)
+def test_conv_transpose2d_layer_matches_pytorch(stride, padding, output_padding, dilation, bias):
+    layer = nn.ConvTranspose2d(3, 2, (3, 2), stride, padding, output_padding, bias, dilation, rng=0)
+    tlayer = torch.nn.ConvTranspose2d(
+        3, 2, (3, 2), stride, padding, output_padding, bias=bias, dilation=dilation
+    ).double()
+    assert tuple(tlayer.weight.shape) == layer.weight.shape
+    w = layer.weight.data
+    b = layer.bias.data if bias else None
+    x = RNG.normal(size=(2, 3, 4, 5))
+    _compare(
+        lambda v, wv, *bv: ag.functional.conv_transpose2d(
+            v, wv, bv[0] if bv else None, stride, padding, output_padding, dilation
+        ),
+        lambda t, wt, *bt: TF.conv_transpose2d(
+            t, wt, bt[0] if bt else None, stride, padding, output_padding, 1, dilation
+        ),
+        [x, w] + ([b] if bias else []),
+        [True, True] + ([True] if bias else []),
+    )
+    with torch.no_grad():
+        tlayer.weight.copy_(torch.from_numpy(w))
+        if bias:
+            tlayer.bias.copy_(torch.from_numpy(b))
+    np.testing.assert_allclose(layer(x).data, tlayer(_t(x)).detach().numpy(), rtol=1e-12)
