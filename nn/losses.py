@@ -162,8 +162,11 @@ def cross_entropy(
             probs = probs * (1.0 - eps) + eps / n_classes
         terms = probs * logp if w is None else probs * logp * w
         return _reduce(-F.sum(terms, axis=-1), reduction, who)
-    raw = np.asarray(labels.data if isinstance(labels, Value) else labels)
-    if w is not None or eps or np.any(raw == ignore_index):  # PyTorch's nll_loss rules
+    # a Value's labels are read only when an option needs them (compile traces the pick
+    # path with the labels as a plan input); raw labels holding ignore_index take nll's rules
+    ignored = not isinstance(labels, Value) and np.any(np.asarray(labels) == ignore_index)
+    if w is not None or eps or ignored:  # PyTorch's nll_loss rules
+        raw = np.asarray(labels.data if isinstance(labels, Value) else labels)
         lp = logp if logits.ndim == 2 else F.reshape(logp, (1, n_classes))
         y = raw.reshape(-1)
         loss = nll_loss(lp, y, w, ignore_index, reduction)
