@@ -1,4 +1,5 @@
-"""Convolutions and pooling: `Conv1d`, `Conv2d`, `MaxPool2d`, `AvgPool2d` and `Flatten`.
+"""Convolutions and pooling: `Conv1d`, `Conv2d`, `ConvTranspose2d`, `MaxPool1d`, `MaxPool2d`,
+`AvgPool1d`, `AvgPool2d` and `Flatten`.
 
 PyTorch's layouts, arithmetic and defaults: inputs are (N, C, L) / (N, C, H, W) (or
 unbatched (C, L) / (C, H, W)), weights (out_channels, in_channels, *kernel_size), and the
