@@ -20,6 +20,7 @@ from autograd_lite.value import Value, constant
 __all__ = [
     "abs",
     "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
     "broadcast_to",
     "concatenate",
     "cos",
@@ -140,6 +141,17 @@ def binary_cross_entropy(p: Any, t: Any) -> Any:
     return call(prim.BCE, (p, t))
 
 
+def binary_cross_entropy_with_logits(x: Any, t: Any, pos_weight: Any = 1.0) -> Any:
+    """(1 - t) x + (1 + (pos_weight - 1) t) softplus(-x) elementwise, as one node.
+
+    The binary cross-entropy of sigmoid(x) against t, exact at every logit; at x = +-inf
+    the limit (inf, or 0 where the target agrees). ``pos_weight`` is a constant (a number
+    or an array broadcasting against x). See ``nn.binary_cross_entropy_with_logits``.
+    """
+    pw = prim.data(pos_weight)
+    return call(prim.BCE_WITH_LOGITS, (x, t), (pw if type(pw) is float else np.asarray(pw),))
+
+
 def pick(x: Any, labels: Any) -> Any:
     """x[..., labels[...]]: from each row of scores ``x`` (..., C), the entry its class label names.
 
@@ -216,6 +228,8 @@ def log_softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Any:
     """x - logsumexp(x, axis): log-probabilities, computed from x - max(x) so that they are
     accurate at every magnitude (logits of 1e17 included)."""
     axis, _ = _dim_names("log_softmax", axis, False, dim, None, -1)
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"log_softmax: axis must be an int, got {axis!r}")
     return call(prim.LOG_SOFTMAX, (x,), (_axis_param(axis, "log_softmax"),))
 
 
@@ -229,7 +243,18 @@ def reshape(x: Any, new_shape: int | Sequence[int]) -> Any:
     """The same elements in a new shape (one dimension may be -1)."""
     if isinstance(new_shape, (int, np.integer)):
         new_shape = (int(new_shape),)
-    return call(prim.RESHAPE, (x,), (tuple(new_shape),))
+    new_shape = tuple(new_shape)
+    if (
+        not builtins.all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= -1
+            for n in new_shape
+        )
+        or new_shape.count(-1) > 1
+    ):
+        raise ValueError(
+            f"reshape: the new shape must be ints >= 0 with at most one -1, got {new_shape}"
+        )
+    return call(prim.RESHAPE, (x,), (tuple(int(n) for n in new_shape),))
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
@@ -312,7 +337,9 @@ def _axis_param(axis: Axis, who: str) -> Axis:
     if isinstance(axis, (tuple, list)) and all(
         isinstance(a, (int, np.integer)) and not isinstance(a, bool) for a in axis
     ):
-        return tuple(int(a) for a in axis)
+        # no axes named is every axis, as PyTorch's dim=() (so dim=tuple(range(1, x.ndim))
+        # reduces a 1-D x entirely)
+        return tuple(int(a) for a in axis) if axis else None
     raise TypeError(
         f"{who}: axis must be an int, a tuple of ints or None, got {type(axis).__name__} {axis!r}"
     )
@@ -325,12 +352,18 @@ def _axis_param(axis: Axis, who: str) -> Axis:
 # an even total is split as PyTorch does, the extra zero after).
 
 __all__ += ["avg_pool2d", "conv1d", "conv2d", "dropout", "flatten", "max_pool2d"]
+__all__ += ["avg_pool1d", "conv_transpose2d", "max_pool1d"]
 
 _DEFAULT_RNG = np.random.default_rng()
 
 
 def _ints(value: Any, nd: int, who: str, what: str, low: int = 1) -> tuple[int, ...]:
-    items = (value,) * nd if isinstance(value, (int, np.integer)) else tuple(value)
+    if isinstance(value, (int, np.integer)):
+        items: tuple = (value,) * nd
+    elif isinstance(value, (tuple, list)):
+        items = tuple(value)
+    else:  # a float, a string, None: not iterable into ints
+        items = ()
     if len(items) != nd or not builtins.all(
         isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= low for v in items
     ):
@@ -440,15 +473,24 @@ def _pool_args(
         raise ValueError(
             f"{who}: expected an input (N, C, H, W) or (C, H, W), got shape {prim.shape(x)}"
         )
-    kernel = _ints(kernel_size, 2, who, "kernel_size")
-    stride_ = kernel if stride is None else _ints(stride, 2, who, "stride")
-    pads = _ints(padding, 2, who, "padding", low=0)
-    if builtins.any(2 * p > k for p, k in zip(pads, kernel)):
-        raise ValueError(f"{who}: padding {pads} must be at most half of the kernel size {kernel}")
+    kernel, stride_, pads = _pool_params(kernel_size, stride, padding, 2, who)
     size = prim.shape(x)[-2:]
     if builtins.any(s + 2 * p < k for s, p, k in zip(size, pads, kernel)):
         raise ValueError(f"{who}: the kernel {kernel} is larger than the padded input {size}")
     return x, kernel, stride_, tuple((p, p) for p in pads)
+
+
+def _pool_params(
+    kernel_size: Any, stride: Any, padding: Any, nd: int, who: str
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """A pooling's kernel, stride (the kernel by default) and padding (at most half the
+    kernel, as PyTorch requires), checked."""
+    kernel = _ints(kernel_size, nd, who, "kernel_size")
+    stride_ = kernel if stride is None else _ints(stride, nd, who, "stride")
+    pads = _ints(padding, nd, who, "padding", low=0)
+    if builtins.any(2 * p > k for p, k in zip(pads, kernel)):
+        raise ValueError(f"{who}: padding {pads} must be at most half of the kernel size {kernel}")
+    return kernel, stride_, pads
 
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
@@ -475,6 +517,87 @@ def avg_pool2d(
     """
     x, kernel, stride_, pads = _pool_args(x, kernel_size, stride, padding, "avg_pool2d")
     return call(prim.AVG_POOL2D, (x,), (kernel, stride_, pads, bool(count_include_pad)))
+
+
+def _pool1d(x: Any, kernel_size: Any, stride: Any, padding: Any, who: str, pool: Any) -> Any:
+    """A 1-D pooling as the 2-D one over (..., 1, L) with a (1, k) window."""
+    x = _tensor(x, who)
+    if prim.ndim(x) not in (2, 3):
+        raise ValueError(f"{who}: expected an input (N, C, L) or (C, L), got shape {prim.shape(x)}")
+    kernel, stride_, pads = _pool_params(kernel_size, stride, padding, 1, who)
+    shp = prim.shape(x)
+    out = pool(reshape(x, (*shp[:-1], 1, shp[-1])), (1, *kernel), (1, *stride_), (0, *pads))
+    return reshape(out, (*shp[:-1], prim.shape(out)[-1]))
+
+
+def max_pool1d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
+    """out[..., i] = max_k x_pad[..., i s + k], padded with -inf (PyTorch's ``max_pool1d``,
+    ceil_mode=False): max_pool2d over a (1, k) window, the same gradient rule."""
+    return _pool1d(x, kernel_size, stride, padding, "max_pool1d", max_pool2d)
+
+
+def avg_pool1d(
+    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, count_include_pad: bool = True
+) -> Any:
+    """out[..., i] = mean_k x_pad[..., i s + k], padded with zeros (PyTorch's ``avg_pool1d``)."""
+
+    def pool(x2: Any, k: Any, s: Any, p: Any) -> Any:
+        return avg_pool2d(x2, k, s, p, count_include_pad)
+
+    return _pool1d(x, kernel_size, stride, padding, "avg_pool1d", pool)
+
+
+def conv_transpose2d(
+    x: Any,
+    weight: Any,
+    bias: Any = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    dilation: Any = 1,
+) -> Any:
+    """The adjoint of conv2d: out[n, o, i s + p d - pad, ...] += x[n, c, i, ...] w[c, o, p, ...].
+
+    PyTorch's ``conv_transpose2d`` (without groups): x is (N, C_in, H, W) or unbatched,
+    weight (C_in, C_out, kH, kW); out size (H - 1) s - 2 pad + d (k - 1) + output_padding + 1.
+    One ``conv_transpose`` op (the input-gradient of a convolution) plus the bias.
+    """
+    who = "conv_transpose2d"
+    x, weight = _tensor(x, who), _tensor(weight, who)
+    ws = prim.shape(weight)
+    if len(ws) != 4:
+        raise ValueError(f"{who}: weight must have 4 dimensions, got shape {ws}")
+    x, unbatched = _batched(x, 2, who)
+    xs = prim.shape(x)
+    if xs[1] != ws[0]:
+        raise ValueError(
+            f"{who}: the input has {xs[1]} channels but the weight {tuple(ws)} expects {ws[0]}"
+        )
+    stride_ = _ints(stride, 2, who, "stride")
+    dilation_ = _ints(dilation, 2, who, "dilation")
+    pads = _ints(padding, 2, who, "padding", low=0)
+    extra = _ints(output_padding, 2, who, "output_padding", low=0)
+    if builtins.any(e >= builtins.max(s, d) for e, s, d in zip(extra, stride_, dilation_)):
+        raise ValueError(
+            f"{who}: output_padding {extra} must be smaller than the stride {stride_} or the "
+            f"dilation {dilation_}"
+        )
+    size = tuple(
+        (i - 1) * s - 2 * p + d * (k - 1) + e + 1
+        for i, s, p, d, k, e in zip(xs[2:], stride_, pads, dilation_, ws[2:], extra)
+    )
+    if builtins.min(size) < 1:
+        raise ValueError(f"{who}: the output would have size {size}")
+    # conv_transpose(g, w) scatters g over the padded output and drops the padding; the
+    # padding after holds the output_padding rows (the extra rows a strided conv ignores)
+    pairs = tuple((p, builtins.max(p - e, 0)) for p, e in zip(pads, extra))
+    out = call(prim.CONV_TRANSPOSE, (x, weight), (stride_, pairs, dilation_, size))
+    if bias is not None:
+        bias = _tensor(bias, who)
+        if prim.shape(bias) != (ws[1],):
+            raise ValueError(f"{who}: bias must have shape ({ws[1]},), got {prim.shape(bias)}")
+        out = out + reshape(bias, (ws[1], 1, 1))
+    return reshape(out, prim.shape(out)[1:]) if unbatched else out
 
 
 def dropout(x: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> Any:

@@ -590,29 +590,53 @@ def _bce_forward(p: Any, t: Any) -> Any:
     return float(out) if type(p) is float and type(t) is float else out
 
 
-def _bce_terms(p: Any) -> tuple[Any, Any, Any, Any]:
-    """Where log p and log(1 - p) escape the clamp at -100 (constant masks), and p and
-    1 - p with 1 where they do not (so no rule divides by 0, at any order)."""
-    pd = data(p)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mp, mq = np.log(pd) > -100.0, np.log(1.0 - pd) > -100.0
-    if type(pd) is float:
-        mp, mq = bool(mp), bool(mq)
-    return mp, mq, WHERE(p, 1.0, mp), WHERE(1.0 - p, 1.0, mq)
+def _in_dtype_of(c: Any, x: Any) -> Any:
+    """A constant array ``c`` in the dtype of ``x``'s data (a float32 op stays float32)."""
+    xd = data(x)
+    return c.astype(xd.dtype, copy=False) if type(c) is np.ndarray and type(xd) is np.ndarray else c
+
+
+def _bce_logits_forward(x: Any, t: Any, pw: Any) -> Any:
+    pw = _in_dtype_of(pw, x)
+    with np.errstate(all="ignore"):  # 0 * inf at infinite logits: replaced by the limit
+        lw = 1.0 + (pw - 1.0) * t
+        out = (1.0 - t) * x + lw * np.logaddexp(0.0, -x)
+        infinite = np.isinf(x)
+        if np.any(infinite):  # the limit: |x| (1 - t) at +inf, |x| pw t at -inf (0 * inf = 0)
+            coef = np.where(np.greater(x, 0), 1.0 - t, pw * t)
+            limit = np.where(coef == 0, 0.0, coef * np.inf)
+            out = np.where(infinite, limit, out).astype(np.result_type(out), copy=False)
+    if type(x) is float and type(t) is float and type(pw) is float:
+        return float(out)
+    return out
+
+
+# (1 - t) x + (1 + (pw - 1) t) softplus(-x): binary cross-entropy of sigmoid(x) against t with
+# positive weight pw (PyTorch's; a constant), exact at any logit; at x = +-inf its limit (inf
+# or 0). softplus(-x) in the rule for t is this op at t = pw = 1.
+BCE_WITH_LOGITS = defop(
+    "binary_cross_entropy_with_logits", _bce_logits_forward,
+    lambda g, out, x, t, pw: g * ((1.0 - t) - (1.0 + (_in_dtype_of(pw, x) - 1.0) * t)
+                                  * SIGMOID(-x)),
+    lambda g, out, x, t, pw: g * ((_in_dtype_of(pw, x) - 1.0) * BCE_WITH_LOGITS(x, 1.0, 1.0)
+                                  - x),
+    label=lambda pw: "bce_with_logits")
+
+
+_BCE_EPS = float(np.float32(1e-12))  # PyTorch's EPSILON, a float32 constant
 
 
 def _bce_vjp_p(g: Any, out: Any, p: Any, t: Any) -> Any:
-    mp, mq, p1, q1 = _bce_terms(p)
-    return g * (WHERE((1.0 - t) / q1, 0.0, mq) - WHERE(t / p1, 0.0, mp))
+    return g * (p - t) / MAXIMUM(p * (1.0 - p), _BCE_EPS)
 
 
 def _bce_vjp_t(g: Any, out: Any, p: Any, t: Any) -> Any:
-    mp, mq, p1, q1 = _bce_terms(p)
-    return g * (WHERE(LOG(q1), -100.0, mq) - WHERE(LOG(p1), -100.0, mp))
+    with np.errstate(divide="ignore"):  # +-inf at p = 0 or 1, as in PyTorch
+        return g * (LOG(1.0 - p) - LOG(p))
 
 
-# -(t log p + (1 - t) log(1 - p)), elementwise, each log clamped at -100 (as PyTorch's BCE):
-# p = 0 or 1 gives a large finite loss and a zero gradient from the clamped term
+# -(t log p + (1 - t) log(1 - p)), elementwise, each log clamped at -100, and the gradients
+# PyTorch's: d/dp = (p - t) / max(p (1 - p), 1e-12), d/dt = log(1 - p) - log(p) (unclamped)
 BCE = defop("binary_cross_entropy", _bce_forward, _bce_vjp_p, _bce_vjp_t, jvp="elementwise")
 # fmt: on
 
@@ -958,24 +982,36 @@ def _max_pool_forward(
 def _first_max_mask(
     x: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], padding: Pairs
 ) -> np.ndarray:
-    """1 at the first maximum of each window (PyTorch's choice among ties), 0 elsewhere,
-    shape (..., *out, *kernel) (a view of a tap-major array: each tap's plane is contiguous)."""
+    """1 where PyTorch sends each window's gradient, 0 elsewhere: the first maximum among
+    the window's input entries (never its padding, so a window of -inf picks its first
+    input), or in a window holding nan the last nan (the one PyTorch's scan propagates).
+    Shape (..., *out, *kernel) (a view of a tap-major array: each tap's plane is contiguous)."""
     nd = len(kernel)
     win = _windows(x, kernel, stride, padding, _ones(nd), -np.inf)
     k = math.prod(kernel)
-    if np.isnan(x).any():  # the first nan wins, as in np.argmax and PyTorch
-        first = np.argmax(win.reshape(win.shape[:-nd] + (k,)), axis=-1)
-        return (first[..., None] == np.arange(k)).astype(x.dtype).reshape(win.shape)
     out = _max_pool_forward(x, kernel, stride, padding)  # in x's memory layout
     # one plane per tap, each laid out like ``out`` (so that no operation mixes layouts)
     order = sorted(range(out.ndim), key=lambda a: -out.strides[a])
-    hits = np.empty((k, *(out.shape[a] for a in order)), dtype=bool)
+    hits = np.zeros((k, *(out.shape[a] for a in order)), dtype=bool)
     hits = hits.transpose(0, *(1 + order.index(a) for a in range(out.ndim)))
+    taps = list(np.ndindex(*kernel))
     taken = np.zeros_like(out, dtype=bool)
-    for i, tap in enumerate(np.ndindex(*kernel)):  # keep the first hit of each window only
-        np.equal(win[(..., *tap)], out, out=hits[i])
-        hits[i] &= ~taken
-        taken |= hits[i]
+    if np.isnan(out).any():  # the last nan of each window that has one
+        for i in reversed(range(k)):
+            np.isnan(win[(..., *taps[i])], out=hits[i])
+            hits[i] &= ~taken
+            taken |= hits[i]
+    inside = None  # which taps of each window fall on the input, not the padding
+    if builtins.any(lo or hi for lo, hi in padding):
+        inside = _windows(np.ones(x.shape[-nd:], bool), kernel, stride, padding, _ones(nd))
+    hit = np.empty_like(taken)
+    for i, tap in enumerate(taps):  # keep the first hit of each window only
+        np.equal(win[(..., *tap)], out, out=hit)
+        if inside is not None:
+            hit &= inside[(..., *tap)]
+        hit &= ~taken
+        hits[i] |= hit
+        taken |= hit
     mask = hits.astype(x.dtype).reshape(tuple(kernel) + out.shape)
     return np.moveaxis(mask, tuple(range(nd)), tuple(range(-nd, 0)))
 
@@ -1023,8 +1059,8 @@ def _pool_label(name: str) -> Callable[..., str]:
 
 
 # fmt: off
-# out[..., p] = max_k x_pad[..., p * stride + k] (padding is -inf); the gradient goes to the
-# first maximum of each window, as in PyTorch
+# out[..., p] = max_k x_pad[..., p * stride + k] (padding is -inf); the gradient goes where
+# PyTorch sends it: the first maximum of each window's input entries (the last nan if any)
 MAX_POOL2D = defop(
     "max_pool2d", _max_pool_forward,
     lambda g, out, x, kernel, stride, padding: WINDOW_SCATTER(

@@ -18,7 +18,16 @@ activations. Sub-packages: ``nn.optim`` (SGD, Adam, AdamW, RMSprop, schedules),
 
 from nn import data, datasets, init, optim, utils
 from nn.activations import Identity, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
-from nn.conv import AvgPool2d, Conv1d, Conv2d, Flatten, MaxPool2d
+from nn.conv import (
+    AvgPool1d,
+    AvgPool2d,
+    Conv1d,
+    Conv2d,
+    ConvTranspose2d,
+    Flatten,
+    MaxPool1d,
+    MaxPool2d,
+)
 from nn.dropout import Dropout
 from nn.embedding import Embedding
 from nn.layers import MLP, Layer, Linear, Neuron
@@ -26,6 +35,8 @@ from nn.losses import (
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
     L1Loss,
     MSELoss,
     NLLLoss,
@@ -33,6 +44,8 @@ from nn.losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
     cross_entropy,
+    huber_loss,
+    kl_div,
     l1_loss,
     mse_loss,
     nll_loss,
@@ -52,7 +65,10 @@ from nn.serialization import load, save
 
 __all__ = [
     "MLP",
+    "AvgPool1d",
     "AvgPool2d",
+    "ConvTranspose2d",
+    "MaxPool1d",
     "BCELoss",
     "BatchNorm1d",
     "BatchNorm2d",
@@ -61,11 +77,15 @@ __all__ = [
     "Dropout",
     "Embedding",
     "Flatten",
+    "HuberLoss",
+    "KLDivLoss",
     "L1Loss",
     "LayerNorm",
     "MaxPool2d",
     "NLLLoss",
     "SmoothL1Loss",
+    "huber_loss",
+    "kl_div",
     "l1_loss",
     "nll_loss",
     "smooth_l1_loss",

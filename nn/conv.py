@@ -1,4 +1,5 @@
-"""Convolutions and pooling: `Conv1d`, `Conv2d`, `MaxPool2d`, `AvgPool2d` and `Flatten`.
+"""Convolutions and pooling: `Conv1d`, `Conv2d`, `ConvTranspose2d`, `MaxPool1d`, `MaxPool2d`,
+`AvgPool1d`, `AvgPool2d` and `Flatten`.
 
 PyTorch's layouts, arithmetic and defaults: inputs are (N, C, L) / (N, C, H, W) (or
 unbatched (C, L) / (C, H, W)), weights (out_channels, in_channels, *kernel_size), and the
@@ -23,6 +24,7 @@ from nn.layers import cast
 from nn.module import Module
 
 __all__ = ["AvgPool2d", "Conv1d", "Conv2d", "Flatten", "MaxPool2d", "as_tensor"]
+__all__ += ["AvgPool1d", "ConvTranspose2d", "MaxPool1d"]
 
 
 def as_tensor(x: Any, dtype: np.dtype, who: Any) -> Any:
@@ -37,13 +39,9 @@ def as_tensor(x: Any, dtype: np.dtype, who: Any) -> Any:
         raise TypeError(f"{name}: input must be numbers, got {type(x).__name__} ({e})") from None
 
 
-def _ints(value: Any, nd: int, who: str, what: str) -> tuple[int, ...]:
-    items = (value,) * nd if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(items) != nd or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in items
-    ):
-        raise ValueError(f"{who}: {what} must be an int or {nd} ints, got {value!r}")
-    return tuple(int(v) for v in items)
+def _ints(value: Any, nd: int, who: str, what: str, low: int = 1) -> tuple[int, ...]:
+    """``value`` (an int or ``nd`` of them, each >= ``low``) as a tuple, or a clear error."""
+    return F._ints(value, nd, who, what, low)
 
 
 class _ConvNd(Module):
@@ -71,12 +69,12 @@ class _ConvNd(Module):
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = _ints(kernel_size, self.nd, who, "kernel_size")
         self.stride = _ints(stride, self.nd, who, "stride")
-        self.padding = (
-            padding if isinstance(padding, str) else _ints(padding, self.nd, who, "padding")
-        )
         self.dilation = _ints(dilation, self.nd, who, "dilation")
-        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.dilation) < 1:
-            raise ValueError(f"{who}: kernel_size, stride and dilation must be >= 1")
+        # checked now, not at the first forward ("same" needs stride 1)
+        F._padding(padding, self.nd, self.kernel_size, self.stride, self.dilation, who)
+        self.padding = (
+            padding if isinstance(padding, str) else _ints(padding, self.nd, who, "padding", 0)
+        )
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"{who}: dtype must be a floating type, got {dtype}")
@@ -149,11 +147,9 @@ class MaxPool2d(Module):
         stride: int | tuple[int, int] | None = None,
         padding: int | tuple[int, int] = 0,
     ) -> None:
-        self.kernel_size = _ints(kernel_size, 2, "MaxPool2d", "kernel_size")
-        self.stride = (
-            self.kernel_size if stride is None else _ints(stride, 2, "MaxPool2d", "stride")
+        self.kernel_size, self.stride, self.padding = F._pool_params(
+            kernel_size, stride, padding, 2, "MaxPool2d"
         )
-        self.padding = _ints(padding, 2, "MaxPool2d", "padding")
 
     def forward(self, x: Any) -> Any:
         return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
@@ -176,11 +172,9 @@ class AvgPool2d(Module):
         padding: int | tuple[int, int] = 0,
         count_include_pad: bool = True,
     ) -> None:
-        self.kernel_size = _ints(kernel_size, 2, "AvgPool2d", "kernel_size")
-        self.stride = (
-            self.kernel_size if stride is None else _ints(stride, 2, "AvgPool2d", "stride")
+        self.kernel_size, self.stride, self.padding = F._pool_params(
+            kernel_size, stride, padding, 2, "AvgPool2d"
         )
-        self.padding = _ints(padding, 2, "AvgPool2d", "padding")
         self.count_include_pad = bool(count_include_pad)
 
     def forward(self, x: Any) -> Any:
@@ -201,3 +195,106 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class ConvTranspose2d(Module):
+    """The adjoint of Conv2d (PyTorch's ``ConvTranspose2d``, without groups): weight
+    (in_channels, out_channels, kH, kW), output size (H - 1) s - 2 pad + d (k - 1) +
+    output_padding + 1; weights and bias from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with
+    fan_in = out_channels * kH * kW, as PyTorch's."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        output_padding: int | tuple[int, int] = 0,
+        bias: bool = True,
+        dilation: int | tuple[int, int] = 1,
+        *,
+        dtype: Any = np.float64,
+        rng: Any = None,
+    ) -> None:
+        who = "ConvTranspose2d"
+        for name, n in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+                raise ValueError(f"{who}: {name} must be a positive integer, got {n!r}")
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel_size = _ints(kernel_size, 2, who, "kernel_size")
+        self.stride = _ints(stride, 2, who, "stride")
+        self.padding = _ints(padding, 2, who, "padding", 0)
+        self.output_padding = _ints(output_padding, 2, who, "output_padding", 0)
+        self.dilation = _ints(dilation, 2, who, "dilation")
+        if any(e >= max(s, d) for e, s, d in zip(self.output_padding, self.stride, self.dilation)):
+            raise ValueError(
+                f"{who}: output_padding {self.output_padding} must be smaller than the stride "
+                f"{self.stride} or the dilation {self.dilation}"
+            )
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"{who}: dtype must be a floating type, got {dtype}")
+        rng = _init.as_rng(rng)
+        fan_in = self.out_channels * math.prod(self.kernel_size)
+        shape = (self.in_channels, self.out_channels, *self.kernel_size)
+        make = _init.linear_default
+        self.weight = Parameter(make(shape, fan_in=fan_in, rng=rng, dtype=dtype))
+        self.bias = (
+            Parameter(make((self.out_channels,), fan_in=fan_in, rng=rng, dtype=dtype))
+            if bias
+            else None
+        )
+
+    def forward(self, x: Any) -> Value:
+        x = as_tensor(x, self.weight.dtype, self)
+        return F.conv_transpose2d(
+            x,
+            self.weight,
+            self.bias,
+            self.stride,
+            self.padding,
+            self.output_padding,
+            self.dilation,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}"
+        )
+
+
+class MaxPool1d(Module):
+    """out[..., i] = max over the window at i * stride, -inf padding (PyTorch's MaxPool1d)."""
+
+    def __init__(self, kernel_size: int, stride: int | None = None, padding: int = 0) -> None:
+        (k,), (s,), (p,) = F._pool_params(kernel_size, stride, padding, 1, "MaxPool1d")
+        self.kernel_size, self.stride, self.padding = k, s, p
+
+    def forward(self, x: Any) -> Any:
+        return F.max_pool1d(x, self.kernel_size, self.stride, self.padding)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool1d(Module):
+    """out[..., i] = mean over the window at i * stride, zero padding (PyTorch's AvgPool1d)."""
+
+    def __init__(
+        self,
+        kernel_size: int,
+        stride: int | None = None,
+        padding: int = 0,
+        count_include_pad: bool = True,
+    ) -> None:
+        (k,), (s,), (p,) = F._pool_params(kernel_size, stride, padding, 1, "AvgPool1d")
+        self.kernel_size, self.stride, self.padding = k, s, p
+        self.count_include_pad = bool(count_include_pad)
+
+    def forward(self, x: Any) -> Any:
+        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

@@ -37,6 +37,8 @@ class Embedding(Module):
                 raise ValueError(f"Embedding: {name} must be a positive integer, got {n!r}")
         self.num_embeddings, self.embedding_dim = int(num_embeddings), int(embedding_dim)
         if padding_idx is not None:
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, np.integer)):
+                raise TypeError(f"Embedding: padding_idx must be an int, got {padding_idx!r}")
             if not -self.num_embeddings <= padding_idx < self.num_embeddings:
                 raise ValueError(
                     f"Embedding: padding_idx must be in [-{self.num_embeddings}, "

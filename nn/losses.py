@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import Value, log_softmax, logsumexp, stack
+from autograd_lite import Value, log_softmax
 from autograd_lite import functional as F
 from nn.layers import cast
 from nn.module import Module
@@ -29,6 +29,7 @@ __all__ = [
     "mse_loss",
 ]
 __all__ += ["L1Loss", "NLLLoss", "SmoothL1Loss", "l1_loss", "nll_loss", "smooth_l1_loss"]
+__all__ += ["HuberLoss", "KLDivLoss", "huber_loss", "kl_div"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -69,6 +70,13 @@ def _target(target: Any, pred: Any, who: str) -> Any:
     return t
 
 
+def _ignore_index(value: Any, who: str) -> int:
+    """``ignore_index`` checked: an int (1.5 named no class; it was truncated)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{who}: ignore_index must be an int, got {value!r}")
+    return int(value)
+
+
 def _reduce(loss: Any, reduction: str, who: str) -> Any:
     if reduction == "mean":
         return F.mean(loss)
@@ -89,16 +97,33 @@ def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Value:
     return _reduce(diff * diff, reduction, "mse_loss")
 
 
-def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Value:
+def cross_entropy(
+    logits: Any,
+    labels: Any,
+    reduction: str = "mean",
+    *,
+    weight: Any = None,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+) -> Value:
     """Cross-entropy of softmax(logits) against labels: -log softmax(logits)[label].
 
     ``logits`` is (C,) or (B, C). ``labels`` are class indices, shape () or (B,), or
     probabilities (one-hot or soft, any numeric dtype) with the logits' shape: then the
     loss is -sum(labels * log_softmax(logits)). Computed with a stable log-softmax
-    (from logits - max(logits)), accurate at every magnitude. Labels are
-    constants: no gradient flows into them.
+    (from logits - max(logits)), accurate at every magnitude. Class indices are
+    constants; probabilities that require grad get -log_softmax(logits) (scaled by the
+    reduction), as in PyTorch.
+
+    PyTorch's options: ``weight`` (one per class) weighs each term, ``ignore_index``
+    skips class-index labels equal to it (``"mean"`` divides by the summed weights of the
+    others, as :func:`nll_loss`), and ``label_smoothing`` = e mixes the target with the
+    uniform distribution: (1 - e) target + e / C.
     """
     who = "cross_entropy"
+    ignore_index = _ignore_index(ignore_index, who)
+    if isinstance(label_smoothing, bool) or not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"{who}: label_smoothing must be in [0, 1], got {label_smoothing!r}")
     logits = _pred(logits, who)
     if len(logits.shape) not in (1, 2):
         raise ValueError(
@@ -108,9 +133,10 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Value:
     # traces this with the labels as a plan input)
     probs: Any = None
     if isinstance(labels, Value):
-        labels = labels.detach() if labels.requires_grad else labels  # constants: no gradient
-        if tuple(labels.shape) == tuple(logits.shape):
-            probs = cast(labels, logits.dtype)
+        if tuple(labels.shape) == tuple(logits.shape):  # probabilities: differentiable, as
+            probs = cast(labels, logits.dtype) if labels.dtype != logits.dtype else labels
+        elif labels.requires_grad:  # in PyTorch (gradient -log_softmax(logits))
+            labels = labels.detach()  # class indices: constants, no gradient
     else:
         labels = np.asarray(labels)
         is_probs = labels.shape == tuple(logits.shape)
@@ -122,13 +148,46 @@ def cross_entropy(logits: Any, labels: Any, reduction: str = "mean") -> Value:
             )
         if is_probs:  # one-hot or soft
             probs = labels.astype(logits.dtype, copy=False)
+    n_classes = logits.shape[-1]
+    w = None
+    if weight is not None:
+        w = _pred(weight.data if isinstance(weight, Value) else weight, who)
+        if w.shape != (n_classes,):
+            raise ValueError(f"{who}: weight must have shape ({n_classes},), got {w.shape}")
+        w = w.astype(logits.dtype, copy=False)
+    eps = float(label_smoothing)
+    logp = log_softmax(logits, axis=-1)
     if probs is not None:
-        return _reduce(-F.sum(probs * log_softmax(logits, axis=-1), axis=-1), reduction, who)
+        if eps:
+            probs = probs * (1.0 - eps) + eps / n_classes
+        terms = probs * logp if w is None else probs * logp * w
+        return _reduce(-F.sum(terms, axis=-1), reduction, who)
+    # a Value's labels are read only when an option needs them (compile traces the pick
+    # path with the labels as a plan input); raw labels holding ignore_index take nll's rules
+    ignored = not isinstance(labels, Value) and np.any(np.asarray(labels) == ignore_index)
+    if w is not None or eps or ignored:  # PyTorch's nll_loss rules
+        raw = np.asarray(labels.data if isinstance(labels, Value) else labels)
+        lp = logp if logits.ndim == 2 else F.reshape(logp, (1, n_classes))
+        y = raw.reshape(-1)
+        loss = nll_loss(lp, y, w, ignore_index, reduction)
+        if not eps:
+            return loss if logits.ndim == 2 or reduction != "none" else F.reshape(loss, ())
+        # smoothing: (1 - e) nll + e * mean over classes of -w_c logp_c, per kept sample
+        valid = (y != ignore_index).astype(logits.dtype)
+        smooth = -(F.sum(lp if w is None else lp * w, axis=-1) * valid) / n_classes
+        if reduction == "mean":
+            per = valid if w is None else valid * w[np.where(y != ignore_index, y, 0)]
+            denom = float(per.sum())
+            smooth = F.sum(smooth) / denom if denom else F.sum(smooth) * 0.0 + np.nan
+        elif reduction == "sum":
+            smooth = F.sum(smooth)
+        total = loss * (1.0 - eps) + smooth * eps
+        return total if logits.ndim == 2 or reduction != "none" else F.reshape(total, ())
     # -log_softmax(logits)[label]: log_softmax works from logits - max, so the loss is
     # accurate at every magnitude (logsumexp(z) - z[label] cancels at logits of 1e16).
     # pick checks the labels (integers in [0, C), one per row) on every call.
     try:
-        picked = F.pick(log_softmax(logits, axis=-1), labels)
+        picked = F.pick(logp, labels)
     except ValueError as e:
         raise ValueError(f"{who}: {str(e).removeprefix('pick: ')}") from None
     return _reduce(-picked, reduction, who)
@@ -151,22 +210,33 @@ def binary_cross_entropy(pred: Any, target: Any, reduction: str = "mean") -> Val
     return _reduce(F.binary_cross_entropy(pred, t), reduction, who)
 
 
-def binary_cross_entropy_with_logits(logits: Any, target: Any, reduction: str = "mean") -> Value:
-    """Binary cross-entropy of sigmoid(logits), stably: softplus(x) - x t.
+def binary_cross_entropy_with_logits(
+    logits: Any, target: Any, reduction: str = "mean", *, pos_weight: Any = None
+) -> Value:
+    """Binary cross-entropy of sigmoid(logits): (1 - t) x + (1 + (pw - 1) t) softplus(-x).
 
-    softplus(x) = log(1 + e^x) is computed as logsumexp([0, x]), which never overflows
-    (logits of +-1000 are fine) and is smooth everywhere, so the gradient is exactly
-    sigmoid(x) - t, at x = 0 too.
+    One node, exact at every logit (softplus is numpy's ``logaddexp``, which never
+    overflows), with gradient (1 - t) - (1 + (pw - 1) t) sigmoid(-x), which is
+    sigmoid(x) - t without ``pos_weight``. At a logit of +-inf the loss is its limit, inf
+    (or 0 where the target agrees), and the gradient 1, -pw t or 0, as PyTorch's.
+    ``pos_weight`` (PyTorch's) weighs the positive term; it broadcasts against the logits
+    (one weight per class, the last axis) and is a constant (no gradient).
     """
     who = "binary_cross_entropy_with_logits"
     x = _pred(logits, who)
     t = _target(target, x, who)
-    return _reduce(_softplus(x) - x * t, reduction, who)
-
-
-def _softplus(x: Any) -> Any:
-    """log(1 + e^x) = logsumexp([0, x]) elementwise: stable, with gradient sigmoid(x)."""
-    return logsumexp(stack([np.zeros(x.shape, x.dtype), x], axis=-1), axis=-1)
+    pw: Any = 1.0
+    if pos_weight is not None:  # a constant, as a Value's data (no gradient flows into it)
+        pw = _pred(pos_weight.data if isinstance(pos_weight, Value) else pos_weight, who)
+        try:
+            np.broadcast_shapes(pw.shape, tuple(x.shape))
+        except ValueError:
+            raise ValueError(
+                f"{who}: pos_weight of shape {pw.shape} does not broadcast against "
+                f"the logits' shape {tuple(x.shape)}"
+            ) from None
+        pw = pw.astype(x.dtype, copy=False)
+    return _reduce(F.binary_cross_entropy_with_logits(x, t, pw), reduction, who)
 
 
 class MSELoss(Module):
@@ -182,11 +252,29 @@ class MSELoss(Module):
 class CrossEntropyLoss(Module):
     """Module form of :func:`cross_entropy`."""
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(
+        self,
+        weight: Any = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ) -> None:
+        if isinstance(weight, str):  # the old positional reduction: CrossEntropyLoss("sum")
+            weight, reduction = None, weight
+        self.weight = None if weight is None else np.asarray(weight, dtype=float)
+        self.ignore_index = _ignore_index(ignore_index, "CrossEntropyLoss")
         self.reduction = reduction
+        self.label_smoothing = float(label_smoothing)
 
     def forward(self, logits: Any, labels: Any) -> Value:
-        return cross_entropy(logits, labels, self.reduction)
+        return cross_entropy(
+            logits,
+            labels,
+            self.reduction,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+        )
 
 
 class BCELoss(Module):
@@ -202,11 +290,14 @@ class BCELoss(Module):
 class BCEWithLogitsLoss(Module):
     """Module form of :func:`binary_cross_entropy_with_logits`."""
 
-    def __init__(self, reduction: str = "mean") -> None:
+    def __init__(self, reduction: str = "mean", *, pos_weight: Any = None) -> None:
         self.reduction = reduction
+        self.pos_weight = None if pos_weight is None else np.asarray(pos_weight, dtype=float)
 
     def forward(self, logits: Any, target: Any) -> Value:
-        return binary_cross_entropy_with_logits(logits, target, self.reduction)
+        return binary_cross_entropy_with_logits(
+            logits, target, self.reduction, pos_weight=self.pos_weight
+        )
 
 
 # ------------------------------------------------------------- L1, smooth L1, NLL
@@ -256,6 +347,7 @@ def nll_loss(
     ``nll_loss(log_softmax(z), y)`` equals ``cross_entropy(z, y)``.
     """
     who = "nll_loss"
+    ignore_index = _ignore_index(ignore_index, who)
     logp = _pred(log_probs, who)
     shape = tuple(logp.shape)
     if len(shape) == 0:
@@ -291,7 +383,10 @@ def nll_loss(
     per = per.astype(logp.dtype)
     loss = -(picked * per)
     if reduction == "mean":
-        return F.sum(loss) / float(per.sum())
+        total = float(per.sum())
+        if total == 0.0:  # every label ignored: the mean of nothing is nan, its gradient 0
+            return F.sum(loss) * 0.0 + np.nan  # (PyTorch's answer; not 0 / 0 in backward)
+        return F.sum(loss) / total
     return _reduce(loss, reduction, who)
 
 
@@ -323,8 +418,65 @@ class NLLLoss(Module):
         self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean"
     ) -> None:
         self.weight = None if weight is None else np.asarray(weight, dtype=float)
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = _ignore_index(ignore_index, "NLLLoss")
         self.reduction = reduction
 
     def forward(self, log_probs: Any, labels: Any) -> Value:
         return nll_loss(log_probs, labels, self.weight, self.ignore_index, self.reduction)
+
+
+# ------------------------------------------------------------------ Huber, KL divergence
+
+
+def huber_loss(pred: Any, target: Any, reduction: str = "mean", delta: float = 1.0) -> Value:
+    """0.5 d^2 where |d| <= delta, else delta (|d| - 0.5 delta), d = pred - target (PyTorch's).
+
+    ``delta * smooth_l1_loss(beta=delta)``; ``delta`` must be > 0.
+    """
+    if not delta > 0.0:
+        raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
+    return smooth_l1_loss(pred, target, reduction, beta=float(delta)) * float(delta)
+
+
+def kl_div(input: Any, target: Any, reduction: str = "mean", log_target: bool = False) -> Value:
+    """PyTorch's kl_div: target (log target - input) per entry, ``input`` log-probabilities.
+
+    With ``log_target`` the target is given as log-probabilities: exp(t) (t - input).
+    A target of 0 adds 0 (not nan). ``reduction`` is also ``"batchmean"`` (the sum divided
+    by the batch size, the KL divergence proper; ``"mean"`` divides by every element).
+    """
+    who = "kl_div"
+    x = _pred(input, who)
+    t = _target(target, x, who)
+    if log_target:
+        terms = F.exp(t) * (t - x)
+    else:
+        td = t.data if isinstance(t, Value) else t
+        positive = np.asarray(td) > 0
+        safe_log = F.log(F.where(positive, t, 1.0))  # log t where t > 0, and 0 * 0 elsewhere
+        terms = F.where(positive, t * (safe_log - x), 0.0 * t)
+    if reduction == "batchmean":
+        return F.sum(terms) / float(x.shape[0] if len(x.shape) else 1)
+    return _reduce(terms, reduction, who)
+
+
+class HuberLoss(Module):
+    """Module form of :func:`huber_loss`."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0) -> None:
+        if not delta > 0.0:
+            raise ValueError(f"HuberLoss: delta must be > 0, got {delta}")
+        self.reduction, self.delta = reduction, float(delta)
+
+    def forward(self, pred: Any, target: Any) -> Value:
+        return huber_loss(pred, target, self.reduction, self.delta)
+
+
+class KLDivLoss(Module):
+    """Module form of :func:`kl_div`."""
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False) -> None:
+        self.reduction, self.log_target = reduction, bool(log_target)
+
+    def forward(self, input: Any, target: Any) -> Value:
+        return kl_div(input, target, self.reduction, self.log_target)

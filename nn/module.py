@@ -5,9 +5,11 @@ A module's parameters and submodules are found by looking at its attributes: a
 `Parameter` is a parameter, a ``Module`` is a submodule, and lists, tuples and dicts of
 them count too, nested to any depth (``self.blocks = [[Linear(2, 2)]]`` names its
 parameters ``blocks.0.0.weight``). There is nothing to register, and a subclass need not
-call ``super().__init__()``. Attributes whose name starts with ``_`` are private and not
-searched. A plain leaf ``Value`` that requires grad, assigned to a module, is refused
-with a message: wrap it in ``nn.Parameter`` to train it (nothing is silently left out).
+call ``super().__init__()``. Every attribute is searched, as in PyTorch: ``self._w =
+Parameter(...)`` is the parameter ``_w``. A plain leaf ``Value`` that requires grad,
+assigned to a public attribute, is refused with a message: wrap it in ``nn.Parameter``
+to train it (nothing is silently left out); a private (``_``) attribute may hold one,
+as PyTorch allows. Like PyTorch, a name with a ``.`` cannot hold a parameter or module.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class Module:
     """
 
     training: bool = True
+    _internal: tuple[str, ...] = ("_buffer_names",)  # attributes that are not members
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -85,11 +88,17 @@ class Module:
     def __setattr__(self, name: str, value: Any) -> None:
         if not name.startswith("_"):
             _check_member(f"{type(self).__name__}.{name}", value)
+        if ("." in name or not name) and isinstance(value, (Module, Parameter)):
+            raise ValueError(  # PyTorch's rule: a dotted name could not be found again
+                f"{type(self).__name__}: {name!r} cannot name a parameter or submodule "
+                "(names must be non-empty and contain no '.')"
+            )
         object.__setattr__(self, name, value)
 
     def _items(self) -> Iterable[tuple[str, Any]]:
-        """The (name, value) pairs searched for parameters and submodules."""
-        return ((k, v) for k, v in vars(self).items() if not k.startswith("_"))
+        """The (name, value) pairs searched for parameters and submodules: every attribute
+        (``_w`` too, as in PyTorch) but the class's own bookkeeping, ``_internal``."""
+        return ((k, v) for k, v in vars(self).items() if k not in self._internal)
 
     # ------------------------------------------------------------------ structure
     def children(self) -> Iterator[Module]:
@@ -273,6 +282,8 @@ class Sequential(Module):
                 raise TypeError(f"Sequential: argument {i} is a {type(m).__name__}, not a Module")
             setattr(self, str(i), m)
         self._modules = modules  # private: the same modules, in order, for forward
+
+    _internal = ("_buffer_names", "_modules")  # the children again, in order
 
     def __len__(self) -> int:
         return len(self._modules)

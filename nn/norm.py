@@ -10,6 +10,7 @@ running + momentum * batch, the variance unbiased (n / (n - 1)).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -62,7 +63,7 @@ class LayerNorm(Module):
             )
         dtype = _dtype(dtype, "LayerNorm")
         self.normalized_shape = shape
-        self.eps = float(eps)
+        self.eps = _eps(eps, "LayerNorm")
         self.elementwise_affine = bool(elementwise_affine)
         self.weight = Parameter(np.ones(shape, dtype)) if elementwise_affine else None
         self.bias = Parameter(np.zeros(shape, dtype)) if elementwise_affine and bias else None
@@ -92,6 +93,15 @@ class LayerNorm(Module):
         )
 
 
+def _eps(eps: Any, who: str) -> float:
+    """``eps`` checked: a finite number > 0 (at 0 or below, or nan, the output is nan)."""
+    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{who}: eps must be a number, got {eps!r}")
+    if not 0.0 < eps < math.inf:
+        raise ValueError(f"{who}: eps must be a finite number > 0, got {eps}")
+    return float(eps)
+
+
 class _BatchNorm(Module):
     """The shared body of BatchNorm1d and BatchNorm2d; ``ndims`` are the input ranks taken."""
 
@@ -119,7 +129,7 @@ class _BatchNorm(Module):
             raise ValueError(f"{who}: momentum must be in [0, 1] or None, got {momentum}")
         dtype = _dtype(dtype, who)
         c = self.num_features = int(num_features)
-        self.eps = float(eps)
+        self.eps = _eps(eps, who)
         self.momentum = None if momentum is None else float(momentum)
         self.affine = bool(affine)
         self.track_running_stats = bool(track_running_stats)

@@ -102,8 +102,12 @@ class Optimizer:
                 reset_grad(p, set_to_none)
 
     def step(self) -> None:
-        """Update every parameter that has a gradient (``.grad`` not None), in place."""
-        states = self.state
+        """Update every parameter that has a gradient (``.grad`` not None), in place.
+
+        Every gradient is checked before any parameter changes: a step that fails (a
+        gradient of the wrong shape or dtype) changes nothing.
+        """
+        todo = []
         k = -1
         for group in self.param_groups:
             for p in group["params"]:
@@ -113,15 +117,31 @@ class Optimizer:
                     continue
                 if isinstance(grad, Value):  # from a create_graph backward
                     grad = grad.data
-                state = states.get(k)
-                if state is None:
-                    state = states[k] = {}
-                if type(p.data) is float:  # a Python-float parameter: the rule on a 0-d array
-                    data = np.array(p.data)
-                    self._update(data, np.asarray(grad, dtype=np.float64), state, group)
-                    p.data = float(data)
-                else:
-                    self._update(p.data, grad, state, group)
+                if not (
+                    (
+                        type(grad) is np.ndarray  # the common case first: no conversions
+                        and grad.dtype.kind == "f"
+                        and grad.shape == p.shape
+                    )
+                    or (np.shape(grad) == p.shape and np.asarray(grad).dtype.kind in "fiu")
+                ):
+                    raise ValueError(
+                        f"{type(self).__name__}.step: parameter {k} has shape {p.shape} but "
+                        f"its gradient is {np.asarray(grad).dtype} of shape {np.shape(grad)}; "
+                        "nothing was updated"
+                    )
+                todo.append((k, p, grad, group))
+        states = self.state
+        for k, p, grad, group in todo:
+            state = states.get(k)
+            if state is None:
+                state = states[k] = {}
+            if type(p.data) is float:  # a Python-float parameter: the rule on a 0-d array
+                data = np.array(p.data)
+                self._update(data, np.asarray(grad, dtype=np.float64), state, group)
+                p.data = float(data)
+            else:
+                self._update(p.data, grad, state, group)
 
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict, group: dict) -> None:
         raise NotImplementedError
@@ -280,12 +300,23 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(
-            params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+            params,
+            dict(
+                lr=lr,
+                betas=tuple(betas) if isinstance(betas, (tuple, list)) else betas,
+                eps=eps,
+                weight_decay=weight_decay,
+            ),
         )
 
     def _check(self, group: dict[str, Any]) -> None:
         super()._check(group)
-        b1, b2 = group["betas"]
+        betas = group["betas"]
+        if not isinstance(betas, tuple) or len(betas) != 2:
+            raise ValueError(
+                f"{type(self).__name__}: betas must be a pair (beta1, beta2), got {betas!r}"
+            )
+        b1, b2 = betas
         if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
             raise ValueError(
                 f"{type(self).__name__}: betas must be in [0, 1), got {group['betas']}"
@@ -312,7 +343,8 @@ class Adam(Optimizer):
         m += (1.0 - b1) * g
         v *= b2
         v += (1.0 - b2) * (g * g)
-        denom = np.sqrt(v)  # sqrt(v) / sqrt(1 - b2^t) + eps, then the step, in one buffer
+        # sqrt(v) / sqrt(1 - b2^t) + eps, then the step, in one buffer (an array at 0-d too)
+        denom = np.sqrt(v, out=np.empty_like(v))
         denom /= math.sqrt(1.0 - b2**t)
         denom += eps
         np.divide(m, denom, out=denom)

@@ -225,8 +225,9 @@ def to_torch(model: Module) -> Any:
     Linear layers become ``torch.nn.Linear`` (weights transposed to PyTorch's (out, in)),
     ``Layer`` a ``Sequential(Linear, activation)``, ``MLP`` one ``Sequential`` of Linear
     and activation modules; convolutions, pooling, norms (running statistics included),
-    dropout, embeddings, activations and containers map one to one. Parameters keep their
-    dtype (float64 stays float64). Needs PyTorch (imported only here).
+    dropout, embeddings, activations and containers map one to one. Every parameter and
+    buffer keeps its dtype (a float32 layer beside a float64 one stays so) and every
+    submodule its train/eval mode. Needs PyTorch (imported only here).
     """
     try:
         import torch
@@ -236,17 +237,41 @@ def to_torch(model: Module) -> Any:
         raise TypeError(f"to_torch: expected an nn.Module, got {type(model).__name__}")
     tmodel, keys = _plan(model, torch.nn)
     ours = model.state_dict()
-    floats = {v.dtype for v in ours.values() if v.dtype.kind == "f"}
-    if floats == {np.dtype(np.float64)}:
-        tmodel = tmodel.double()
-    elif floats == {np.dtype(np.float16)}:
-        tmodel = tmodel.half()
     state = {}
     for o, t, transpose in keys:
         arr = ours[o].T if transpose else ours[o]
         state[t] = torch.from_numpy(np.ascontiguousarray(arr))
+        path, _, name = t.rpartition(".")
+        owner = tmodel.get_submodule(path)  # each tensor in its own dtype, before the copy
+        if name in owner._parameters:
+            owner._parameters[name].data = owner._parameters[name].data.to(state[t].dtype)
+        else:
+            owner._buffers[name] = owner._buffers[name].to(state[t].dtype)
     tmodel.load_state_dict(state, strict=True)
-    return tmodel.train(model.training)
+    _copy_modes(model, tmodel)
+    return tmodel
+
+
+def _copy_modes(m: Module, t: Any) -> None:
+    """Give every torch module the train/eval mode of the module it came from."""
+    t.training = m.training
+    if isinstance(m, (Layer, MLP)):  # Sequential(Linear, activation, ...): the layer's mode
+        j = 0
+        for layer in [m] if isinstance(m, Layer) else m.layers:
+            t[j].training = layer.training
+            j += 1
+            if _has_activation(layer.activation):
+                if isinstance(layer.activation, Module):
+                    _copy_modes(layer.activation, t[j])
+                else:
+                    t[j].training = layer.training
+                j += 1
+    elif isinstance(m, (Sequential, ModuleList)):
+        for i, child in enumerate(m):
+            _copy_modes(child, t[i])
+    elif isinstance(m, ModuleDict):
+        for k in m:
+            _copy_modes(m[k], t[k])
 
 
 def load_torch_state_dict(

@@ -330,6 +330,15 @@ def pick_case(draw):
     return [draw(arrays(s)), Labels(labels, s[-1])], ()
 
 
+@st.composite
+def bce_logits_case(draw):
+    sx, st_ = draw(broadcastable_shapes())
+    x = draw(maybe_scalar(arrays(sx, -4.0, 4.0)))
+    t = draw(maybe_scalar(arrays(st_, 0.0, 1.0)))
+    pw = draw(st.one_of(st.floats(0.5, 3.0), arrays(sx, 0.5, 3.0)))
+    return [x, t], (pw,)
+
+
 CASES = {
     "add": binary(),
     "sub": binary(),
@@ -369,6 +378,7 @@ CASES = {
     "linear": linear_case(),
     "mse": binary(),
     "binary_cross_entropy": binary(x_range=(0.05, 0.95), y_range=(0.0, 1.0)),
+    "binary_cross_entropy_with_logits": bce_logits_case(),
     "conv1d": conv_case(1),
     "conv2d": conv_case(2),
     "conv_transpose": conv_transpose_case(),

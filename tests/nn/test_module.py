@@ -37,7 +37,7 @@ def test_parameters_are_found_in_attributes_lists_and_dicts():
         "heads.b.weight",
         "heads.b.bias",
     ]
-    assert len(b.parameters()) == 8  # not the constant, not the private one
+    assert len(b.parameters()) == 8  # not the constant, not the private plain Value
     assert [n for n, _ in b.named_children()] == ["inner", "heads.a", "heads.b"]
 
 
@@ -118,7 +118,7 @@ def test_a_trainable_plain_value_or_a_set_of_modules_is_refused():
     with pytest.raises(TypeError, match="a set"):
         m.parts = {nn.Linear(1, 1)}
     m.constant = Value(1.0, requires_grad=False)  # a constant is fine
-    m._scratch = Value(1.0)  # so is anything private
+    m._scratch = Value(1.0)  # so is a private plain Value (as PyTorch allows)
     assert m.parameters() == []
 
 
