@@ -201,7 +201,7 @@ def record(
     v = new_node(Value)
     v.data = out
     v.grad = None
-    v.name = None
+    v._notes = None
     if track and state.grad_enabled:
         v.requires_grad = True
         v._op = op
