@@ -100,6 +100,12 @@ assert_type(ag.matmul(W, x), Value)
 assert_type(ag.sum(W, axis=0), Value)
 assert_type(loss.backward(), None)
 assert_type(a.item(), float)
+image = Value(rng.normal(size=(1, 1, 4, 4)))
+kernel = Value(rng.normal(size=(1, 1, 2, 2)))
+assert_type(ag.max_pool2d(ag.conv2d(image, kernel), 2), Value)
+assert_type(ag.linear(x, Value(rng.normal(size=(4, 2)))), Value)
+assert_type(ag.binary_cross_entropy(ag.sigmoid(a), 1.0), Value)
+save = ag.save_graph
 '''
 
 
