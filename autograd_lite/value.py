@@ -19,6 +19,8 @@ import numpy as np
 if TYPE_CHECKING:
     import numpy.typing as npt
 
+    from autograd_lite.op import Op
+
 __all__ = ["Parameter", "Value"]
 
 Data = float | np.ndarray
@@ -181,6 +183,9 @@ class Value:
     data: Data
     grad: Any
     requires_grad: bool
+    _op: Op | None
+    _inputs: tuple[Any, ...] | None
+    _ctx: tuple[Any, ...] | None
     _notes: Notes | None
 
     def __init__(
@@ -256,22 +261,22 @@ class Value:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        d = self.data
+        d: Any = self.data
         return () if type(d) is float else d.shape
 
     @property
     def ndim(self) -> int:
-        d = self.data
+        d: Any = self.data
         return 0 if type(d) is float else d.ndim
 
     @property
     def size(self) -> int:
-        d = self.data
+        d: Any = self.data
         return 1 if type(d) is float else d.size
 
     @property
     def dtype(self) -> np.dtype:
-        d = self.data
+        d: Any = self.data
         return np.dtype(np.float64) if type(d) is float else d.dtype
 
     @property
@@ -291,7 +296,7 @@ class Value:
 
     def item(self) -> float:
         """The value as a Python float (tensors must hold exactly one element)."""
-        d = self.data
+        d: Any = self.data
         if type(d) is float:
             return d
         if d.size != 1:
@@ -320,7 +325,7 @@ class Value:
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
-        d = self.data
+        d: Any = self.data
         if type(d) is float:
             parts = [f"{d:.6g}"]
             if self.grad is not None and not isinstance(self.grad, Value):
@@ -358,7 +363,8 @@ class Value:
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a scalar Value")
-        return len(self.data)
+        d: Any = self.data
+        return len(d)
 
     def __iter__(self) -> Iterator[Value]:
         for i in range(len(self)):
