@@ -87,7 +87,14 @@ class Op:
             out, args = node, (*inputs, *node._ctx)
         else:
             out = node.data
-            args = [x.data if isinstance(x, Value) else x for x in inputs]
+            if len(inputs) == 2:  # most ops: unrolled, no comprehension call (~10% of backward)
+                x, y = inputs
+                args = [
+                    x.data if isinstance(x, Value) else x,
+                    y.data if isinstance(y, Value) else y,
+                ]
+            else:
+                args = [x.data if isinstance(x, Value) else x for x in inputs]
             if node._ctx:
                 args += node._ctx
             if wide:  # Python floats raise at poles (1/0); numpy float64 gives inf/nan instead
@@ -111,8 +118,14 @@ class Op:
                     vjps(i, g, out, *args) if isinstance(x, Value) and x.requires_grad else None
                     for i, x in enumerate(inputs)
                 ]
+            if len(vjps) == 2:  # unrolled: most ops have two inputs
+                x, y = inputs
+                return [
+                    vjps[0](g, out, *args) if isinstance(x, Value) and x.requires_grad else None,
+                    vjps[1](g, out, *args) if isinstance(y, Value) and y.requires_grad else None,
+                ]
             grads = []
-            for vjp, x in zip(vjps, inputs):  # a loop: most ops have one or two inputs
+            for vjp, x in zip(vjps, inputs):
                 needed = isinstance(x, Value) and x.requires_grad
                 grads.append(vjp(g, out, *args) if needed else None)
             return grads
