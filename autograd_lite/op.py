@@ -82,7 +82,9 @@ class Op:
         With ``create_graph`` the rules get Values (the node as ``out``), so what they
         compute is recorded and can be differentiated again.
         """
-        inputs = node._inputs
+        inputs: Any = node._inputs  # (annotations for checkers only: nothing runs for them)
+        out: Any
+        args: Any
         if create_graph:  # the rules see Values, so what they compute is recorded
             out, args = node, (*inputs, *node._ctx)
         else:
@@ -100,7 +102,7 @@ class Op:
             if wide:  # Python floats raise at poles (1/0); numpy float64 gives inf/nan instead
                 g, out = np.float64(g), np.float64(out)
                 args = [np.float64(a) if type(a) is float else a for a in args]
-        vjps = self.vjps
+        vjps: Any = self.vjps
         try:
             if self.joint:
                 grads = vjps(g, out, *args)

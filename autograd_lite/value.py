@@ -227,7 +227,8 @@ class Value:
 
     @name.setter
     def name(self, name: str | None) -> None:
-        self._notes_for_write().name = name
+        old = self._notes
+        self._notes = Notes(name) if old is None else Notes(name, old.site, old.calls)
 
     @property
     def _site(self) -> tuple[tuple[str, int, str], ...] | None:
@@ -239,7 +240,8 @@ class Value:
 
     @_site.setter
     def _site(self, site: tuple[tuple[str, int, str], ...] | None) -> None:
-        self._notes_for_write().site = site
+        old = self._notes
+        self._notes = Notes(None, site) if old is None else Notes(old.name, site, old.calls)
 
     @property
     def _calls(self) -> tuple[Any, ...]:
@@ -251,13 +253,8 @@ class Value:
 
     @_calls.setter
     def _calls(self, calls: tuple[Any, ...]) -> None:
-        self._notes_for_write().calls = calls
-
-    def _notes_for_write(self) -> Notes:
-        notes = self._notes
-        if notes is None:
-            notes = self._notes = Notes(None)
-        return notes
+        old = self._notes
+        self._notes = Notes(None, None, calls) if old is None else Notes(old.name, old.site, calls)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -466,14 +463,22 @@ class Value:
 
 class Notes:
     """A node's rarely-set facts, kept off the common node: its name, the user frames
-    that made it (under detect_anomaly) and the module calls that returned it."""
+    that made it (under detect_anomaly) and the module calls that returned it.
+
+    Never changed once made (a setter makes a new one), so a shallow copy of a Value
+    can be renamed without renaming the original, as when ``name`` was a slot."""
 
     __slots__ = ("calls", "name", "site")
 
-    def __init__(self, name: str | None) -> None:
+    def __init__(
+        self,
+        name: str | None,
+        site: tuple[tuple[str, int, str], ...] | None = None,
+        calls: tuple[Any, ...] | None = None,
+    ) -> None:
         self.name = name
-        self.site: tuple[tuple[str, int, str], ...] | None = None
-        self.calls: tuple[Any, ...] | None = None
+        self.site = site
+        self.calls = calls
 
 
 class Parameter(Value):

@@ -333,6 +333,12 @@ def test_name_site_and_module_records_share_one_rarely_set_slot():
         z = Value(1.0, name="x").tanh()
     assert z._site and z.name is None and getattr(z, "_calls", None) is None
     assert Value(1.0, name="w").detach().name == "w"
+    import copy
+
+    w = Value(1.0, name="w")
+    c = copy.copy(w)
+    c.name = "c"
+    assert (w.name, c.name) == ("w", "c")
 
 
 def test_every_name_bound_onto_value_is_declared_on_the_class():
@@ -357,7 +363,8 @@ def test_every_name_bound_onto_value_is_declared_on_the_class():
             elif isinstance(node, ast.Assign):
                 declared.update(t.id for t in node.targets if isinstance(t, ast.Name))
     declared.update(cls_slot for cls_slot in Value.__slots__)
-    runtime = set(Value.__dict__) - {"__module__", "__doc__", "__annotations__", "__slots__"}
+    internal = {"__module__", "__doc__", "__annotations__", "__slots__", "__slotnames__"}
+    runtime = set(Value.__dict__) - internal  # (__slotnames__: copyreg's cache)
     assert runtime - declared == set()
     # ... and the block declares nothing that is not there at run time
     assert {n for n in declared if not hasattr(Value, n)} == set()
