@@ -75,7 +75,7 @@ def unbroadcast(g: np.ndarray, xshape: tuple[int, ...]) -> np.ndarray:
 
 def sum_to(g: Any, x: Value, node: Value, index: int) -> Any:
     """Reduce gradient ``g`` to the shape and dtype of input ``x`` (undo broadcasting)."""
-    xd = x.data
+    xd: Any = x.data
     if type(g) is np.ndarray and type(xd) is np.ndarray and g.shape == xd.shape:
         return g if g.dtype == xd.dtype else g.astype(xd.dtype)
     is_value = isinstance(g, Value)
@@ -85,7 +85,7 @@ def sum_to(g: Any, x: Value, node: Value, index: int) -> Any:
         axes = broadcast_axes(gshape, xshape)
         if axes is None:
             raise ValueError(
-                f"backward of {node._op.name!r} gave a gradient of shape {gshape} "
+                f"backward of {node.op!r} gave a gradient of shape {gshape} "
                 f"for its input {index} of shape {xshape}"
             )
         if is_value:
@@ -180,7 +180,8 @@ def _run_backward(
             inputs = node._inputs
             if inputs is None:
                 continue
-            for i, gx in enumerate(node._op.vjp(node, g, create_graph)):
+            # (_inputs is set exactly when _op is: node._op is an Op here)
+            for i, gx in enumerate(node._op.vjp(node, g, create_graph)):  # type: ignore[union-attr]
                 if gx is None:
                     continue
                 x = inputs[i]
@@ -189,7 +190,7 @@ def _run_backward(
                 if type(gx) is not float or type(x.data) is not float:
                     gx = sum_to(gx, x, node, i)
                 if anomaly:
-                    modes.check_backward(node._op.name, node, i, gx)
+                    modes.check_backward(node._op.name, node, i, gx)  # type: ignore[union-attr]
                 prev = grads.get(x)
                 grads[x] = gx if prev is None else prev + gx
     finally:

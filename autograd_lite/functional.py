@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -57,9 +57,21 @@ __all__ = [
 Axis = int | tuple[int, ...] | None
 
 
+@overload
+def exp(x: Value) -> Value: ...
+@overload
+def exp(x: Any) -> Any: ...
+
+
 def exp(x: Any) -> Any:
     """e ** x, elementwise."""
     return call(prim.EXP, (x,))
+
+
+@overload
+def log(x: Value) -> Value: ...
+@overload
+def log(x: Any) -> Any: ...
 
 
 def log(x: Any) -> Any:
@@ -67,9 +79,21 @@ def log(x: Any) -> Any:
     return call(prim.LOG, (x,))
 
 
+@overload
+def sqrt(x: Value) -> Value: ...
+@overload
+def sqrt(x: Any) -> Any: ...
+
+
 def sqrt(x: Any) -> Any:
     """Square root, elementwise."""
     return call(prim.SQRT, (x,))
+
+
+@overload
+def tanh(x: Value) -> Value: ...
+@overload
+def tanh(x: Any) -> Any: ...
 
 
 def tanh(x: Any) -> Any:
@@ -77,9 +101,21 @@ def tanh(x: Any) -> Any:
     return call(prim.TANH, (x,))
 
 
+@overload
+def sigmoid(x: Value) -> Value: ...
+@overload
+def sigmoid(x: Any) -> Any: ...
+
+
 def sigmoid(x: Any) -> Any:
     """Logistic function 1 / (1 + e**-x), elementwise; d/dx = s(x) (1 - s(x))."""
     return call(prim.SIGMOID, (x,))
+
+
+@overload
+def relu(x: Value) -> Value: ...
+@overload
+def relu(x: Any) -> Any: ...
 
 
 def relu(x: Any) -> Any:
@@ -87,9 +123,21 @@ def relu(x: Any) -> Any:
     return call(prim.RELU, (x,))
 
 
+@overload
+def leaky_relu(x: Value, negative_slope: float = 0.01) -> Value: ...
+@overload
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any: ...
+
+
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
     """x where x > 0, else negative_slope * x; its gradient at 0 is negative_slope."""
     return call(prim.LEAKY_RELU, (x,), (float(negative_slope),))
+
+
+@overload
+def abs(x: Value) -> Value: ...
+@overload
+def abs(x: Any) -> Any: ...
 
 
 def abs(x: Any) -> Any:
@@ -97,9 +145,21 @@ def abs(x: Any) -> Any:
     return call(prim.ABS, (x,))
 
 
+@overload
+def sin(x: Value) -> Value: ...
+@overload
+def sin(x: Any) -> Any: ...
+
+
 def sin(x: Any) -> Any:
     """Sine, elementwise."""
     return call(prim.SIN, (x,))
+
+
+@overload
+def cos(x: Value) -> Value: ...
+@overload
+def cos(x: Any) -> Any: ...
 
 
 def cos(x: Any) -> Any:
@@ -107,19 +167,37 @@ def cos(x: Any) -> Any:
     return call(prim.COS, (x,))
 
 
+@overload
+def pow(x: Value, y: Any) -> Value: ...
+@overload
+def pow(x: Any, y: Any) -> Any: ...
+
+
 def pow(x: Any, y: Any) -> Any:
     """x ** y. A Value exponent is differentiated too (d/dy = x**y log x, needs x > 0)."""
     if isinstance(y, Value):
         return call(prim.POW, (x, y))
-    c = constant(y, "pow")  # refuses complex and ragged exponents with a clear error
+    c: Any = constant(y, "pow")  # refuses complex and ragged exponents with a clear error
     if type(c) is not float:
         c = c.astype(np.float64) if c.ndim else float(c)
     return call(prim.POW_CONST, (x,), (c,))
 
 
+@overload
+def maximum(x: Value, y: Any) -> Value: ...
+@overload
+def maximum(x: Any, y: Any) -> Any: ...
+
+
 def maximum(x: Any, y: Any) -> Any:
     """Elementwise maximum with broadcasting; ties split the gradient evenly."""
     return call(prim.MAXIMUM, (x, y))
+
+
+@overload
+def minimum(x: Value, y: Any) -> Value: ...
+@overload
+def minimum(x: Any, y: Any) -> Any: ...
 
 
 def minimum(x: Any, y: Any) -> Any:
@@ -131,6 +209,12 @@ def where(cond: Any, x: Any, y: Any) -> Any:
     """x where cond is true, else y (broadcasting); cond is a constant boolean mask."""
     mask = np.asarray(prim.data(cond), dtype=bool)
     return call(prim.WHERE, (x, y), (bool(mask) if mask.ndim == 0 else mask,))
+
+
+@overload
+def binary_cross_entropy(p: Value, t: Any) -> Value: ...
+@overload
+def binary_cross_entropy(p: Any, t: Any) -> Any: ...
 
 
 def binary_cross_entropy(p: Any, t: Any) -> Any:
@@ -163,9 +247,21 @@ def pick(x: Any, labels: Any) -> Any:
     return call(prim.PICK, (x, labels))
 
 
+@overload
+def matmul(x: Value, y: Any) -> Value: ...
+@overload
+def matmul(x: Any, y: Any) -> Any: ...
+
+
 def matmul(x: Any, y: Any) -> Any:
     """Matrix product x @ y, with numpy's rules for 1-D and stacked operands."""
     return call(prim.MATMUL, (x, y))
+
+
+@overload
+def linear(x: Value, weight: Any, bias: Any = None) -> Value: ...
+@overload
+def linear(x: Any, weight: Any, bias: Any = None) -> Any: ...
 
 
 def linear(x: Any, weight: Any, bias: Any = None) -> Any:
@@ -178,9 +274,25 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Any:
     return call(prim.LINEAR, (x, weight, bias))
 
 
+@overload
+def mse(pred: Value, target: Any) -> Value: ...
+@overload
+def mse(pred: Any, target: Any) -> Any: ...
+
+
 def mse(pred: Any, target: Any) -> Any:
     """mean((pred - target)**2) as one node (shapes broadcast)."""
     return call(prim.MSE, (pred, target))
+
+
+@overload
+def sum(
+    x: Value, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Any = None
+) -> Value: ...
+@overload
+def sum(
+    x: Any, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Any = None
+) -> Any: ...
 
 
 def sum(
@@ -189,6 +301,16 @@ def sum(
     """Sum over ``axis`` (an int, a tuple, or None for all); PyTorch's ``dim``/``keepdim`` too."""
     axis, keepdims = _dim_names("sum", axis, keepdims, dim, keepdim)
     return call(prim.SUM, (x,), (_axis_param(axis, "sum"), bool(keepdims)))
+
+
+@overload
+def mean(
+    x: Value, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Any = None
+) -> Value: ...
+@overload
+def mean(
+    x: Any, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Any = None
+) -> Any: ...
 
 
 def mean(
@@ -200,12 +322,32 @@ def mean(
     return call(prim.MEAN, (x,), (_axis_param(axis, "mean"), bool(keepdims)))
 
 
+@overload
+def max(
+    x: Value, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Any = None
+) -> Value: ...
+@overload
+def max(
+    x: Any, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Any = None
+) -> Any: ...
+
+
 def max(
     x: Any, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Any = None
 ) -> Any:
     """Maximum over ``axis``; ties share the gradient evenly (values only, no indices)."""
     axis, keepdims = _dim_names("max", axis, keepdims, dim, keepdim)
     return call(prim.MAX, (x,), (_axis_param(axis, "max"), bool(keepdims)))
+
+
+@overload
+def min(
+    x: Value, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Any = None
+) -> Value: ...
+@overload
+def min(
+    x: Any, axis: Axis = None, keepdims: bool = False, *, dim: Axis = None, keepdim: Any = None
+) -> Any: ...
 
 
 def min(
@@ -216,12 +358,28 @@ def min(
     return -max(-x, axis, keepdims)
 
 
+@overload
+def logsumexp(
+    x: Value, axis: Axis = -1, keepdims: bool = False, *, dim: Axis = None, keepdim: Any = None
+) -> Value: ...
+@overload
+def logsumexp(
+    x: Any, axis: Axis = -1, keepdims: bool = False, *, dim: Axis = None, keepdim: Any = None
+) -> Any: ...
+
+
 def logsumexp(
     x: Any, axis: Axis = -1, keepdims: bool = False, *, dim: Axis = None, keepdim: Any = None
 ) -> Any:
     """log(sum(exp(x), axis)), computed stably (logits of 1000 do not overflow)."""
     axis, keepdims = _dim_names("logsumexp", axis, keepdims, dim, keepdim, -1)
     return call(prim.LOGSUMEXP, (x,), (_axis_param(axis, "logsumexp"), bool(keepdims)))
+
+
+@overload
+def log_softmax(x: Value, axis: int = -1, *, dim: int | None = None) -> Value: ...
+@overload
+def log_softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Any: ...
 
 
 def log_softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Any:
@@ -233,10 +391,22 @@ def log_softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Any:
     return call(prim.LOG_SOFTMAX, (x,), (_axis_param(axis, "log_softmax"),))
 
 
+@overload
+def softmax(x: Value, axis: int = -1, *, dim: int | None = None) -> Value: ...
+@overload
+def softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Any: ...
+
+
 def softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Any:
     """exp(x) / sum(exp(x), axis), computed as exp(log_softmax(x)) so it never overflows."""
     axis, _ = _dim_names("softmax", axis, False, dim, None, -1)
     return exp(log_softmax(x, axis))
+
+
+@overload
+def reshape(x: Value, new_shape: int | Sequence[int]) -> Value: ...
+@overload
+def reshape(x: Any, new_shape: int | Sequence[int]) -> Any: ...
 
 
 def reshape(x: Any, new_shape: int | Sequence[int]) -> Any:
@@ -257,6 +427,12 @@ def reshape(x: Any, new_shape: int | Sequence[int]) -> Any:
     return call(prim.RESHAPE, (x,), (tuple(int(n) for n in new_shape),))
 
 
+@overload
+def transpose(x: Value, axes: Sequence[int] | None = None) -> Value: ...
+@overload
+def transpose(x: Any, axes: Sequence[int] | None = None) -> Any: ...
+
+
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
     """Permute the axes (reverse them when ``axes`` is None)."""
     if axes is not None:
@@ -271,6 +447,12 @@ def broadcast_to(x: Any, new_shape: Sequence[int]) -> Any:
     if prim.shape(x) == new_shape:
         return x
     return call(prim.BROADCAST_TO, (x,), (new_shape,))
+
+
+@overload
+def getitem(x: Value, index: Any) -> Value: ...
+@overload
+def getitem(x: Any, index: Any) -> Any: ...
 
 
 def getitem(x: Any, index: Any) -> Any:
@@ -444,6 +626,16 @@ def _conv(x: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: A
     return reshape(out, prim.shape(out)[1:]) if unbatched else out
 
 
+@overload
+def conv1d(
+    x: Value, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1
+) -> Value: ...
+@overload
+def conv1d(
+    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1
+) -> Any: ...
+
+
 def conv1d(
     x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1
 ) -> Any:
@@ -452,6 +644,16 @@ def conv1d(
     PyTorch's ``conv1d`` (without groups): x is (N, C, L) or (C, L), weight (O, C, K).
     """
     return _conv(x, weight, bias, stride, padding, dilation, 1)
+
+
+@overload
+def conv2d(
+    x: Value, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1
+) -> Value: ...
+@overload
+def conv2d(
+    x: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1
+) -> Any: ...
 
 
 def conv2d(
@@ -493,6 +695,12 @@ def _pool_params(
     return kernel, stride_, pads
 
 
+@overload
+def max_pool2d(x: Value, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Value: ...
+@overload
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any: ...
+
+
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Any:
     """out[..., i, j] = max_{p, q} x_pad[..., i s + p, j s + q], padded with -inf.
 
@@ -501,6 +709,24 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
     """
     x, kernel, stride_, pads = _pool_args(x, kernel_size, stride, padding, "max_pool2d")
     return call(prim.MAX_POOL2D, (x,), (kernel, stride_, pads))
+
+
+@overload
+def avg_pool2d(
+    x: Value,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    count_include_pad: bool = True,
+) -> Value: ...
+@overload
+def avg_pool2d(
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    count_include_pad: bool = True,
+) -> Any: ...
 
 
 def avg_pool2d(
@@ -600,6 +826,12 @@ def conv_transpose2d(
     return reshape(out, prim.shape(out)[1:]) if unbatched else out
 
 
+@overload
+def dropout(x: Value, p: float = 0.5, training: bool = True, rng: Any = None) -> Value: ...
+@overload
+def dropout(x: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> Any: ...
+
+
 def dropout(x: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> Any:
     """x * mask / (1 - p) with mask ~ Bernoulli(1 - p) in training; x itself otherwise.
 
@@ -616,6 +848,12 @@ def dropout(x: Any, p: float = 0.5, training: bool = True, rng: Any = None) -> A
     elif not hasattr(rng, "random"):  # a seed; a Generator (anything with .random) as is
         rng = np.random.default_rng(rng)
     return call(prim.DROPOUT, (_tensor(x, "dropout"),), (float(p), rng, prim.MaskBox()))
+
+
+@overload
+def flatten(x: Value, start_dim: int = 1, end_dim: int = -1) -> Value: ...
+@overload
+def flatten(x: Any, start_dim: int = 1, end_dim: int = -1) -> Any: ...
 
 
 def flatten(x: Any, start_dim: int = 1, end_dim: int = -1) -> Any:

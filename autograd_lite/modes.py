@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -186,8 +187,8 @@ _SITE_FRAMES = 3
 
 def user_frames() -> tuple[tuple[str, int, str], ...]:
     """The innermost frames of the caller outside this library: (file, line, function)."""
-    frames = []
-    f = sys._getframe(1)
+    frames: list[tuple[str, int, str]] = []
+    f: FrameType | None = sys._getframe(1)
     while f is not None and len(frames) < _SITE_FRAMES:
         filename = f.f_code.co_filename
         if not os.path.abspath(filename).startswith(_LIBRARY_DIRS):

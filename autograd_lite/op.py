@@ -97,18 +97,27 @@ class Op:
         With ``create_graph`` the rules get Values (the node as ``out``), so what they
         compute is recorded and can be differentiated again.
         """
-        inputs = node._inputs
+        inputs: Any = node._inputs  # (annotations for checkers only: nothing runs for them)
+        out: Any
+        args: Any
         if create_graph:  # the rules see Values, so what they compute is recorded
             out, args = node, (*inputs, *node._ctx)
         else:
             out = node.data
-            args = [x.data if isinstance(x, Value) else x for x in inputs]
+            if len(inputs) == 2:  # most ops: unrolled, no comprehension call (~10% of backward)
+                x, y = inputs
+                args = [
+                    x.data if isinstance(x, Value) else x,
+                    y.data if isinstance(y, Value) else y,
+                ]
+            else:
+                args = [x.data if isinstance(x, Value) else x for x in inputs]
             if node._ctx:
                 args += node._ctx
             if wide:  # Python floats raise at poles (1/0); numpy float64 gives inf/nan instead
                 g, out = np.float64(g), np.float64(out)
                 args = [np.float64(a) if type(a) is float else a for a in args]
-        vjps = self.vjps
+        vjps: Any = self.vjps
         try:
             if self.joint:
                 grads = vjps(g, out, *args)
@@ -126,8 +135,14 @@ class Op:
                     vjps(i, g, out, *args) if isinstance(x, Value) and x.requires_grad else None
                     for i, x in enumerate(inputs)
                 ]
+            if len(vjps) == 2:  # unrolled: most ops have two inputs
+                x, y = inputs
+                return [
+                    vjps[0](g, out, *args) if isinstance(x, Value) and x.requires_grad else None,
+                    vjps[1](g, out, *args) if isinstance(y, Value) and y.requires_grad else None,
+                ]
             grads = []
-            for vjp, x in zip(vjps, inputs):  # a loop: most ops have one or two inputs
+            for vjp, x in zip(vjps, inputs):
                 needed = isinstance(x, Value) and x.requires_grad
                 grads.append(vjp(g, out, *args) if needed else None)
             return grads
@@ -243,7 +258,7 @@ def record(
     v = new_node(Value)
     v.data = out
     v.grad = None
-    v.name = None
+    v._notes = None
     if track and state.grad_enabled:
         v.requires_grad = True
         v._op = op

@@ -155,8 +155,8 @@ Value.__pos__ = _pos  # type: ignore[method-assign]
 Value.__pow__ = _pow  # type: ignore[method-assign]
 Value.__rpow__ = _rpow  # type: ignore[method-assign]
 Value.__getitem__ = _getitem  # type: ignore[method-assign]
-Value.T = property(_T)  # type: ignore[attr-defined]
-Value.backward = backward  # type: ignore[attr-defined]
+setattr(Value, "T", property(_T))  # noqa: B010  (declared in value.py for checkers)
+setattr(Value, "backward", backward)  # noqa: B010
 for _method in (
     leaky_relu,
     sum,

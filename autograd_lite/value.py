@@ -4,19 +4,29 @@ Engine data is a Python float (a scalar) or a real floating ndarray (a tensor). 
 stay Python floats on the scalar path: no numpy scalar is made there, which is what makes
 micrograd-style code fast. Arithmetic, methods such as ``exp`` and ``backward`` are bound
 onto `Value` by :mod:`autograd_lite.operators`, which sits above both this module and the
-op table; this module knows no operation.
+op table; this module knows no operation. Type checkers see them declared here, in the
+class's ``TYPE_CHECKING`` block (which is not run: it costs nothing at run time); a test
+holds that block and what operators.py binds in step.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from autograd_lite.op import Op
 
 __all__ = ["Parameter", "Value"]
 
 Data = float | np.ndarray
+Operand: TypeAlias = "Value | npt.ArrayLike"
+"""What arithmetic takes besides a Value: numbers, arrays, nested lists of numbers."""
+Axis: TypeAlias = "int | tuple[int, ...] | None"
 
 
 # ------------------------------------------------------------------------ coercion
@@ -163,26 +173,20 @@ class Value:
     # _op/_inputs/_ctx: the operation that made the node, its inputs and its static
     # parameters (None for a leaf). No closure over the node itself: a graph holds no
     # reference cycle and is freed by reference counting as soon as its output is
-    # dropped. _site is set only under detect_anomaly (read with getattr). _calls is set
-    # only on a Value a Module returned (autograd_lite.scope; read with getattr).
-    __slots__ = (
-        "data",
-        "grad",
-        "requires_grad",
-        "name",
-        "_op",
-        "_inputs",
-        "_ctx",
-        "_site",
-        "_calls",
-    )
+    # dropped. _notes: None, or the rarely-set facts (a name, an anomaly site, module
+    # records) in one small Notes object: seven slots, 168 bytes per scalar op node
+    # with its float and its inputs (tests/autograd_lite/test_value.py measures it).
+    __slots__ = ("data", "grad", "requires_grad", "_op", "_inputs", "_ctx", "_notes")
     __array_ufunc__ = None  # so that `ndarray * Value` calls Value.__rmul__
     __hash__ = object.__hash__  # identity: a node is a dictionary key in graph walks
 
     data: Data
     grad: Any
     requires_grad: bool
-    name: str | None
+    _op: Op | None
+    _inputs: tuple[Any, ...] | None
+    _ctx: tuple[Any, ...] | None
+    _notes: Notes | None
 
     def __init__(
         self,
@@ -209,30 +213,67 @@ class Value:
         self.data = as_data(data, dtype, who)
         self.grad = None
         self.requires_grad = bool(requires_grad)
-        self.name = name
         self._op = None
         self._inputs = None
         self._ctx = None
+        self._notes = None if name is None else Notes(name)
 
     # ------------------------------------------------------------------ attributes
     @property
+    def name(self) -> str | None:
+        """The name given to this Value (shown in drawings and reprs), or None."""
+        notes = self._notes
+        return None if notes is None else notes.name
+
+    @name.setter
+    def name(self, name: str | None) -> None:
+        old = self._notes
+        self._notes = Notes(name) if old is None else Notes(name, old.site, old.calls)
+
+    @property
+    def _site(self) -> tuple[tuple[str, int, str], ...] | None:
+        """The user frames that made this node, set only under detect_anomaly."""
+        notes = self._notes
+        if notes is None or notes.site is None:
+            raise AttributeError("_site")  # unset, as a slot would be: read with getattr
+        return notes.site
+
+    @_site.setter
+    def _site(self, site: tuple[tuple[str, int, str], ...] | None) -> None:
+        old = self._notes
+        self._notes = Notes(None, site) if old is None else Notes(old.name, site, old.calls)
+
+    @property
+    def _calls(self) -> tuple[Any, ...]:
+        """The module calls that returned this node (autograd_lite.scope), if any."""
+        notes = self._notes
+        if notes is None or notes.calls is None:
+            raise AttributeError("_calls")  # unset, as a slot would be: read with getattr
+        return notes.calls
+
+    @_calls.setter
+    def _calls(self, calls: tuple[Any, ...]) -> None:
+        old = self._notes
+        self._notes = Notes(None, None, calls) if old is None else Notes(old.name, old.site, calls)
+
+    @property
     def shape(self) -> tuple[int, ...]:
-        d = self.data
+        d: Any = self.data
         return () if type(d) is float else d.shape
 
     @property
     def ndim(self) -> int:
-        d = self.data
+        d: Any = self.data
         return 0 if type(d) is float else d.ndim
 
     @property
     def size(self) -> int:
-        d = self.data
+        d: Any = self.data
         return 1 if type(d) is float else d.size
 
     @property
     def dtype(self) -> np.dtype:
-        d = self.data
+        d: Any = self.data
         return np.dtype(np.float64) if type(d) is float else d.dtype
 
     @property
@@ -252,7 +293,7 @@ class Value:
 
     def item(self) -> float:
         """The value as a Python float (tensors must hold exactly one element)."""
-        d = self.data
+        d: Any = self.data
         if type(d) is float:
             return d
         if d.size != 1:
@@ -281,7 +322,7 @@ class Value:
 
     # ------------------------------------------------------------------ display
     def __repr__(self) -> str:
-        d = self.data
+        d: Any = self.data
         if type(d) is float:
             parts = [f"{d:.6g}"]
             if self.grad is not None and not isinstance(self.grad, Value):
@@ -319,11 +360,12 @@ class Value:
     def __len__(self) -> int:
         if self.ndim == 0:
             raise TypeError("len() of a scalar Value")
-        return len(self.data)
+        d: Any = self.data
+        return len(d)
 
     def __iter__(self) -> Iterator[Value]:
         for i in range(len(self)):
-            yield self[i]  # type: ignore[index]  # __getitem__ is bound by operators.py
+            yield self[i]
 
     # Comparisons are not differentiable: they return raw booleans (a bool or an ndarray).
     def __lt__(self, other: Any) -> Any:
@@ -337,6 +379,106 @@ class Value:
 
     def __ge__(self, other: Any) -> Any:
         return self.data >= raw(other)
+
+    if TYPE_CHECKING:  # bound by autograd_lite.operators (see the module docstring)
+
+        def __add__(self, other: Operand) -> Value: ...
+        def __radd__(self, other: Operand) -> Value: ...
+        def __sub__(self, other: Operand) -> Value: ...
+        def __rsub__(self, other: Operand) -> Value: ...
+        def __mul__(self, other: Operand) -> Value: ...
+        def __rmul__(self, other: Operand) -> Value: ...
+        def __truediv__(self, other: Operand) -> Value: ...
+        def __rtruediv__(self, other: Operand) -> Value: ...
+        def __matmul__(self, other: Operand) -> Value: ...
+        def __rmatmul__(self, other: Operand) -> Value: ...
+        def __pow__(self, other: Operand) -> Value: ...
+        def __rpow__(self, other: Operand) -> Value: ...
+        def __neg__(self) -> Value: ...
+        def __pos__(self) -> Value: ...
+        def __abs__(self) -> Value: ...
+        def __getitem__(self, index: Any) -> Value: ...
+        def exp(self) -> Value: ...
+        def log(self) -> Value: ...
+        def sqrt(self) -> Value: ...
+        def tanh(self) -> Value: ...
+        def sigmoid(self) -> Value: ...
+        def relu(self) -> Value: ...
+        def abs(self) -> Value: ...
+        def sin(self) -> Value: ...
+        def cos(self) -> Value: ...
+        def leaky_relu(self, negative_slope: float = 0.01) -> Value: ...
+        def sum(
+            self,
+            axis: Axis = None,
+            keepdims: bool = False,
+            *,
+            dim: Axis = None,
+            keepdim: bool | None = None,
+        ) -> Value: ...
+        def mean(
+            self,
+            axis: Axis = None,
+            keepdims: bool = False,
+            *,
+            dim: Axis = None,
+            keepdim: bool | None = None,
+        ) -> Value: ...
+        def max(
+            self,
+            axis: Axis = None,
+            keepdims: bool = False,
+            *,
+            dim: Axis = None,
+            keepdim: bool | None = None,
+        ) -> Value: ...
+        def min(
+            self,
+            axis: Axis = None,
+            keepdims: bool = False,
+            *,
+            dim: Axis = None,
+            keepdim: bool | None = None,
+        ) -> Value: ...
+        def logsumexp(
+            self,
+            axis: Axis = -1,
+            keepdims: bool = False,
+            *,
+            dim: Axis = None,
+            keepdim: bool | None = None,
+        ) -> Value: ...
+        def softmax(self, axis: int = -1, *, dim: int | None = None) -> Value: ...
+        def log_softmax(self, axis: int = -1, *, dim: int | None = None) -> Value: ...
+        def reshape(self, *shape: int | Sequence[int]) -> Value: ...
+        def view(self, *shape: int | Sequence[int]) -> Value: ...
+        def transpose(self, *axes: int | Sequence[int]) -> Value: ...
+        @property
+        def T(self) -> Value: ...
+        def backward(self, gradient: Any = None, create_graph: bool = False) -> None: ...
+        def _repr_mimebundle_(
+            self, include: Any = None, exclude: Any = None, **_: Any
+        ) -> dict[str, Any]: ...
+
+
+class Notes:
+    """A node's rarely-set facts, kept off the common node: its name, the user frames
+    that made it (under detect_anomaly) and the module calls that returned it.
+
+    Never changed once made (a setter makes a new one), so a shallow copy of a Value
+    can be renamed without renaming the original, as when ``name`` was a slot."""
+
+    __slots__ = ("calls", "name", "site")
+
+    def __init__(
+        self,
+        name: str | None,
+        site: tuple[tuple[str, int, str], ...] | None = None,
+        calls: tuple[Any, ...] | None = None,
+    ) -> None:
+        self.name = name
+        self.site = site
+        self.calls = calls
 
 
 class Parameter(Value):
@@ -355,8 +497,8 @@ def leaf(data: Data, requires_grad: bool, name: str | None = None) -> Value:
     v.data = data
     v.grad = None
     v.requires_grad = requires_grad
-    v.name = name
     v._op = v._inputs = v._ctx = None
+    v._notes = None if name is None else Notes(name)
     return v
 
 

@@ -177,12 +177,5 @@ def _common(mc: ModuleCalls, a: Call | None, b: Call | None) -> Call | None:
     """The innermost call holding both ``a`` and ``b`` (or None)."""
     if a is None or b is None:
         return None
-    while mc.depth[a] > mc.depth[b]:
-        a = mc.parent[a]  # type: ignore[assignment]
-    while mc.depth[b] > mc.depth[a]:
-        b = mc.parent[b]  # type: ignore[assignment]
-    while a is not b:
-        a, b = mc.parent[a], mc.parent[b]  # type: ignore[assignment]
-        if a is None or b is None:
-            return None
-    return a
+    holding_a = set(mc.ancestors(a))
+    return next((c for c in mc.ancestors(b) if c in holding_a), None)

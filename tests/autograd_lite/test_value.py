@@ -296,3 +296,75 @@ def test_scalar_backward_at_a_pole_follows_numpy_too(f, grad):
     x = Value(0.0)
     f(x).backward()
     assert x.grad == grad and type(x.grad) is float
+
+
+# ------------------------------------------------------------------ node size and notes
+
+
+def test_a_scalar_op_node_takes_at_most_168_bytes():
+    """The node, its float and its inputs tuple: seven slots (issue 19: was 184 with two
+    rarely-set slots for anomaly sites and module records)."""
+    import sys
+    import tracemalloc
+
+    x = Value(1.0)
+    y = x * 2.0
+    assert sys.getsizeof(y) + sys.getsizeof(y.data) + sys.getsizeof(y._inputs) <= 168
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        y = x
+        for _ in range(2000):
+            y = y * 1.0001 + 0.5
+        per_node = (tracemalloc.get_traced_memory()[0] - before) / 4000
+    finally:
+        tracemalloc.stop()
+    assert per_node <= 168.5, per_node
+
+
+def test_name_site_and_module_records_share_one_rarely_set_slot():
+    y = Value(1.0) * 2.0
+    assert y._notes is None and y.name is None
+    assert getattr(y, "_site", None) is None and getattr(y, "_calls", ()) == ()
+    y.name = "y"
+    y._calls = ("a call",)
+    assert (y.name, y._calls, getattr(y, "_site", None)) == ("y", ("a call",), None)
+    with ag.detect_anomaly():
+        z = Value(1.0, name="x").tanh()
+    assert z._site and z.name is None and getattr(z, "_calls", None) is None
+    assert Value(1.0, name="w").detach().name == "w"
+    import copy
+
+    w = Value(1.0, name="w")
+    c = copy.copy(w)
+    c.name = "c"
+    assert (w.name, c.name) == ("w", "c")
+
+
+def test_every_name_bound_onto_value_is_declared_on_the_class():
+    """What operators.py (and viz.py) bind at import, a type checker sees in value.py."""
+    import ast
+    import pathlib
+
+    import autograd_lite.value as value_module
+
+    tree = ast.parse(pathlib.Path(value_module.__file__).read_text())
+    (cls,) = (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Value")
+    declared: set[str] = set()
+    blocks = [cls.body]
+    while blocks:
+        for node in blocks.pop():
+            if isinstance(node, ast.If):  # the TYPE_CHECKING block
+                blocks.append(node.body)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                declared.add(node.name)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                declared.add(node.target.id)
+            elif isinstance(node, ast.Assign):
+                declared.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    declared.update(cls_slot for cls_slot in Value.__slots__)
+    internal = {"__module__", "__doc__", "__annotations__", "__slots__", "__slotnames__"}
+    runtime = set(Value.__dict__) - internal  # (__slotnames__: copyreg's cache)
+    assert runtime - declared == set()
+    # ... and the block declares nothing that is not there at run time
+    assert {n for n in declared if not hasattr(Value, n)} == set()
