@@ -23,7 +23,7 @@ from typing import Any
 
 import graphviz
 
-from autograd_lite import __version__, render
+from autograd_lite import __version__
 from autograd_lite.expr import (
     CONSTANTS,
     FUNCTIONS,
@@ -38,6 +38,7 @@ from autograd_lite.viz import (
     GraphvizNotFoundError,
     draw_graph,
     output_format,
+    render,
     save_graph,
 )
 

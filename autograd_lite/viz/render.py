@@ -260,7 +260,7 @@ def _run(args: Sequence[str], source: bytes, name: str, format: str, *, quiet: b
             raise RenderTimeoutError(
                 f"{name} did not finish drawing the graph within {limit:g} s and was stopped; "
                 "draw fewer values (max_nodes, --max-nodes) or allow more time "
-                "(autograd_lite.render.time_limit, --timeout)"
+                "(autograd_lite.viz.render.time_limit, --timeout)"
             ) from None
         except FileNotFoundError:
             raise graphviz.ExecutableNotFound(args) from None
