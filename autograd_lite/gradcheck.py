@@ -24,7 +24,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +62,7 @@ DIRECTIONAL_THRESHOLD = 20
 
 _CONFIRM_LIMIT = 5  # columns confirmed as wrong before the rest are left unexamined
 _WORST = 5  # entries listed per failing input
+_NONDET = "not checked: non-deterministic"
 _FAILING = ("mismatch", "kink-fail", "unexamined")
 _SECOND_ORDER_HINT = (
     "second derivatives are checked as d/dx of the gradient of L = sum(v * fn(x)) for a fixed "
@@ -131,6 +132,9 @@ class GradcheckResult:
     rtol: float
     strict: bool = False
     error: str | None = None
+    unchecked: list[str] = field(default_factory=list)
+    """Leaves that require grad and feed the output but were not checked (``params=``
+    limited the check to others); under ``strict`` they make the check fail."""
 
     def __bool__(self) -> bool:
         return self.passed
@@ -154,16 +158,30 @@ class GradcheckResult:
     def __str__(self) -> str:
         who = "gradcheck" if self.order == 1 else "gradgradcheck (second derivatives)"
         n_bad = len(self.failures)
-        if self.passed:
+        partly = ""
+        if self.unchecked:
+            n = len(self.unchecked)
+            partly = (
+                f"partly checked: {n} {'leaf' if n == 1 else 'leaves'} not checked "
+                f"({', '.join(self.unchecked)})"
+            )
+        if self.passed and partly:
+            head = f"{who} {partly}; the {len(self.checks)} checked agree with finite differences"
+        elif self.passed:
             head = f"{who} passed: {len(self.checks)} checked, all agree with finite differences"
         elif self.error:
             head = f"{who} FAILED: {self.error}"
+        elif not n_bad and partly:
+            head = f"{who} FAILED (strict): {partly}"
+            partly = ""
         else:
             head = (
                 f"{who} FAILED: {n_bad} of {len(self.checks)} checked disagree with finite "
                 "differences"
             )
         how = "random projections v^T J u" if self.mode == "fast" else "every Jacobian entry"
+        if partly and not self.passed:
+            head += f"; {partly}"
         lines = [
             head,
             f"  mode: {self.mode} ({how}), eps={self.eps:g}, atol={self.atol:g}, "
@@ -326,6 +344,7 @@ def gradcheck(
     strict: bool = False,
     fast_mode: bool | None = None,
     seed: int = 0,
+    nondet_tol: float = 0.0,
 ) -> GradcheckResult:
     """Check ``fn``'s gradients: every Jacobian entry satisfies |a - n| <= atol + rtol * |n|.
 
@@ -333,19 +352,31 @@ def gradcheck(
     arrays are wrapped as Values that do) and ``params``: Values ``fn`` uses without
     receiving them (a list, a ``{name: Value}`` dict, or anything with
     ``named_parameters()``); when ``fn`` itself has ``named_parameters`` (a module) its
-    parameters are checked by default. An input that does not influence the output fails
-    unless ``allow_unused``. Entries that disagree are examined for finite-difference
-    noise and kinks (not with ``strict``). ``fast_mode`` compares random projections
-    (None: beyond :data:`FULL_MODE_BUDGET` forward passes). Returns a
-    :class:`GradcheckResult`; on failure raises :class:`GradcheckError` carrying it,
-    or returns it (falsy) with ``raise_exception=False``.
+    parameters are checked by default. Without ``params``, every other leaf that requires
+    grad in the graph ``fn`` records (a Parameter held by a closure, a global, a module it
+    reaches) is checked too; with ``params``, such leaves are listed as not checked
+    (``result.unchecked``; a failure under ``strict``). ``fn`` is run twice first: if the
+    outputs differ by more than ``nondet_tol``, the check fails as non-deterministic. An
+    input that does not influence the output fails unless ``allow_unused``. Entries
+    that disagree are examined for finite-difference noise and kinks (not with
+    ``strict``). ``fast_mode`` compares random projections (None: beyond
+    :data:`FULL_MODE_BUDGET` forward passes). Returns a :class:`GradcheckResult`; on
+    failure raises :class:`GradcheckError` carrying it, or returns it (falsy) with
+    ``raise_exception=False``.
     """
-    opts = _Options(eps, atol, rtol, allow_unused, strict, fast_mode, seed)
-    args, targets, swapped = _prepare(fn, inputs, params, "gradcheck")
+    opts = _Options(eps, atol, rtol, allow_unused, strict, fast_mode, seed, nondet_tol)
+    args, targets, swapped = _prepare(fn, inputs, params, "gradcheck", need_targets=False)
     run = _Run(fn, args, "gradcheck")
     with _swap(swapped):
-        result = _check(run, targets, opts, order=1)
-    return _finish(result, raise_exception)
+        found = _found_leaves(run, fn, targets, params)
+        with _swap([t.value for t in found.extra]):
+            targets = targets + found.extra
+            out, nondet = _twice(run, found.out, bool(found.extra), opts)
+            if nondet:
+                result = _error_result(nondet, targets, opts, run, 1, _NONDET)
+            else:
+                result = _check(run, targets, opts, order=1, out=out)
+    return _finish(_partly(result, found.unchecked), raise_exception)
 
 
 def gradgradcheck(
@@ -361,6 +392,7 @@ def gradgradcheck(
     strict: bool = False,
     fast_mode: bool | None = None,
     seed: int = 0,
+    nondet_tol: float = 0.0,
 ) -> GradcheckResult:
     """Check second derivatives: :func:`gradcheck` of x -> d(sum(v * fn(x)))/dx.
 
@@ -369,11 +401,11 @@ def gradgradcheck(
     fixed random array of the output's shape. A second derivative that is identically
     zero (a linear function) passes. Same arguments and result as :func:`gradcheck`.
     """
-    opts = _Options(eps, atol, rtol, True, strict, fast_mode, seed)
-    args, targets, swapped = _prepare(fn, inputs, params, "gradgradcheck")
+    opts = _Options(eps, atol, rtol, True, strict, fast_mode, seed, nondet_tol)
+    args, targets, swapped = _prepare(fn, inputs, params, "gradgradcheck", need_targets=False)
     counter = _Run(fn, args, "gradgradcheck")
-    wrt = [t.value for t in targets]
-    sizes = [t.size for t in targets]
+    wrt: list[Value] = []
+    sizes: list[int] = []
 
     def first_derivative(*xs: Value) -> Value:
         out = counter.output()
@@ -390,20 +422,29 @@ def gradgradcheck(
         return concatenate(flat)
 
     with _swap(swapped):
-        if grad_outputs is None:
-            out = counter.output()
-            rng = np.random.default_rng(seed)
-            v: Any = (
-                float(rng.standard_normal()) if out.ndim == 0 else rng.standard_normal(out.shape)
-            )
-        else:
-            v = grad_outputs.data if isinstance(grad_outputs, Value) else grad_outputs
-        run = _Run(first_derivative, args, "gradgradcheck", counter)
-        try:
-            result = _check(run, targets, opts, order=2)
-        except _RawBackward as e:
-            result = _error_result(str(e), targets, opts, run)
-    return _finish(result, raise_exception)
+        found = _found_leaves(counter, fn, targets, params)
+        with _swap([t.value for t in found.extra]):
+            targets = targets + found.extra
+            wrt[:] = [t.value for t in targets]
+            sizes[:] = [t.size for t in targets]
+            out, nondet = _twice(counter, found.out, bool(found.extra), opts)
+            run = _Run(first_derivative, args, "gradgradcheck", counter)
+            if grad_outputs is None:
+                rng = np.random.default_rng(seed)
+                v: Any = _cotangent(rng, out.shape)
+                v = float(v) if out.ndim == 0 else v
+            else:
+                v = grad_outputs.data if isinstance(grad_outputs, Value) else grad_outputs
+            if nondet:
+                result = _error_result(nondet, targets, opts, run, 2, _NONDET)
+            else:
+                try:
+                    result = _check(run, targets, opts, order=2)
+                except _RawBackward as e:
+                    result = _error_result(
+                        str(e), targets, opts, run, 2, "not checked: backward not differentiable"
+                    )
+    return _finish(_partly(result, found.unchecked), raise_exception)
 
 
 def check_graph(
@@ -450,6 +491,149 @@ def check_graph(
     return result
 
 
+# ------------------------------------------------------------- leaves, determinism
+
+
+@dataclass
+class _Found:
+    out: Value  # fn's output from the discovery run
+    extra: list[_Target]  # leaves to check beyond the inputs and params
+    unchecked: list[str]  # leaves left out because params= limited the check
+
+
+def _found_leaves(run: _Run, fn: Any, targets: list[_Target], params: Any) -> _Found:
+    """Run fn once and find every leaf requiring grad in its graph that is not a target.
+
+    Without ``params`` they are checked (named by the module that holds them, else their
+    own name or the variable holding them, else ``leaf #k``); with ``params`` they are
+    reported as not checked.
+    """
+    out = run.output()
+    if not targets and (params is not None or not out.requires_grad):
+        raise ValueError(f"{run.who}: no input requires grad, so there is nothing to check")
+    known = {id(t.value) for t in targets}
+    leaves = []
+    if out.requires_grad:
+        leaves = [
+            n
+            for n in topological_order([out])
+            if n.is_leaf and n.requires_grad and id(n) not in known and n.dtype.kind == "f"
+        ]
+    if not leaves:
+        return _Found(out, [], [])
+    names = _reachable_names(fn)
+    used = {t.name for t in targets}
+    labels = []
+    for k, leaf in enumerate(leaves):
+        name = names.get(id(leaf)) or leaf.name or f"leaf #{k}"
+        if name in used:
+            name = f"{name} (leaf #{k})"
+        used.add(name)
+        labels.append(name)
+    if params is not None:
+        return _Found(out, [], labels)
+    extra = [_Target(leaf, n, n, None) for leaf, n in zip(leaves, labels)]
+    for t in extra:
+        if t.value.dtype != np.float64:
+            warnings.warn(
+                f"{run.who}: {t.name} is {t.value.dtype}; the check runs on it in float64",
+                stacklevel=3,
+            )
+    return _Found(out, extra, [])
+
+
+def _reachable_names(fn: Any) -> dict[int, str]:
+    """Names for the Values ``fn`` can reach: a module's parameter names, else the variable.
+
+    Looks at ``fn`` itself, its ``__self__``, closure cells, the globals its code names and
+    its defaults, and one level into lists, tuples and dicts and functions found there.
+    """
+    names: dict[int, str] = {}
+    seen: set[int] = set()
+
+    def visit(var: str, obj: Any, depth: int) -> None:
+        if id(obj) in seen or depth > 3:
+            return
+        seen.add(id(obj))
+        if isinstance(obj, Value):
+            names.setdefault(id(obj), obj.name or var)
+            return
+        named = getattr(obj, "named_parameters", None)
+        if callable(named) and not isinstance(obj, type):
+            try:
+                pairs = list(named())
+            except Exception:  # not a module after all
+                pairs = []
+            for n, p in pairs:
+                names.setdefault(id(p), n)
+            return
+        if isinstance(obj, (list, tuple)):
+            for i, o in enumerate(obj):
+                visit(f"{var}[{i}]", o, depth + 1)
+        elif isinstance(obj, dict):
+            for key, o in obj.items():
+                visit(f"{var}[{key!r}]", o, depth + 1)
+        elif callable(obj) and hasattr(getattr(obj, "__func__", obj), "__code__"):
+            visit_function(obj, depth + 1)
+
+    def visit_function(f: Any, depth: int) -> None:
+        owner = getattr(f, "__self__", None)
+        if owner is not None:
+            visit("self", owner, depth)
+        f = getattr(f, "__func__", f)
+        code = f.__code__
+        for var, cell in zip(code.co_freevars, f.__closure__ or ()):
+            with suppress(ValueError):  # an empty cell
+                visit(var, cell.cell_contents, depth)
+        glob = getattr(f, "__globals__", {})
+        for var in code.co_names:
+            if var in glob:
+                visit(var, glob[var], depth)
+        for d in f.__defaults__ or ():
+            visit("a default", d, depth)
+
+    visit("fn", fn, 0)
+    return names
+
+
+def _twice(run: _Run, first: Value, rerun: bool, opts: _Options) -> tuple[Value, str | None]:
+    """Run fn (again) and compare with a run before: the output to check, or why not.
+
+    ``rerun``: ``first`` was computed before some leaves were swapped to float64, so two
+    fresh runs are compared instead.
+    """
+    a = run.output() if rerun else first
+    b = run.output()
+    x = np.array(a.data, dtype=np.float64)
+    y = np.array(b.data, dtype=np.float64)
+    if x.shape != y.shape:
+        return b, (
+            f"non-deterministic: fn gave outputs of shapes {x.shape} and {y.shape} on two "
+            "runs with the same inputs"
+        )
+    with np.errstate(all="ignore"):
+        diff = np.abs(x - y)
+    same = (diff <= opts.nondet_tol) | (np.isnan(x) & np.isnan(y)) | (x == y)
+    if same.all():
+        return b, None
+    worst = float(_inf(np.where(same, 0.0, diff)).max())
+    return b, (
+        f"non-deterministic: fn gave different outputs on two runs with the same inputs "
+        f"({int((~same).sum())} of {same.size} elements differ, by up to {worst:.3g}), so "
+        "finite differences of it mean nothing. Seed its randomness inside fn, call "
+        "model.eval() (dropout), or pass nondet_tol= if the differences are tiny and "
+        "expected"
+    )
+
+
+def _partly(result: GradcheckResult, unchecked: list[str]) -> GradcheckResult:
+    """Record the leaves left unchecked; under strict they fail the check."""
+    result.unchecked = list(unchecked)
+    if unchecked and result.strict:
+        result.passed = False
+    return result
+
+
 # ------------------------------------------------------------------------ preparation
 
 
@@ -462,6 +646,7 @@ class _Options:
     strict: bool
     fast_mode: bool | None
     seed: int
+    nondet_tol: float = 0.0
 
 
 class _Target:
@@ -679,13 +864,21 @@ def _unit(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return u / n if n > 0 else u
 
 
+def _cotangent(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Random signed weights of size 0.5 to 1.5: a VJP that ignores or mangles its incoming
+    gradient (2x for g * 2x, relu(g) * 2x) cannot agree with them by chance."""
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 1.5, size=shape)
+
+
 def _seed_like(out: Value, flat: np.ndarray) -> Any:
     return float(flat[0]) if type(out.data) is float else flat.reshape(out.shape)
 
 
-def _check(run: _Run, targets: list[_Target], opts: _Options, order: int) -> GradcheckResult:
+def _check(
+    run: _Run, targets: list[_Target], opts: _Options, order: int, out: Value | None = None
+) -> GradcheckResult:
     start = time.perf_counter()
-    out = run.output()
+    out = run.output() if out is None else out
     f0 = np.array(out.data, dtype=np.float64).reshape(-1)
     run.out_size = f0.size
     label = _labeller(out.shape, targets, order)
@@ -717,18 +910,15 @@ def _check(run: _Run, targets: list[_Target], opts: _Options, order: int) -> Gra
 
 
 def _error_result(
-    message: str, targets: list[_Target], opts: _Options, run: _Run
+    message: str, targets: list[_Target], opts: _Options, run: _Run, order: int, verdict: str
 ) -> GradcheckResult:
-    checks = [
-        InputCheck(t.name, t.index, t.shape, False, "not checked: backward not differentiable")
-        for t in targets
-    ]
+    checks = [InputCheck(t.name, t.index, t.shape, False, verdict) for t in targets]
     forward, backward = run.cost
     return GradcheckResult(
         False,
         checks,
         "full",
-        2,
+        order,
         forward,
         backward,
         0.0,

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 
 import autograd_lite as ag
+import autograd_lite.functional as F
 import nn
 from autograd_lite import Value
 from autograd_lite.gradcheck import FULL_MODE_BUDGET, GradcheckResult
@@ -260,7 +261,7 @@ def test_a_closure_over_a_layers_weights_checks_them():
     x = Value(X)
     result = ag.gradcheck(lambda x, w, b: layer(x), [x, layer.weight, layer.bias])
     assert [c.index for c in result.checks] == [0, 1, 2] and result[2].shape == (2,)
-    assert result.forward_passes == 1 + 2 * (6 + 6 + 2)
+    assert result.forward_passes == 2 + 2 * (6 + 6 + 2)  # two runs first: determinism
 
 
 def test_a_wrong_weight_gradient_is_caught_through_a_closure():
@@ -427,7 +428,7 @@ def test_cost_is_two_forward_passes_per_input_element():
 
     n = 50
     result = ag.gradcheck(f, [Value(np.linspace(0, 1, n))])
-    assert calls == 2 * n + 1 == result.forward_passes
+    assert calls == 2 * n + 2 == result.forward_passes  # + the determinism run
     assert result.backward_passes == 1 and result.mode == "full" and result.seconds > 0
 
 
@@ -436,7 +437,7 @@ def test_fast_mode_is_chosen_beyond_the_budget():
     n = FULL_MODE_BUDGET // 2
     assert ag.gradcheck(f, [Value(np.linspace(0, 1, n))]).mode == "full"
     fast = ag.gradcheck(f, [Value(np.linspace(0, 1, n + 1))])
-    assert fast.mode == "fast" and fast.forward_passes == 1 + 2 * 3
+    assert fast.mode == "fast" and fast.forward_passes == 2 + 2 * 3
     assert "random projections" in str(fast)
 
 
@@ -476,3 +477,99 @@ def test_fn_must_return_a_value_and_something_must_require_grad():
 @given(shapes(max_dims=2).flatmap(lambda s: arrays(s, 0.2, 3.0)))
 def test_the_checker_passes_correct_gradients_of_compositions(x):
     assert ag.gradcheck(lambda a: (a.log() * a.sqrt() + a.sin()).sum() * a.mean(), [Value(x)])
+
+
+# ------------------------------------------- leaves fn reaches without receiving them
+
+W_GLOBAL = nn.Parameter(np.array([[0.5, -0.3], [0.2, 0.8], [-0.4, 0.1]]))
+B_GLOBAL = nn.Parameter(np.array([0.1, -0.2]))
+
+
+def _wrong_through_global(x):
+    return WrongWeightGrad.apply(x, W_GLOBAL, B_GLOBAL)
+
+
+def test_a_parameter_held_by_a_closure_is_found_and_checked():
+    W = nn.Parameter(np.array([[0.5, -0.3], [0.2, 0.8], [-0.4, 0.1]]))
+    b = Value(np.array([0.1, -0.2]), name="b")
+    x = Value(X)
+    result = ag.gradcheck(lambda x: WrongWeightGrad.apply(x, W, b), [x], raise_exception=False)
+    assert not result
+    assert {c.name: c.passed for c in result.checks} == {
+        "input 0": True,
+        "W": False,  # the closure variable's name
+        "b": True,  # the Value's own name
+    }
+    assert "d out[1, 0] / d W[" in str(result)
+
+
+def test_a_parameter_held_by_a_global_is_found_and_checked():
+    result = ag.gradcheck(_wrong_through_global, [Value(X)], raise_exception=False)
+    assert {c.name: c.passed for c in result.checks} == {
+        "input 0": True,
+        "W_GLOBAL": False,
+        "B_GLOBAL": True,
+    }
+
+
+def test_parameters_of_a_module_the_function_reaches_are_checked_by_their_names():
+    model = Net()
+    result = ag.gradcheck(lambda x: model(x) * 2.0, [Value(X)], raise_exception=False)
+    assert [c.name for c in result.failures] == ["layers.1.weight"]
+    assert len(result.checks) == 5 and not result.unchecked
+
+
+def test_params_limiting_the_check_lists_the_unchecked_leaves_first():
+    w1 = Value(np.array([0.5, -0.3]), name="w1")
+    w2 = nn.Parameter(np.array([[0.5, -0.3], [0.2, 0.8]]))  # its gradient is wrong
+    b = Value(np.zeros(2), requires_grad=False)
+    f = lambda x: WrongWeightGrad.apply(x * w1, w2, b)
+    x = Value(np.array([[1.0, 2.0]]), requires_grad=False)
+    result = ag.gradcheck(f, [x], params=[w1])
+    assert result and result.unchecked == ["w2"]
+    first = str(result).splitlines()[0]
+    assert first.startswith("gradcheck partly checked: 1 leaf not checked (w2)")
+    assert "passed" not in first
+    strict = ag.gradcheck(f, [x], params=[w1], strict=True, raise_exception=False)
+    assert not strict
+    assert str(strict).splitlines()[0] == (
+        "gradcheck FAILED (strict): partly checked: 1 leaf not checked (w2)"
+    )
+    assert not ag.gradcheck(f, [x], raise_exception=False)  # no params=: w2 found, fails
+
+
+def test_gradgradcheck_finds_closure_leaves_too():
+    w = Value(np.array([0.5, -0.3]), name="w")
+    result = ag.gradgradcheck(lambda x: (x * w).tanh(), [Value(np.array([0.2, 0.4]))])
+    assert [c.name for c in result.checks] == ["input 0", "w"]
+    frozen = lambda x: FrozenSquare.apply(w) * x
+    bad = ag.gradgradcheck(frozen, [Value(np.array([0.2, 0.4]))], raise_exception=False)
+    assert [c.name for c in bad.failures] == ["w"]
+
+
+# ----------------------------------------------------------- randomness and state
+
+
+def test_a_random_forward_is_reported_as_non_deterministic_not_as_disagreeing():
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Dropout(0.5))
+    result = ag.gradcheck(model, [Value(X)], raise_exception=False)
+    assert not result
+    first = str(result).splitlines()[0]
+    assert first.startswith("gradcheck FAILED: non-deterministic: fn gave different outputs")
+    assert "model.eval()" in first and "nondet_tol=" in first and "disagree" not in first
+    model.eval()
+    assert ag.gradcheck(model, [Value(X)])
+    seeded = lambda x: F.dropout(x * 2.0, 0.5, rng=0)  # a fixed seed inside fn
+    assert ag.gradcheck(seeded, [Value(X)]) and ag.gradgradcheck(seeded, [Value(X)])
+    assert not ag.gradgradcheck(lambda x: F.dropout(x * x, 0.5), [Value(X)], raise_exception=False)
+
+
+def test_nondet_tol_allows_tiny_differences():
+    calls = []
+
+    def jitter(x):
+        calls.append(1)
+        return x * x + 1e-13 * len(calls)
+
+    assert not ag.gradcheck(jitter, [Value(np.array([0.5]))], raise_exception=False)
+    assert ag.gradcheck(jitter, [Value(np.array([0.5]))], nondet_tol=1e-10)
