@@ -439,7 +439,8 @@ def gradgradcheck(
                 result = _error_result(nondet, targets, opts, run, 2, _NONDET)
             else:
                 try:
-                    result = _check(run, targets, opts, order=2)
+                    first = _first_order(counter, targets, opts, out)
+                    result = first if first is not None else _check(run, targets, opts, 2)
                 except _RawBackward as e:
                     result = _error_result(
                         str(e), targets, opts, run, 2, "not checked: backward not differentiable"
@@ -889,9 +890,10 @@ def _check(
     elif fast:
         checks = _fast_checks(run, out, f0, targets, opts, order, label)
     else:
-        jacobians = _analytical(run, out, targets)
+        jacobians, nonlinear = _analytical(run, out, targets, opts.seed)
         checks = [
-            _full_check(run, t, jac, f0, opts, order, label) for t, jac in zip(targets, jacobians)
+            _nonlinear(_full_check(run, t, jac, f0, opts, order, label), why)
+            for t, jac, why in zip(targets, jacobians, nonlinear)
         ]
     forward, backward = run.cost
     return GradcheckResult(
@@ -907,6 +909,22 @@ def _check(
         rtol=opts.rtol,
         strict=opts.strict,
     )
+
+
+def _first_order(
+    run: _Run, targets: list[_Target], opts: _Options, out: Value
+) -> GradcheckResult | None:
+    """gradgradcheck checks the first derivatives first (a backward that ignores g gives a
+    first derivative that is wrong yet differentiates consistently): the failing result."""
+    first = _check(run, targets, opts, order=1, out=out)
+    if first.passed:
+        return None
+    first.order = 2
+    first.error = (
+        "the first derivatives already disagree with finite differences (gradcheck fails, "
+        "table below), so the second derivatives were not checked"
+    )
+    return first
 
 
 def _error_result(
@@ -963,20 +981,45 @@ def _fmt(idx: tuple) -> str:
     return "[" + ", ".join(str(int(i)) for i in idx) + "]" if idx else ""
 
 
-def _analytical(run: _Run, out: Value, targets: list[_Target]) -> list[np.ndarray | None]:
-    """One backward pass per output element: row j of each Jacobian (None: not connected)."""
+def _analytical(
+    run: _Run, out: Value, targets: list[_Target], seed: int = 0
+) -> tuple[list[np.ndarray | None], list[str | None]]:
+    """Row j of each Jacobian (None: not connected), and where a backward is not linear in g.
+
+    Row j comes from one backward pass seeded with c_j e_j, divided by c_j, for a random
+    signed c_j of size 0.5 to 1.5 (a VJP that ignores or mangles g cannot pass); one more
+    pass seeded with v of the opposite signs must give v @ J (linearity in g).
+    """
     m = run.out_size or 1
+    rng = np.random.default_rng(seed + 7919)
+    c = _cotangent(rng, (m,))
     jac = [np.zeros((m, t.size)) for t in targets]
     connected = [False] * len(targets)
     wrt = [t.value for t in targets]
-    for j in range(m):
-        seed = np.zeros(m)
-        seed[j] = 1.0
-        for k, row in enumerate(run.grads(out, wrt, _seed_like(out, seed))):
-            if row is not None:
-                jac[k][j] = np.ravel(np.asarray(row, dtype=np.float64))
-                connected[k] = True
-    return [a if c else None for a, c in zip(jac, connected)]
+    with np.errstate(all="ignore"):
+        for j in range(m):
+            seed_j = np.zeros(m)
+            seed_j[j] = c[j]
+            for k, row in enumerate(run.grads(out, wrt, _seed_like(out, seed_j))):
+                if row is not None:
+                    jac[k][j] = np.ravel(np.asarray(row, dtype=np.float64)) / c[j]
+                    connected[k] = True
+        v = -np.sign(c) * rng.uniform(0.5, 1.5, size=m)
+        nonlinear: list[str | None] = [None] * len(targets)
+        for k, row in enumerate(run.grads(out, wrt, _seed_like(out, v))):
+            got = np.zeros(targets[k].size) if row is None else np.ravel(np.asarray(row, float))
+            want = v @ jac[k]
+            err = np.abs(got - want)
+            bar = 1e-8 * (np.abs(v) @ np.abs(jac[k])) + 1e-12
+            if not np.all(err <= bar) and np.all(np.isfinite(want)):
+                i = int(np.argmax(_inf(err - bar)))
+                nonlinear[k] = (
+                    "its backward is not linear in the incoming gradient g (does it ignore "
+                    "or transform g?): seeded with a random g it gives "
+                    f"{got[i]:.6g} for element {i}, where g @ J (J from one-hot seeds) is "
+                    f"{want[i]:.6g}"
+                )
+    return [a if ok else None for a, ok in zip(jac, connected)], nonlinear
 
 
 def _numerical(run: _Run, t: _Target, eps: float) -> np.ndarray:
@@ -1067,6 +1110,17 @@ def _full_check(
         worst,
         notes,
     )
+
+
+def _nonlinear(check: InputCheck, why: str | None) -> InputCheck:
+    """Fail a check whose backward is not linear in its incoming gradient."""
+    if why is not None:
+        check.passed = False
+        check.verdict = "FAIL: backward not linear in g" + (
+            f"; {check.verdict[6:]}" if check.verdict.startswith("FAIL: ") else ""
+        )
+        check.notes.insert(0, why)
+    return check
 
 
 def _unused(t: _Target, opts: _Options, order: int, compared: int) -> InputCheck:
@@ -1223,7 +1277,8 @@ def _fast_checks(
     wrt = [t.value for t in targets]
     stats = [{"proj": [], "connected": False} for _ in targets]
     for p in range(FAST_MODE_PROJECTIONS):
-        v = _unit(rng, (f0.size,))
+        v = _cotangent(rng, (f0.size,))
+        v *= np.sign(v[0]) * (1.0 if p % 2 == 0 else -1.0)  # both signs of g are seen
         rows = run.grads(out, wrt, _seed_like(out, v))
         for t, g, s in zip(targets, rows, stats):
             u = _unit(rng, t.shape)
@@ -1261,8 +1316,8 @@ def _fast_checks(
             )
             continue
         # a projection disagrees: confirm with the full Jacobian of this input only
-        (jac,) = _analytical(run, out, [t])
-        check = _full_check(run, t, jac, f0, opts, order, label)
+        (jac,), (why,) = _analytical(run, out, [t], opts.seed)
+        check = _nonlinear(_full_check(run, t, jac, f0, opts, order, label), why)
         shown = [
             f"projection {p}: v^T J u analytical {a:.6g}, numerical {n:.6g}, "
             f"abs error {e:.3g}, rel error {r:.3g}"
@@ -1399,7 +1454,7 @@ def _check_node(
             "or its inputs changed since the graph was recorded); not checked"
         )
         return []
-    g = _unit(rng, recorded.shape)
+    g = _cotangent(rng, recorded.shape)
     g_flat = g.reshape(-1)
     seed: Any = float(g) if type(node.data) is float else g.astype(node.dtype)
     vjp = getattr(op, "vjp", None) or op._vjp  # the protocol's name; _vjp before the split

@@ -15,8 +15,8 @@ import autograd_lite as ag
 import autograd_lite.functional as F
 import nn
 from autograd_lite import Value
-from autograd_lite.gradcheck import FULL_MODE_BUDGET, GradcheckResult
-from autograd_lite.testing import arrays, shapes
+from autograd_lite.gradcheck import FULL_MODE_BUDGET, GradcheckResult, check_graph
+from autograd_lite.testing import arrays, check_gradients, shapes
 
 
 class WrongSquare(ag.Function):
@@ -429,7 +429,9 @@ def test_cost_is_two_forward_passes_per_input_element():
     n = 50
     result = ag.gradcheck(f, [Value(np.linspace(0, 1, n))])
     assert calls == 2 * n + 2 == result.forward_passes  # + the determinism run
-    assert result.backward_passes == 1 and result.mode == "full" and result.seconds > 0
+    assert (
+        result.backward_passes == 2 and result.mode == "full"
+    )  # + linearity in g and result.seconds > 0
 
 
 def test_fast_mode_is_chosen_beyond_the_budget():
@@ -573,3 +575,88 @@ def test_nondet_tol_allows_tiny_differences():
 
     assert not ag.gradcheck(jitter, [Value(np.array([0.5]))], raise_exception=False)
     assert ag.gradcheck(jitter, [Value(np.array([0.5]))], nondet_tol=1e-10)
+
+
+# ------------------------------------------------ the table of WRONG gradients
+#
+# Each is a purpose-built wrong backward (one per way the checker used to pass without
+# checking). None may pass: not in full mode, not in fast mode, with scalar or tensor
+# outputs. Entries are added by the items below.
+
+
+class IgnoresG(ag.Function):
+    """x**2 whose backward returns 2x, ignoring the incoming gradient g."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 2.0 * x
+
+
+class ReluOfG(ag.Function):
+    """x**2 whose backward returns relu(g) * 2x: right for g >= 0 only."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return ag.relu(grad) * 2.0 * x
+
+
+X3 = np.array([0.5, -1.2, 2.0])
+
+WRONG = {
+    "ignores-g-scalar": (lambda x: IgnoresG.apply(x).sum(), [X3]),
+    "ignores-g-tensor": (IgnoresG.apply, [X3]),
+    "relu-of-g-scalar": (lambda x: ReluOfG.apply(x).sum(), [X3]),
+    "relu-of-g-tensor": (lambda x: ReluOfG.apply(x) * 3.0, [X3]),
+    "relu-of-g-scalar-float": (lambda x: ReluOfG.apply(x) * 1.0, [0.7]),
+}
+
+
+def _passes_clean(result):
+    """Passed with everything checked and verified."""
+    return bool(result) and not result.unchecked and not getattr(result, "unverified", 0)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+@pytest.mark.parametrize("name", sorted(WRONG))
+def test_no_wrong_gradient_passes(name, fast):
+    fn, xs = WRONG[name]
+    result = ag.gradcheck(
+        fn, [Value(np.array(x)) for x in xs], fast_mode=fast, raise_exception=False
+    )
+    assert not _passes_clean(result), str(result)
+
+
+GG_WRONG = ["ignores-g-scalar", "ignores-g-tensor", "relu-of-g-scalar", "relu-of-g-tensor"]
+
+
+@pytest.mark.parametrize("name", GG_WRONG)
+def test_no_wrong_gradient_passes_gradgradcheck_or_check_gradients(name):
+    fn, xs = WRONG[name]
+    result = ag.gradgradcheck(fn, [Value(np.array(x)) for x in xs], raise_exception=False)
+    assert not _passes_clean(result), str(result)
+    with pytest.raises(ag.GradcheckError):
+        check_gradients(fn, [np.shape(x) for x in xs], max_examples=5)
+
+
+def test_a_backward_ignoring_g_is_named_as_such():
+    result = ag.gradcheck(lambda x: ReluOfG.apply(x) * 3.0, [Value(X3)], raise_exception=False)
+    assert "not linear in the incoming gradient" in str(result) or "FAIL" in result[0].verdict
+
+
+def test_check_graph_uses_a_signed_cotangent_for_scalar_nodes():
+    result = check_graph(
+        lambda x: IgnoresG.apply(x.sum() * 1.0) * 2.0, [Value(X3)], raise_exception=False
+    )
+    assert [c.op for c in result.failures] == ["IgnoresG"]
