@@ -195,9 +195,15 @@ def test_a_wrong_derivative_at_a_kink_fails():
     assert "one-sided slopes 0 and 1, analytical 5 NOT between them" in str(result)
 
 
-def test_a_discontinuous_first_derivative_is_not_a_second_order_failure():
+def test_a_discontinuous_first_derivative_is_unverified_not_a_failure_nor_ok():
     result = ag.gradgradcheck(ag.relu, [Value(np.array([0.0, 1.0]))])
-    assert result[0].verdict == "ok (jump)"
+    assert result[0].verdict == "unverified: 1 of 4 entries" and result.unverified == 1
+    assert str(result).startswith("gradgradcheck (second derivatives) UNVERIFIED: 1 entry")
+    assert "a jump within" in str(result) and "move the point or shrink eps" in str(result)
+    strict = ag.gradgradcheck(
+        ag.relu, [Value(np.array([0.0, 1.0]))], strict=True, raise_exception=False
+    )
+    assert not strict
 
 
 # ------------------------------------------------------------------ noise at magnitudes
@@ -621,6 +627,67 @@ WRONG = {
     "relu-of-g-tensor": (lambda x: ReluOfG.apply(x) * 3.0, [X3]),
     "relu-of-g-scalar-float": (lambda x: ReluOfG.apply(x) * 1.0, [0.7]),
 }
+
+
+def _claims(forward, slope):
+    """A Function computing ``forward`` (numpy) whose backward claims ``slope`` * g."""
+
+    class Claim(ag.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return forward(x)
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad * slope
+
+    return Claim.apply
+
+
+def _steep(x):
+    return np.tanh((x - 0.3) * 1e7)  # slope 1e7 at 0.3: looks like a jump at eps = 1e-6
+
+
+def _step_nearby(x):
+    return np.where(x < 0.3 + 5e-7, 3.0, 4.0)  # locally constant at 0.3, a step 5e-7 away
+
+
+def _sharp_softplus(x):
+    return 1e-8 * np.logaddexp(0.0, x / 1e-8)  # smooth; slope 0.5 at 0, a kink at eps scale
+
+
+for _slope in (0.0, -5.0, 1e30, np.inf, np.nan):
+    WRONG[f"steep-claims-{_slope:g}"] = (_claims(_steep, _slope), [np.array([0.3])])
+    WRONG[f"steep-claims-{_slope:g}-scalar"] = (_claims(_steep, _slope), [0.3])
+WRONG["nan-where-finite"] = (_claims(np.sin, np.array([1.0, np.nan])), [np.array([0.2, 0.4])])
+WRONG["locally-constant-claims-7"] = (_claims(_step_nearby, 7.0), [np.array([0.3])])
+WRONG["sharp-softplus-claims-0.9"] = (_claims(_sharp_softplus, 0.9), [np.array([0.0])])
+WRONG["sharp-softplus-claims-0.9-vector"] = (
+    lambda x: _claims(_sharp_softplus, 0.9)(x) * np.array([1.0, -2.0]),
+    [np.array([0.0])],
+)
+
+CORRECT = {
+    "relu-at-0": (ag.relu, [np.array([0.0, 1.0, -1.0])]),
+    "abs-at-0": (lambda x: x.abs(), [np.array([0.0, 2.0])]),
+    "max-tie": (lambda x: x.max(), [np.array([1.0, 1.0, 1.0])]),
+    "steep-claims-1e7": (_claims(_steep, 1e7), [np.array([0.3])]),
+    "locally-constant-claims-0": (_claims(_step_nearby, 0.0), [np.array([0.3])]),
+    "sharp-softplus-claims-0.5": (_claims(_sharp_softplus, 0.5), [np.array([0.0])]),
+    "seeded-dropout": (lambda x: F.dropout(x * x, 0.5, rng=3).sum(), [X3]),
+    "exp-1e6": (lambda x: (x * 1e-6).exp() * 1e6, [1e6 * X3]),
+    "log-1e-6": (lambda x: x.log(), [1e-6 * np.abs(X3)]),
+}
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+@pytest.mark.parametrize("name", sorted(CORRECT))
+def test_no_correct_gradient_fails(name, fast):
+    fn, xs = CORRECT[name]
+    result = ag.gradcheck(
+        fn, [Value(np.array(x)) for x in xs], fast_mode=fast, raise_exception=False
+    )
+    assert result, str(result)
 
 
 def _passes_clean(result):
