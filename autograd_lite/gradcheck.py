@@ -244,7 +244,7 @@ class NodeCheck:
 
 @dataclass(repr=False)
 class GraphCheckResult:
-    """What :func:`check_graph` found: truthy when every node's VJP agrees.
+    """What :func:`check_graph` found: truthy when every node was checked and its VJP agrees.
 
     ``checks`` has one :class:`NodeCheck` per (node, input that needs a gradient), in
     topological order; ``culprit`` is the earliest failing one. ``str(result)`` is a table.
@@ -285,11 +285,19 @@ class GraphCheckResult:
                 f"check_graph passed: {self.nodes} nodes, {len(self.checks)} input gradients "
                 "agree with finite differences of each node's own forward"
             )
+        elif not bad:
+            n = len(self.unchecked)
+            head = (
+                f"check_graph FAILED: {n} of {self.nodes} nodes could not be checked (see "
+                "notes); the other nodes' input gradients agree"
+            )
         else:
             head = (
                 f"check_graph FAILED: {len(bad)} of {len(self.checks)} input gradients "
                 f"disagree ({self.nodes} nodes)"
             )
+            if self.unchecked:
+                head += f"; {len(self.unchecked)} nodes could not be checked"
         lines = [
             head,
             f"  eps={self.eps:g}, atol={self.atol:g}, rtol={self.rtol:g}; cost: "
@@ -1463,7 +1471,7 @@ def _check_nodes(
     for node in order:
         checks += _check_node(node, position, names, rng, opts, counter, unchecked)
     return GraphCheckResult(
-        passed=all(c.passed for c in checks),
+        passed=all(c.passed for c in checks) and not unchecked,
         checks=checks,
         nodes=len(order),
         unchecked=unchecked,
@@ -1516,7 +1524,8 @@ def _check_node(
     ):
         unchecked.append(
             f"node #{pos} {name}: running its forward again gives a different result (random, "
-            "or its inputs changed since the graph was recorded); not checked"
+            "or its inputs changed since the graph was recorded); not checked. Seed it (a "
+            "fixed rng), eval() the model, or record the graph again"
         )
         return []
     g = _cotangent(rng, recorded.shape)
