@@ -417,11 +417,14 @@ def gradgradcheck(
     seed: int = 0,
     nondet_tol: float = 0.0,
 ) -> GradcheckResult:
-    """Check second derivatives: :func:`gradcheck` of x -> d(sum(v * fn(x)))/dx.
+    """Check second derivatives: :func:`gradcheck` of (x, v) -> d(sum(v * fn(x)))/dx.
 
-    The first derivative is computed with ``create_graph=True``, so this checks that the
-    backward pass is itself correctly differentiable. ``grad_outputs`` (v) defaults to a
-    fixed random array of the output's shape. A second derivative that is identically
+    The first derivatives are checked first (:func:`gradcheck`); then the derivative of
+    the VJP with respect to x and to the cotangent v (a row "grad_outputs (v)"; a backward
+    that detaches its incoming gradient fails there). The first derivative is computed
+    with ``create_graph=True``, so this checks that the backward pass is itself correctly
+    differentiable. ``grad_outputs`` (v) defaults to fixed random signed weights of the
+    output's shape. A second derivative that is identically
     zero (a linear function) passes. Same arguments and result as :func:`gradcheck`.
     """
     opts = _options(eps, atol, rtol, True, strict, fast_mode, seed, nondet_tol)
@@ -436,7 +439,7 @@ def gradgradcheck(
             return Value(np.zeros(sum(sizes)), requires_grad=False)
         counter.backward += 1
         try:
-            grads = grad(out, wrt, grad_outputs=v, create_graph=True, allow_unused=True)
+            grads = grad(out, wrt, grad_outputs=gv, create_graph=True, allow_unused=True)
         except TypeError as e:
             if "Value" not in str(e) and "ufunc" not in str(e):
                 raise
@@ -458,12 +461,15 @@ def gradgradcheck(
                 v = float(v) if out.ndim == 0 else v
             else:
                 v = grad_outputs.data if isinstance(grad_outputs, Value) else grad_outputs
+            # v is perturbed too (as PyTorch does): d(vjp)/dv catches a backward detaching g
+            gv = Value(float(v) if np.ndim(v) == 0 and out.ndim == 0 else np.array(v, float))
+            seeds = [*targets, _Target(gv, "grad_outputs (v)", "v", None)]
             if nondet:
                 result = _error_result(nondet, targets, opts, run, 2, _NONDET)
             else:
                 try:
                     first = _first_order(counter, targets, opts, out)
-                    result = first if first is not None else _check(run, targets, opts, 2)
+                    result = first if first is not None else _check(run, seeds, opts, 2)
                 except _RawBackward as e:
                     result = _error_result(
                         str(e), targets, opts, run, 2, "not checked: backward not differentiable"

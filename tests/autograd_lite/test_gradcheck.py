@@ -411,14 +411,15 @@ def test_gradgradcheck_explains_a_backward_computed_with_numpy():
 
 def test_gradgradcheck_passes_a_zero_second_derivative():
     result = ag.gradgradcheck(lambda a, b: a * 2 + b, [Value(np.ones(2)), Value(1.0)])
-    assert [c.verdict for c in result.checks] == ["ok (zero)", "ok (zero)"]
+    assert [c.verdict for c in result.checks] == ["ok (zero)", "ok (zero)", "ok"]
+    assert result.checks[2].name == "grad_outputs (v)"  # d(vjp)/dv = J^T: not zero
 
 
 def test_gradgradcheck_checks_parameters_too():
     model = Net()
     model.layers[1] = nn.Linear(4, 2, rng=1)
     result = ag.gradgradcheck(model, [Value(X, requires_grad=False)])
-    assert len(result.checks) == 4 and result.order == 2
+    assert len(result.checks) == 4 + 1 and result.order == 2  # + grad_outputs (v)
 
 
 # ------------------------------------------------------------------------ cost, modes
@@ -551,7 +552,7 @@ def test_params_limiting_the_check_lists_the_unchecked_leaves_first():
 def test_gradgradcheck_finds_closure_leaves_too():
     w = Value(np.array([0.5, -0.3]), name="w")
     result = ag.gradgradcheck(lambda x: (x * w).tanh(), [Value(np.array([0.2, 0.4]))])
-    assert [c.name for c in result.checks] == ["input 0", "w"]
+    assert [c.name for c in result.checks] == ["input 0", "w", "grad_outputs (v)"]
     frozen = lambda x: FrozenSquare.apply(w) * x
     bad = ag.gradgradcheck(frozen, [Value(np.array([0.2, 0.4]))], raise_exception=False)
     assert [c.name for c in bad.failures] == ["w"]
@@ -753,3 +754,37 @@ def test_check_graph_uses_a_signed_cotangent_for_scalar_nodes():
         lambda x: IgnoresG.apply(x.sum() * 1.0) * 2.0, [Value(X3)], raise_exception=False
     )
     assert [c.op for c in result.failures] == ["IgnoresG"]
+
+
+class DetachesG(ag.Function):
+    """x**2 whose backward detaches g: right to first order, but d(vjp)/dg is lost."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        g = Value(grad.data, requires_grad=False) if isinstance(grad, Value) else grad
+        return g * 2.0 * x
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+@pytest.mark.parametrize(
+    "fn",
+    [DetachesG.apply, lambda x: DetachesG.apply(x).sum(), lambda x: DetachesG.apply(x) * 1.0],
+    ids=["tensor", "scalar", "float"],
+)
+def test_gradgradcheck_catches_a_backward_that_detaches_g(fn, fast):
+    x = Value(np.array([0.5, -1.2])) if fn is not None else None
+    assert ag.gradcheck(fn, [x], fast_mode=fast)  # first order is right
+    result = ag.gradgradcheck(fn, [x], fast_mode=fast, raise_exception=False)
+    assert not result and [c.name for c in result.failures] == ["grad_outputs (v)"]
+    assert "no graph back to it" in str(result)
+
+
+def test_check_gradients_catches_a_backward_that_detaches_g():
+    with pytest.raises(ag.GradcheckError, match="gradgradcheck fails"):
+        check_gradients(DetachesG.apply, [(2,)], max_examples=5)
