@@ -134,6 +134,7 @@ class GradcheckResult:
     rtol: float
     strict: bool = False
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # e.g. "model upcast to float64"
     unchecked: list[str] = field(default_factory=list)
     """Leaves that require grad and feed the output but were not checked (``params=``
     limited the check to others); under ``strict`` they make the check fail."""
@@ -203,6 +204,7 @@ class GradcheckResult:
             f"rtol={self.rtol:g}" + (", strict" if self.strict else ""),
             f"  cost: {self.forward_passes} forward passes, {self.backward_passes} backward "
             f"passes, {self.seconds:.3g} s",
+            *[f"  {n}" for n in self.notes],
             "",
         ]
         rows = [
@@ -390,7 +392,7 @@ def gradcheck(
     opts = _options(eps, atol, rtol, allow_unused, strict, fast_mode, seed, nondet_tol)
     args, targets, swapped = _prepare(fn, inputs, params, "gradcheck", need_targets=False)
     run = _Run(fn, args, "gradcheck")
-    with _swap(swapped):
+    with _swap(swapped), _upcast(fn) as upcast:
         found = _found_leaves(run, fn, targets, params)
         with _swap([t.value for t in found.extra]):
             targets = targets + found.extra
@@ -399,6 +401,7 @@ def gradcheck(
                 result = _error_result(nondet, targets, opts, run, 1, _NONDET)
             else:
                 result = _check(run, targets, opts, order=1, out=out)
+    result.notes += upcast
     return _finish(_partly(result, found.unchecked), raise_exception)
 
 
@@ -447,7 +450,7 @@ def gradgradcheck(
         flat = [np.zeros(n) if g is None else reshape(g, (-1,)) for n, g in zip(sizes, grads)]
         return concatenate(flat)
 
-    with _swap(swapped):
+    with _swap(swapped), _upcast(fn) as upcast:
         found = _found_leaves(counter, fn, targets, params)
         with _swap([t.value for t in found.extra]):
             targets = targets + found.extra
@@ -474,6 +477,7 @@ def gradgradcheck(
                     result = _error_result(
                         str(e), targets, opts, run, 2, "not checked: backward not differentiable"
                     )
+    result.notes += upcast
     return _finish(_partly(result, found.unchecked), raise_exception)
 
 
@@ -572,7 +576,58 @@ def _found_leaves(run: _Run, fn: Any, targets: list[_Target], params: Any) -> _F
     return _Found(out, extra, [])
 
 
-def _reachable_names(fn: Any) -> dict[int, str]:
+@contextmanager
+def _upcast(fn: Any) -> Iterator[list[str]]:
+    """Run every module ``fn`` reaches in float64: layer dtypes, buffers and parameters.
+
+    Layers such as LayerNorm and BatchNorm cast their input back to their own dtype, so a
+    float32 model checked with float64 parameters alone still computes in float32 (and
+    finite differences in float32 mean nothing). Everything is put back afterwards.
+    """
+    roots: list[Any] = []
+    _reachable_names(fn, roots)
+    notes: list[str] = []
+    saved: list[tuple[Any, str, Any]] = []
+    params: list[Value] = []
+    seen: set[int] = set()
+    for root in roots:
+        for _, m in root.named_modules():
+            if id(m) in seen:
+                continue
+            seen.add(id(m))
+            names = [n for n in ("_dtype",) if n in vars(m)] + list(
+                vars(m).get("_buffer_names", ())
+            )
+            for n in names:
+                val = getattr(m, n)
+                if n == "_dtype":
+                    dt = np.dtype(val) if val is not None else None
+                    if dt is not None and dt.kind == "f" and dt.itemsize < 8:
+                        saved.append((m, n, val))
+                elif isinstance(val, np.ndarray) and val.dtype.kind == "f" and val.itemsize < 8:
+                    saved.append((m, n, val))
+            params += [p for _, p in _members_params(m) if p.dtype != np.float64]
+    try:
+        for m, n, val in saved:
+            new = np.float64 if n == "_dtype" else val.astype(np.float64)
+            object.__setattr__(m, n, new)
+        with _swap(params):
+            if saved or params:
+                notes.append(
+                    "the model was upcast to float64 for the check (layer dtypes, buffers and "
+                    f"parameters: {len(saved) + len(params)} items), and put back afterwards"
+                )
+            yield notes
+    finally:
+        for m, n, val in reversed(saved):
+            object.__setattr__(m, n, val)
+
+
+def _members_params(m: Any) -> list[tuple[str, Value]]:
+    return [(n, p) for n, p in vars(m).items() if isinstance(p, Value)]
+
+
+def _reachable_names(fn: Any, modules: list[Any] | None = None) -> dict[int, str]:
     """Names for the Values ``fn`` can reach: a module's parameter names, else the variable.
 
     Looks at ``fn`` itself, its ``__self__``, closure cells, the globals its code names and
@@ -596,6 +651,8 @@ def _reachable_names(fn: Any) -> dict[int, str]:
                 pairs = []
             for n, p in pairs:
                 names.setdefault(id(p), n)
+            if modules is not None and callable(getattr(obj, "named_modules", None)):
+                modules.append(obj)
             return
         if isinstance(obj, (list, tuple)):
             for i, o in enumerate(obj):
@@ -1084,7 +1141,9 @@ def _analytical(
             got = np.zeros(targets[k].size) if row is None else np.ravel(np.asarray(row, float))
             want = v @ jac[k]
             err = np.abs(got - want)
-            bar = 1e-8 * (np.abs(v) @ np.abs(jac[k])) + 1e-12
+            dt = np.asarray(row).dtype if row is not None else np.dtype(np.float64)
+            rel = max(1e-8, 100 * float(np.finfo(dt).eps)) if dt.kind == "f" else 1e-8
+            bar = rel * (np.abs(v) @ np.abs(jac[k])) + 1e-12
             if not np.all(err <= bar) and np.all(np.isfinite(want)):
                 i = int(np.argmax(_inf(err - bar)))
                 nonlinear[k] = (
@@ -1149,12 +1208,13 @@ def _full_check(
             for j, v in found.items():
                 verdicts[(int(j), int(k))] = v
             confirmed += any(v[0] in _FAILING for v in found.values())
+    tie_notes = _check_ties(run, t, a, f0, verdicts, opts, label)
     bad_idx = [(int(j), int(k)) for j, k in np.argwhere(bad)]
     kinds = {e: verdicts.get(e, ("mismatch" if opts.strict else "unexamined",))[0] for e in bad_idx}
     # noise within the documented tolerances is what every check sees: not worth a note
     bad_idx = [e for e in bad_idx if kinds[e] != "noise" or outside[e]]
     failing = [e for e in bad_idx if kinds[e] in _FAILING]
-    notes = _notes(t, bad_idx, kinds, verdicts, opts, label, a)
+    notes = _notes(t, bad_idx, kinds, verdicts, opts, label, a) + tie_notes
     if not connected and failing:
         notes.append(
             "the first derivative has no graph back to it (its backward computed on raw "
@@ -1198,6 +1258,63 @@ def _full_check(
         notes,
         len(unverified),
     )
+
+
+def _at_many(run: _Run, t: _Target, ks: list[int], step: float) -> tuple[np.ndarray, float]:
+    """fn's output with the elements ``ks`` of ``t`` all moved by ``step`` together."""
+    d = t.value.data
+    if type(d) is float:
+        return _at(run, t, 0, step)
+    flat = d.reshape(-1)
+    original = flat[ks].copy()
+    flat[ks] = original + step
+    try:
+        return run.values(), float(flat[ks[0]] - original[0])
+    finally:
+        flat[ks] = original
+
+
+def _check_ties(
+    run: _Run,
+    t: _Target,
+    a: np.ndarray,
+    f0: np.ndarray,
+    verdicts: dict[tuple[int, int], tuple],
+    opts: _Options,
+    label: Callable[[int, _Target, int], str],
+) -> list[str]:
+    """Kinks of one output at several elements (a tie in max) are judged together.
+
+    Moving the tied elements together by s, the output's one-sided slopes bound the sum
+    of their analytical entries: a subgradient at a tie splits g (max: sums to 1), it does
+    not give all of g to each. A violation turns their verdicts into kink-fail.
+    """
+    by_row: dict[int, list[int]] = {}
+    for (j, k), v in verdicts.items():
+        if v[0] == "kink":
+            by_row.setdefault(j, []).append(k)
+    notes = []
+    for j, ks in by_row.items():
+        if len(ks) < 2:
+            continue
+        h = opts.eps * max(1.0, float(np.max(np.abs(np.ravel(t.value.data)[ks]))))
+        with np.errstate(all="ignore"):
+            (fp, sp), (fm, sm) = _at_many(run, t, ks, h), _at_many(run, t, ks, -h)
+            right, left = (fp[j] - f0[j]) / sp, (f0[j] - fm[j]) / -sm
+        lo, hi = sorted((float(left), float(right)))
+        total = float(sum(a[j, k] for k in ks))
+        pad = opts.atol + opts.rtol * max(abs(lo), abs(hi))
+        if lo - pad <= total <= hi + pad:
+            continue
+        for k in ks:
+            verdicts[(j, k)] = ("kink-fail", lo, hi, float(a[j, k]))
+        notes.append(
+            f"tie at {label(j, t, ks[0])} and {len(ks) - 1} more: moving the tied elements "
+            f"together gives slopes {lo:.6g} and {hi:.6g}, but their analytical entries sum "
+            f"to {total:.6g} (a subgradient at a tie splits the gradient, it does not "
+            "duplicate it)"
+        )
+    return notes
 
 
 def _nonlinear(check: InputCheck, why: str | None) -> InputCheck:

@@ -788,3 +788,56 @@ def test_gradgradcheck_catches_a_backward_that_detaches_g(fn, fast):
 def test_check_gradients_catches_a_backward_that_detaches_g():
     with pytest.raises(ag.GradcheckError, match="gradgradcheck fails"):
         check_gradients(DetachesG.apply, [(2,)], max_examples=5)
+
+
+class MaxDuplicating(ag.Function):
+    """max over the last axis whose backward gives all of g to every tied entry."""
+
+    @staticmethod
+    def forward(ctx, x):
+        m = np.max(x, axis=-1)
+        ctx.save_for_backward(x, m)
+        return m
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, m = ctx.saved_tensors
+        return (x == m[..., None]) * grad[..., None]
+
+
+TIES = np.array([[1.0, 1.0, 0.5], [0.2, 0.7, 0.7]])
+WRONG["max-tie-duplicated-tensor"] = (MaxDuplicating.apply, [TIES])
+WRONG["max-tie-duplicated-scalar"] = (lambda x: MaxDuplicating.apply(x).sum(), [TIES])
+WRONG["max-tie-duplicated-3way"] = (
+    lambda x: MaxDuplicating.apply(x) * 2.0,
+    [np.array([[1.0, 1.0, 1.0]])],
+)
+CORRECT["max-tie-split"] = (lambda x: ag.max(x, axis=-1), [TIES])
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+@pytest.mark.parametrize("name", [n for n in WRONG if n.startswith("max-tie")])
+def test_a_tie_given_the_whole_gradient_twice_fails(name, fast):
+    fn, xs = WRONG[name]
+    result = ag.gradcheck(fn, [Value(x) for x in xs], fast_mode=fast, raise_exception=False)
+    assert not result and "splits the gradient" in str(result)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+def test_a_correct_split_at_a_tie_passes(fast):
+    fn, xs = CORRECT["max-tie-split"]
+    assert ag.gradcheck(fn, [Value(x) for x in xs], fast_mode=fast)
+
+
+@pytest.mark.parametrize("norm", ["layer", "batch"])
+def test_a_float32_model_with_norm_layers_is_upcast_whole_and_passes(norm):
+    f32 = np.float32
+    layer = nn.LayerNorm(4, dtype=f32) if norm == "layer" else nn.BatchNorm1d(4, dtype=f32)
+    model = nn.Sequential(nn.Linear(3, 4, rng=0, dtype=f32), layer, nn.Tanh())
+    buffers = [b for b in model.buffers()]
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    with pytest.warns(UserWarning, match="float32"):
+        result = ag.gradcheck(model, [x])
+    assert "upcast to float64 for the check" in str(result)
+    assert layer._dtype == f32 and all(p.dtype == f32 for p in model.parameters())
+    assert all(b is c for b, c in zip(model.buffers(), buffers))  # put back, the same arrays
