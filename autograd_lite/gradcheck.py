@@ -54,6 +54,8 @@ FULL_MODE_BUDGET = 2000
 forward passes, and random projections beyond it."""
 
 FAST_MODE_PROJECTIONS = 3
+FAST_MODE_MAX_PROJECTIONS = 8
+"""Fast mode uses min(8, max(3, 24 // inputs checked)) projections: more where cheap."""
 """Random projections v^T J u compared per input in fast mode (and per input in
 :func:`check_graph` for inputs of more than ``DIRECTIONAL_THRESHOLD`` elements)."""
 
@@ -195,7 +197,11 @@ class GradcheckResult:
                 f"{who} FAILED: {n_bad} of {len(self.checks)} checked disagree with finite "
                 "differences"
             )
-        how = "random projections v^T J u" if self.mode == "fast" else "every Jacobian entry"
+        how = (
+            "random projections v^T J u; see the notes for what they can miss"
+            if self.mode == "fast"
+            else "every Jacobian entry"
+        )
         if partly and not self.passed:
             head += f"; {partly}"
         lines = [
@@ -1551,7 +1557,8 @@ def _fast_checks(
     rng = np.random.default_rng(opts.seed)
     wrt = [t.value for t in targets]
     stats = [{"proj": [], "connected": False} for _ in targets]
-    for p in range(FAST_MODE_PROJECTIONS):
+    n_proj = min(FAST_MODE_MAX_PROJECTIONS, max(FAST_MODE_PROJECTIONS, 24 // len(targets)))
+    for p in range(n_proj):
         v = _cotangent(rng, (f0.size,))
         v *= np.sign(v[0]) * (1.0 if p % 2 == 0 else -1.0)  # both signs of g are seen
         rows = run.grads(out, wrt, _seed_like(out, v))
@@ -1577,6 +1584,7 @@ def _fast_checks(
                 if verdict[0] in ("noise", "kink"):
                     n = a  # confirmed by a stable estimate
             s["proj"].append((p, a, n))
+            s.setdefault("bars", []).append(float(_bar(n, noise, opts)))
     checks = []
     for t, s in zip(targets, stats):
         proj = s["proj"]
@@ -1602,7 +1610,7 @@ def _fast_checks(
                     _nanmax(errs),
                     _nanmax(rels),
                     len(proj),
-                    notes=[],
+                    notes=[_detection(t, s.get("bars", []), len(proj))],
                 )
             )
             continue
@@ -1625,6 +1633,27 @@ def _fast_checks(
             )
         checks.append(check)
     return checks
+
+
+def _detection(t: _Target, bars: list[float], n_proj: int) -> str:
+    """What fast mode's projections can miss, as a sentence.
+
+    One wrong Jacobian entry J_jk off by d changes v^T J u by d v_j u_k, with |v_j| >= 0.5
+    and u_k ~ z / sqrt(n) for a unit u (z standard normal): all n_proj projections miss
+    it when each |z| < q, probability erf(q / sqrt 2)^n_proj. Solved for 1% at the
+    largest bar used.
+    """
+    lo, hi = 0.0, 10.0
+    for _ in range(60):  # erf(q / sqrt 2)^P = 0.01, by bisection
+        q = (lo + hi) / 2
+        lo, hi = (q, hi) if math.erf(q / math.sqrt(2)) ** n_proj < 0.01 else (lo, q)
+    bar = max(bars, default=0.0)
+    d99 = bar * math.sqrt(max(t.size, 1)) / (0.5 * q)
+    return (
+        f"fast mode, {n_proj} random projections: one wrong Jacobian entry off by more "
+        f"than {d99:.3g} is caught with probability >= 99%; smaller errors can be missed "
+        "(fast_mode=False checks every entry)"
+    )
 
 
 def _nanmax(xs: Sequence[float]) -> float:

@@ -446,7 +446,7 @@ def test_fast_mode_is_chosen_beyond_the_budget():
     n = FULL_MODE_BUDGET // 2
     assert ag.gradcheck(f, [Value(np.linspace(0, 1, n))]).mode == "full"
     fast = ag.gradcheck(f, [Value(np.linspace(0, 1, n + 1))])
-    assert fast.mode == "fast" and fast.forward_passes == 2 + 2 * 3
+    assert fast.mode == "fast" and fast.forward_passes == 2 + 2 * 8  # 8 projections: cheap
     assert "random projections" in str(fast)
 
 
@@ -841,3 +841,42 @@ def test_a_float32_model_with_norm_layers_is_upcast_whole_and_passes(norm):
     assert "upcast to float64 for the check" in str(result)
     assert layer._dtype == f32 and all(p.dtype == f32 for p in model.parameters())
     assert all(b is c for b, c in zip(model.buffers(), buffers))  # put back, the same arrays
+
+
+_DELTA = [0.0]
+
+
+class OneWrongEntry(ag.Function):
+    """sin, with element 7 of the gradient off by _DELTA[0]."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.sin(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        bump = np.zeros(x.shape)
+        bump.flat[7] = _DELTA[0]
+        return grad * (np.cos(x) + bump)
+
+
+def test_fast_mode_states_what_it_can_miss_and_keeps_its_word():
+    import re
+
+    x = np.linspace(-1.0, 1.0, 400)
+    _DELTA[0] = 0.0
+    ok = ag.gradcheck(OneWrongEntry.apply, [Value(x)], fast_mode=True)
+    note = ok[0].notes[0]
+    assert "is caught with probability >= 99%" in note and "fast_mode=False" in note
+    assert "see the notes for what they can miss" in str(ok)
+    d99 = float(re.search(r"off by more than (\S+) is caught", note).group(1))
+    _DELTA[0] = 1.5 * d99
+    caught = sum(
+        not ag.gradcheck(
+            OneWrongEntry.apply, [Value(x)], fast_mode=True, seed=s, raise_exception=False
+        )
+        for s in range(20)
+    )
+    assert caught >= 19
