@@ -131,9 +131,33 @@ def test_a_node_whose_inputs_changed_since_recording_is_left_unchecked():
     w = Value(np.array([0.5, -0.5]))
     out = ((w * 2.0).tanh() * 3.0).sum()
     w.data[0] = 7.0  # an in-place update after the graph was recorded (an optimizer step)
-    result = check_graph(out)
-    assert result and len(result.unchecked) == 1
+    result = check_graph(out, raise_exception=False)
+    assert not result and len(result.unchecked) == 1  # never "passed" with a node unchecked
     assert "node #1 mul: running its forward again gives a different result" in result.unchecked[0]
+    assert str(result).startswith("check_graph FAILED: 1 of 4 nodes could not be checked")
+
+
+class WrongDropoutGrad(ag.Function):
+    """A random op (a fresh mask each call) whose backward is wrong: 3 g instead of mask g."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x * (np.random.default_rng().random(x.shape) > 0.5) * 2.0
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * 3.0
+
+
+def test_a_random_op_is_never_passed_unchecked():
+    x = Value(np.ones(4))
+    result = check_graph(
+        lambda v: (WrongDropoutGrad.apply(v) * 2.0).sum(), [x], raise_exception=False
+    )
+    assert not result and result.unchecked
+    assert "Seed it" in str(result)
+    with pytest.raises(ag.GradcheckError):
+        check_graph(lambda v: (WrongDropoutGrad.apply(v) * 2.0).sum(), [x])
 
 
 def test_params_and_inputs_are_restored():
