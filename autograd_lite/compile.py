@@ -1546,7 +1546,7 @@ class _Codegen:
                 rets.append("None, ")
                 continue
             name = _materialize(f"g{s}", got, maybe_none, lines, pad, check=False)
-            if len(got) == 1 and got[0].strip("()") in shared:
+            if len(got) == 1 and got[0].strip("()") in shared and kinds[s] != "float":
                 lines.append(f"{pad}g{s} = {name}.copy()")  # never hand out a buffer
                 name = f"g{s}"
                 temps.add(name)
