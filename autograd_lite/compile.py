@@ -1287,7 +1287,8 @@ class _Codegen:
             lines.append(f"    _np_multiply({o}, 0.5, {o})")
             lines.append(f"    _np_add({o}, 0.5, {o})")
         elif op is prim.RELU:
-            lines.append(f"    {o} = _np_maximum({args[0]}, 0{out})")
+            # out= by keyword: numpy deprecates a third positional argument of maximum
+            lines.append(f"    {o} = _np_maximum({args[0]}, 0{', out=' + dest if dest else ''})")
         elif kind == "unary":
             lines.append(f"    {o} = _np_{_UNARY[op]}({args[0]}{out})")
         elif kind == "binary":

@@ -811,3 +811,19 @@ def test_the_trapezoid_example_compiled_trains_exactly_as_eagerly():
         sys.path.remove(str(path.parent))
     assert compiled["rmse"] == pytest.approx(eager["rmse"], rel=1e-12)
     assert compiled["plain_rmse"] == pytest.approx(eager["plain_rmse"], rel=1e-12)
+
+
+# ------------------------------------------------- issue 22/23: never a silent difference
+
+
+def test_generated_code_raises_no_numpy_deprecation():
+    """A relu chain computed in buffers called np.maximum(x, 0, buf): numpy deprecates a
+    third positional argument (issue 23.4); out= is passed by keyword."""
+    model = nn.MLP(3, [8, 8, 1], activation="relu", rng=0)
+    f = compile(lambda x: (model(x) * model(x)).sum())
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        for _ in range(3):
+            f(x).backward()
+    assert "_np_maximum(" in f.plans[0].source and ", out=b" in f.plans[0].source
