@@ -478,7 +478,7 @@ def _key(x: Any, dyn: list) -> Any:
         return (t, tuple([_key(i, dyn) for i in x]))
     if t is dict:
         return (t, tuple([(k, _key(v, dyn)) for k, v in x.items()]))
-    if x is None or t is int or t is bool or t is str:
+    if x is None or t is int or t is bool or t is str or t is bytes:
         return (t, x)
     if isinstance(x, (np.integer, np.bool_)):
         return (t, x.item())
@@ -490,11 +490,28 @@ def _key(x: Any, dyn: list) -> Any:
         return ("a", x.shape, x.dtype)
     if isinstance(x, tuple) and hasattr(x, "_fields"):  # a namedtuple
         return (t, tuple([_key(i, dyn) for i in x]))
-    try:
-        hash(x)
-    except TypeError:
-        return ("u", id(x), x)
-    return ("o", x)
+    if t is frozenset and all(type(i) in _VALUE_TYPES for i in x):
+        return (t, x)
+    return ("o", _Identity(x))
+
+
+_VALUE_TYPES = frozenset({int, bool, str, bytes, float, complex, type(None)})
+
+
+class _Identity:
+    """A static argument in a signature by identity (held, so its id is not reused): an
+    object's ``__eq__``/``__hash__`` may call two different objects equal."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is _Identity and other.obj is self.obj
 
 
 def _rebuild(x: Any, leaves: Iterator[Any]) -> Any:

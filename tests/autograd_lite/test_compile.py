@@ -827,3 +827,39 @@ def test_generated_code_raises_no_numpy_deprecation():
         for _ in range(3):
             f(x).backward()
     assert "_np_maximum(" in f.plans[0].source and ", out=b" in f.plans[0].source
+
+
+def test_static_arguments_that_compare_equal_get_their_own_plan():
+    """Objects whose __eq__ says True (and whose hashes agree) are keyed by identity, not
+    equality (issue 22.4): B's call must not replay A's plan (A's result, A's gradients)."""
+
+    class Scale:
+        def __init__(self, w):
+            self.w = ag.Value(np.array(w), requires_grad=True)
+
+        def __eq__(self, other):
+            return True
+
+        def __hash__(self):
+            return 0
+
+    class Unhashable:
+        __hash__ = None
+
+        def __init__(self, k):
+            self.k = k
+
+    f = compile(lambda x, s: (x * s.w).sum())
+    a, b = Scale([1.0, 2.0]), Scale([10.0, 20.0])
+    assert f(np.ones(2), a).data == 3.0
+    out = f(np.ones(2), b)
+    assert out.data == 30.0
+    out.backward()
+    assert a.w.grad is None and b.w.grad is not None
+    g = compile(lambda x, u: x * float(u.k))
+    assert g(np.ones(1), Unhashable(2)).data[0] == 2.0  # an unhashable static: by identity
+    # known immutable values still share a plan by value
+    h = compile(lambda x, n, t: x * n * len(t))
+    h(1.0, 2, ("a", b"b", frozenset({1})))
+    h(3.0, 2, ("a", b"b", frozenset({1})))
+    assert h.traces == 1
