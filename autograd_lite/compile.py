@@ -689,6 +689,7 @@ class Plan:
         self.slot_kind: list[Any] = []  # per slot: "float" or (shape, dtype)
         self.calls = 0
         self.single = False  # the function returns one traced Value, nothing around it
+        self.grad_inside = False  # traced under no_grad, an output made under enable_grad
 
     # -------------------------------------------------------------- interpretive replay
     def forward_interp(
@@ -1986,11 +1987,21 @@ class CompiledFunction:
         )
         outs, run = plan.run_forward(datas)
         plan.calls += 1
-        if plan.single:  # one Value returned, as most loss functions do
+        if plan.single and not plan.grad_inside:  # one Value returned, as most losses do
             return record(outs[0], plan.op, inputs, plan.out_track[0], (run, 0), datas)
         return self._result(plan, outs, run, inputs, datas)
 
     def _result(self, plan: Plan, outs: list, run: _Run, inputs: tuple, datas: list) -> Any:
+        if plan.grad_inside:  # enable_grad() inside, under an outer no_grad: as eagerly,
+            prev = state.grad_enabled  # the outputs made with grad on require grad
+            state.grad_enabled = True
+            try:
+                return self._result_nodes(plan, outs, run, inputs, datas)
+            finally:
+                state.grad_enabled = prev
+        return self._result_nodes(plan, outs, run, inputs, datas)
+
+    def _result_nodes(self, plan: Plan, outs: list, run: _Run, inputs: tuple, datas: list) -> Any:
         op = plan.op
         nodes = [
             record(out, op, inputs, track, (run, k), datas)
@@ -2083,6 +2094,7 @@ class CompiledFunction:
             ),
         )
         plan.back_any = any(steps is not None for steps in plan.back)
+        plan.grad_inside = not key[2] and any(plan.out_track)
         plan._code = _Codegen(plan).generate()
         data = builder.data
         datas = list(data[: plan.n_inputs])

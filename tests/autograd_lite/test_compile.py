@@ -863,3 +863,27 @@ def test_static_arguments_that_compare_equal_get_their_own_plan():
     h(1.0, 2, ("a", b"b", frozenset({1})))
     h(3.0, 2, ("a", b"b", frozenset({1})))
     assert h.traces == 1
+
+
+def test_enable_grad_inside_under_an_outer_no_grad_requires_grad_as_eagerly():
+    """Issue 22.6: eagerly, a result made under enable_grad() requires grad even when the
+    caller is under no_grad; the compiled one did not, and backward then failed."""
+    w = ag.Value(np.array([1.0, 2.0]), requires_grad=True)
+
+    def f(x):
+        with ag.enable_grad():
+            return (x * w).sum()
+
+    cf = compile(f)
+    for x in (np.ones(2), np.full(2, 3.0)):  # the trace, then a replay
+        with ag.no_grad():
+            want, got = f(x), cf(x)
+        assert got.requires_grad and want.requires_grad
+        w.grad = None
+        want.backward()
+        expected = w.grad.copy()
+        w.grad = None
+        got.backward()
+        np.testing.assert_array_equal(w.grad, expected)
+        assert got.data == want.data
+    assert cf.traces == 1
