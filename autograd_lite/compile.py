@@ -39,7 +39,7 @@ import re
 import sys
 import types
 import warnings
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any
@@ -59,6 +59,11 @@ __all__ = ["CompileError", "CompiledFunction", "Plan", "compile"]
 
 DEFAULT_MAX_RETRACES = 8
 """Signatures a compiled function traces before it warns (as torch.compile's recompile limit)."""
+
+DEFAULT_MAX_PLANS = 64
+"""Plans a compiled function keeps; past it the least recently used one is dropped."""
+
+_MAX_VARIANTS = 8  # plans kept per signature, each for another state of the guarded values
 
 
 class CompileError(RuntimeError):
@@ -352,6 +357,8 @@ class _Scan:
             elif isinstance(obj, types.FunctionType):
                 if not _is_library(obj.__module__):  # the library's own state is no input
                     self.function(obj, depth + 1)
+            elif isinstance(obj, CompiledFunction):  # its function, not its plans/counters
+                stack.append((obj.fn, depth + 1))
             elif isinstance(obj, types.MethodType):
                 stack.append((obj.__self__, depth + 1))
                 stack.append((obj.__func__, depth + 1))
@@ -1937,24 +1944,34 @@ class CompiledFunction:
     ``traces`` counts the traces.
     """
 
-    def __init__(self, fn: Callable, max_retraces: int = DEFAULT_MAX_RETRACES) -> None:
+    def __init__(
+        self,
+        fn: Callable,
+        max_retraces: int = DEFAULT_MAX_RETRACES,
+        max_plans: int = DEFAULT_MAX_PLANS,
+    ) -> None:
         if not callable(fn):
             raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
         functools.update_wrapper(self, fn)
         self.fn = fn
         self.max_retraces = int(max_retraces)
+        self.max_plans = max(1, int(max_plans))
         self.traces = 0
-        self._plans: dict[Any, Plan] = {}
+        # signature -> its plans, most recently used first (one per state of the guarded
+        # values: train() and eval() keep a plan each); signatures in LRU order
+        self._plans: OrderedDict[Any, list[Plan]] = OrderedDict()
+        self._n_plans = 0
+        self._mru: Plan | None = None
         self._warned = False
         self._name = getattr(fn, "__qualname__", None) or type(fn).__name__
 
     @property
     def plans(self) -> list[Plan]:
-        """The plans traced so far, oldest first."""
-        return list(self._plans.values())
+        """The plans kept (at most ``max_plans``), least recently used first."""
+        return [p for plans in self._plans.values() for p in reversed(plans)]
 
     def __repr__(self) -> str:
-        return f"<compiled {self._name}: {len(self._plans)} plan(s)>"
+        return f"<compiled {self._name}: {self._n_plans} plan(s)>"
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         return self if obj is None else types.MethodType(self, obj)
@@ -1964,20 +1981,49 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         dyn: list[Any] = []
         key = (_key(args, dyn), _key(kwargs, dyn) if kwargs else None, state.grad_enabled)
-        plan = self._plans.get(key)
-        if plan is not None:
+        plans = self._plans.get(key)
+        if plans is not None:
+            plan = plans[0]
             datas = plan.input_data(dyn)
             if datas is not None:
+                if plan is not self._mru:
+                    self._plans.move_to_end(key)
+                    self._mru = plan
                 return self._replay(plan, dyn, datas)
+            for i in range(1, len(plans)):  # another state of the guards, traced before
+                other = plans[i]
+                datas = other.input_data(dyn)
+                if datas is not None:
+                    plans.insert(0, plans.pop(i))
+                    self._plans.move_to_end(key)
+                    self._mru = other
+                    return self._replay(other, dyn, datas)
             ext = _live_data(plan)
             why = (
                 "a live Value changed shape, dtype or requires_grad"
                 if ext is None
                 else (plan.scan.changed() if plan.scan is not None else "a guard changed")
             )
-            del self._plans[key]
             return self._trace(key, args, kwargs, dyn, why)
         return self._trace(key, args, kwargs, dyn, None)
+
+    def _keep(self, key: Any, plan: Plan) -> None:
+        """Keep ``plan`` as the most recently used; drop the least recently used past the
+        bounds (``max_plans`` in all, ``_MAX_VARIANTS`` per signature)."""
+        plans = self._plans.setdefault(key, [])
+        plans.insert(0, plan)
+        self._plans.move_to_end(key)
+        self._n_plans += 1
+        if len(plans) > _MAX_VARIANTS:
+            plans.pop()
+            self._n_plans -= 1
+        while self._n_plans > self.max_plans:
+            old_key, old = next(iter(self._plans.items()))
+            old.pop()
+            self._n_plans -= 1
+            if not old:
+                del self._plans[old_key]
+        self._mru = plan
 
     # ------------------------------------------------------------------ replay
     def _replay(self, plan: Plan, dyn: list, datas: list) -> Any:
@@ -2109,7 +2155,7 @@ class CompiledFunction:
                     f"internal error: the plan of {self._name} does not reproduce its trace; "
                     "please report it (call the function uncompiled meanwhile)"
                 )
-        self._plans[key] = plan
+        self._keep(key, plan)
         inputs = tuple(
             [x if isinstance(x, Value) else data[i] for i, x in enumerate(dyn)] + plan.externals
         )
@@ -2264,12 +2310,17 @@ def _op_vjp(plan: Plan, g: Any, out: Any, *args: Any) -> Any:
     return plan.vjp(g, args[:-2], args[-2], args[-1])
 
 
-def compile(fn: Callable | None = None, *, max_retraces: int = DEFAULT_MAX_RETRACES) -> Any:
+def compile(
+    fn: Callable | None = None,
+    *,
+    max_retraces: int = DEFAULT_MAX_RETRACES,
+    max_plans: int = DEFAULT_MAX_PLANS,
+) -> Any:
     """``fn`` traced once per signature and replayed as a fixed plan (also a decorator).
 
     Same results as ``fn`` up to floating rounding; see docs/compile.md for what is
     traced, frozen, guarded and refused.
     """
     if fn is None:
-        return functools.partial(compile, max_retraces=max_retraces)
-    return CompiledFunction(fn, max_retraces)
+        return functools.partial(compile, max_retraces=max_retraces, max_plans=max_plans)
+    return CompiledFunction(fn, max_retraces, max_plans)

@@ -887,3 +887,57 @@ def test_enable_grad_inside_under_an_outer_no_grad_requires_grad_as_eagerly():
         np.testing.assert_array_equal(w.grad, expected)
         assert got.data == want.data
     assert cf.traces == 1
+
+
+def test_plans_are_bounded_least_recently_used_first():
+    """Issue 22.7: 3,000 shapes kept 3,000 plans; at most max_plans are kept, and the one
+    in use survives."""
+    f = compile(lambda x: (x * 2.0).sum(), max_retraces=10_000)
+    assert ag.compile(lambda x: x).max_plans == ag.compile.__kwdefaults__["max_plans"] == 64
+    hot = np.ones(1)
+    for n in range(2, 300):
+        f(np.ones(n))
+        f(hot)
+    assert len(f.plans) == 64 and f.traces == 299  # the hot plan was never dropped
+    assert f.plans[-1].signature == "ndarray[1] float64"
+    g = compile(lambda x: x.sum(), max_plans=3)
+    for n in (1, 2, 3, 4, 1):
+        g(np.ones(n))
+    assert len(g.plans) == 3 and g.traces == 5
+
+
+def test_toggling_train_and_eval_keeps_both_plans():
+    """Issue 22.7: each train()/eval() switch retraced; both plans are kept."""
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Dropout(0.5, rng=0), nn.Linear(4, 1, rng=1))
+    f = compile(lambda x: model(x).sum())
+    x = np.ones((2, 3))
+    for _ in range(4):
+        model.train()
+        f(x)
+        model.eval()
+        assert f(x).data == model(x).sum().data
+    assert f.traces == 2
+
+
+def test_recursive_and_nested_compiled_functions_do_not_retrace():
+    """Issue 22.7: a recursive compiled function retraced on every call, and an outer one
+    whenever an inner compiled one had been called directly (its counters were guarded)."""
+    w = ag.Value(np.array([0.5, 2.0]), requires_grad=True)
+
+    @compile
+    def inner(x):
+        return x * w
+
+    @compile
+    def outer(x):
+        return inner(x).sum()
+
+    @compile
+    def power(x, n):
+        return x if n == 0 else power(x, n - 1) * x
+
+    for k in range(4):
+        inner(np.full(2, float(k)))  # called directly between the outer calls
+        assert outer(np.full(2, float(k))).data == 2.5 * k
+        assert power(float(k + 1), 3).data == (k + 1.0) ** 4
+    assert outer.traces == 1 and power.traces == 1 and inner.traces == 1
