@@ -309,16 +309,27 @@ class _Tracer:
 # ------------------------------------------------------ what the function can see (guards)
 
 _SCALARS = (bool, int, float, str, bytes, complex, type(None))
-_SKIP = (types.ModuleType, type, types.BuiltinFunctionType, np.ndarray, np.dtype, np.generic)
+_SKIP = (types.BuiltinFunctionType, np.ndarray, np.dtype, np.generic, CompileError)
 _MAX_SCAN = 100_000
+_FOREIGN = ("numpy", "builtins", *_LIBRARY, *getattr(sys, "stdlib_module_names", ()))
+
+
+def _foreign(module: Any) -> bool:
+    """Code whose state is no input of a user's function: numpy, the standard library and
+    this library (their attributes are guarded by identity, not walked)."""
+    return not isinstance(module, str) or module.split(".", 1)[0] in _FOREIGN
 
 
 class _Scan:
     """Values, Generators and guards found from a function's closure, globals and ``self``.
 
-    Every list, dict and object ``__dict__`` reached is guarded whole: a snapshot of its
-    values, compared by identity at each call (an equal number or string counts as the
-    same); the globals the function names and its closure cells are guarded one by one.
+    Everything the function can reach is guarded, so "unchanged" is checked, never
+    assumed: every list, set, dict, object ``__dict__``, ``__slots__`` object and user
+    class ``__dict__`` reached is snapshot (its keys and values, compared by identity at
+    each call; an equal number or string counts as the same); the globals the function
+    names, the attributes of the modules it names (by the names in its bytecode), its
+    closure cells, ``__defaults__``, ``__kwdefaults__`` and ``__code__`` one by one. There
+    is no depth limit; a walk past ``_MAX_SCAN`` objects is refused (``too_big``).
     """
 
     def __init__(self) -> None:
@@ -326,19 +337,26 @@ class _Scan:
         self.generators: list[Any] = []
         self.snapshots: list[list[Any]] = []  # [container, keys (dicts) or None, values]
         self.guards: list[tuple[dict, str, Any]] = []  # globals: (dict, name, value)
+        self.attrs: list[tuple[Any, str, Any]] = []  # slots, defaults: (obj, name, value)
         self.cells: list[tuple[Any, Any]] = []
+        self.too_big: str | None = None  # where the walk ran out of budget
         self._seen: set[int] = set()
-        self._stack: list[tuple[Any, int]] = []
+        self._classes: set[type] = set()
+        self._stack: list[tuple[Any, str]] = []
+        self._root = "the function"
 
-    def add(self, obj: Any, depth: int = 0) -> None:
-        self._stack.append((obj, depth))
+    def add(self, obj: Any, root: str | None = None) -> None:
+        self._stack.append((obj, root or self._root))
 
     def run(self) -> None:
         stack, seen = self._stack, self._seen
-        while stack and len(seen) < _MAX_SCAN:
-            obj, depth = stack.pop()
-            if id(obj) in seen or isinstance(obj, _SCALARS) or depth > 8:
+        while stack:
+            obj, root = stack.pop()
+            if id(obj) in seen or isinstance(obj, _SCALARS):
                 continue
+            if len(seen) >= _MAX_SCAN:
+                self.too_big = root
+                return
             seen.add(id(obj))
             if isinstance(obj, Value):
                 self.values.append(obj)
@@ -346,61 +364,117 @@ class _Scan:
                 self.generators.append(obj)
             elif isinstance(obj, _SKIP):
                 continue
-            elif isinstance(obj, list):
+            elif isinstance(obj, (list, set)):
                 self.snapshots.append([obj, None, tuple(obj)])
-                stack.extend((x, depth + 1) for x in obj)
-            elif isinstance(obj, (tuple, set, frozenset)):
-                stack.extend((x, depth + 1) for x in obj)
+                stack.extend((x, root) for x in obj)
+            elif isinstance(obj, (tuple, frozenset)):
+                stack.extend((x, root) for x in obj)
             elif isinstance(obj, dict):
                 self.snapshots.append([obj, tuple(obj), tuple(obj.values())])
-                stack.extend((x, depth + 1) for x in obj.values())
+                stack.extend((x, root) for x in obj.values())
+            elif isinstance(obj, type):
+                self.cls(obj, root)
+            elif isinstance(obj, types.ModuleType):
+                continue  # its attributes are guarded by name (see function)
             elif isinstance(obj, types.FunctionType):
                 if not _is_library(obj.__module__):  # the library's own state is no input
-                    self.function(obj, depth + 1)
+                    self.function(obj, root)
             elif isinstance(obj, CompiledFunction):  # its function, not its plans/counters
-                stack.append((obj.fn, depth + 1))
+                stack.append((obj.fn, root))
             elif isinstance(obj, types.MethodType):
-                stack.append((obj.__self__, depth + 1))
-                stack.append((obj.__func__, depth + 1))
+                stack.append((obj.__self__, root))
+                stack.append((obj.__func__, root))
             elif isinstance(obj, functools.partial):
-                stack.extend((x, depth + 1) for x in (obj.func, *obj.args, *obj.keywords.values()))
+                stack.extend((x, root) for x in (obj.func, *obj.args, *obj.keywords.values()))
             else:
+                self.cls(type(obj), root)
                 attrs = getattr(obj, "__dict__", None)
                 if type(attrs) is dict and id(attrs) not in seen:
                     seen.add(id(attrs))
                     self.snapshots.append([attrs, tuple(attrs), tuple(attrs.values())])
-                    stack.extend((x, depth + 1) for x in attrs.values())
+                    stack.extend((x, root) for x in attrs.values())
+                # the slots of user classes (the library's own, e.g. a MaskBox holding the
+                # last dropout mask, are its scratch state, rewritten by its ops)
+                for name in () if _foreign(type(obj).__module__) else _slot_names(type(obj)):
+                    value = getattr(obj, name, _MISSING)
+                    self.attrs.append((obj, name, value))
+                    stack.append((value, root))
 
-    def function(self, fn: types.FunctionType, depth: int) -> None:
+    def cls(self, cls: type, root: str) -> None:
+        """A user class and its bases: their ``__dict__`` (class attributes) guarded."""
+        for c in cls.__mro__:
+            if c in self._classes or _foreign(c.__module__):
+                continue
+            self._classes.add(c)
+            d = c.__dict__  # a live view: later changes show in it
+            self.snapshots.append([d, tuple(d), tuple(d.values())])
+            self._stack.extend(
+                (x, root)
+                for k, x in d.items()
+                if not (k.startswith("__") and k.endswith("__")) or k == "__call__"
+            )
+
+    def function(self, fn: types.FunctionType, root: str | None = None) -> None:
+        for name in ("__defaults__", "__kwdefaults__", "__code__"):
+            self.attrs.append((fn, name, getattr(fn, name)))
         for cell in fn.__closure__ or ():
             try:
                 contents = cell.cell_contents
             except ValueError:  # an empty cell (a name assigned later)
                 continue
             self.cells.append((cell, contents))
-            self.add(contents, depth)
+            self.add(contents, root or f"a variable of {fn.__qualname__}")
         for x in (*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values()):
-            self.add(x, depth)
+            self.add(x, root or f"a default of {fn.__qualname__}")
         g = fn.__globals__
-        for name in _names(fn.__code__):
-            if name in g and not isinstance(g[name], types.ModuleType):
-                self.guards.append((g, name, g[name]))
-                self.add(g[name], depth)
+        names = set(_names(fn.__code__))
+        for name in names:
+            if name in g:
+                value = g[name]
+                self.guards.append((g, name, value))
+                if isinstance(value, types.ModuleType):
+                    self.module(value, names, root or f"the global {name!r}")
+                else:
+                    self.add(value, root or f"the global {name!r}")
+
+    def module(self, mod: types.ModuleType, names: set[str], root: str) -> None:
+        """The attributes of ``mod`` the code may read (any of its bytecode's names), each
+        guarded; walked unless the module is numpy's, the standard library's or ours."""
+        if id(mod) in self._seen:
+            return
+        self._seen.add(id(mod))
+        d = mod.__dict__
+        walk = not _foreign(mod.__name__)
+        for name in names:
+            if name in d:
+                value = d[name]
+                self.guards.append((d, name, value))
+                if isinstance(value, types.ModuleType):
+                    self.module(value, names, root)
+                elif walk:
+                    self.add(value, root)
 
     def hold(self) -> bool:
         """True while every guarded container, cell and global is as traced."""
         for snap in self.snapshots:
             c = snap[0]
-            now = tuple(c.values()) if snap[1] is not None else tuple(c)
+            keys = snap[1]
+            now = tuple(c.values()) if keys is not None else tuple(c)
             old = snap[2]
             if len(now) != len(old) or not all(map(operator.is_, now, old)):
-                if snap[1] is not None and tuple(c) != snap[1]:
+                if keys is not None and tuple(c) != keys:
                     return False
                 if len(now) != len(old) or not all(map(_same_value, now, old)):
                     return False
                 snap[2] = now  # equal numbers or strings: the next check is by identity
+            elif keys is not None and tuple(c) != keys:  # keys swapped, values in place
+                return False
         for g, name, expected in self.guards:
             now = g.get(name, _MISSING)
+            if now is not expected and not _same_scalar(now, expected):
+                return False
+        for obj, name, expected in self.attrs:
+            now = getattr(obj, name, _MISSING)
             if now is not expected and not _same_scalar(now, expected):
                 return False
         for cell, expected in self.cells:
@@ -421,12 +495,26 @@ class _Scan:
                     if not _same_value(now, v):
                         return f"{k!r} changed from {_short(v)} to {_short(now)}"
                 if tuple(c) != keys:
-                    return "an attribute or key was added or removed"
+                    return "an attribute or key was added, removed or reordered"
             elif len(c) != len(old) or not all(map(_same_value, c, old)):
-                return "a list the function can see changed"
-        for _, name, expected in self.guards:
-            return f"the global {name!r} changed from {_short(expected)}"
+                return f"a {type(c).__name__} the function can see changed"
+        for g, name, expected in self.guards:
+            if not _same_value(g.get(name, _MISSING), expected):
+                return f"the global {name!r} changed from {_short(expected)}"
+        for obj, name, expected in self.attrs:
+            if not _same_value(getattr(obj, name, _MISSING), expected):
+                return f"the attribute {name!r} changed from {_short(expected)}"
         return "a captured variable changed"
+
+
+def _slot_names(cls: type) -> list[str]:
+    names = []
+    for c in cls.__mro__:
+        slots = c.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name not in ("__dict__", "__weakref__"):
+                names.append(name)
+    return names
 
 
 _MISSING = object()
@@ -2089,12 +2177,19 @@ class CompiledFunction:
         scan = _Scan()
         fn = self.fn
         if isinstance(fn, types.FunctionType):
-            scan.function(fn, 0)
+            scan.function(fn)
         else:
-            scan.add(fn)
+            scan.add(fn, "the function")
         for x in _static_objects((args, kwargs)):
-            scan.add(x)
+            scan.add(x, "an argument")
         scan.run()
+        if scan.too_big is not None:
+            raise CompileError(
+                f"compiled {self._name} can see more than {_MAX_SCAN:,} objects (through "
+                f"{scan.too_big}): every one would have to be guarded at every call, so it "
+                "is refused rather than guarded in part. Pass the large data as an argument "
+                "(an array), or keep it out of the compiled function's reach"
+            )
         tracer = _Tracer()
         before = _global_rng_states()
         gens = [(g, _rng_state(g)) for g in scan.generators]
@@ -2128,7 +2223,7 @@ class CompiledFunction:
         builder.validate()
         plan.outdef = (tree, leaves)
         plan.single = tree is None and leaves == [("n", 0)]
-        plan.scan = scan if (scan.snapshots or scan.guards or scan.cells) else None
+        plan.scan = scan if (scan.snapshots or scan.guards or scan.cells or scan.attrs) else None
         plan.op = defop(
             f"compiled {self._name}",
             functools.partial(_op_forward, plan),

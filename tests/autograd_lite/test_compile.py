@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import pathlib
 import random
+import types
 import warnings
 
 import numpy as np
@@ -941,3 +942,78 @@ def test_recursive_and_nested_compiled_functions_do_not_retrace():
         assert outer(np.full(2, float(k))).data == 2.5 * k
         assert power(float(k + 1), 3).data == (k + 1.0) ** 4
     assert outer.traces == 1 and power.traces == 1 and inner.traces == 1
+
+
+class Cfg:
+    temperature = 2.0
+
+
+class Slotted:
+    __slots__ = ("k",)
+
+    def __init__(self, k):
+        self.k = k
+
+
+CFG_MODULE = types.ModuleType("cfg_module_for_compile_tests")
+CFG_MODULE.scale = 2.0
+GLOBAL_SET = {1.0, 2.0}
+SLOTTED = Slotted(2.0)
+WEIGHTS = {"a": 1.0, "b": 10.0}
+DEEP = [[[[[[[[[[[[2.0]]]]]]]]]]]]
+BIG = [[i] for i in range(120_000)]
+
+
+def _deep_leaf(d):
+    for _ in range(11):
+        d = d[0]
+    return d
+
+
+def _with_default(x, k=2.0):
+    return x * k
+
+
+HOLES = {
+    # name: (function of x, change)
+    "class attribute": (lambda x: x * Cfg.temperature, lambda: setattr(Cfg, "temperature", 5.0)),
+    "module attribute": (lambda x: x * CFG_MODULE.scale, lambda: setattr(CFG_MODULE, "scale", 5.0)),
+    "global set": (lambda x: x * float(len(GLOBAL_SET)), lambda: GLOBAL_SET.add(3.0)),
+    "__slots__ attribute": (lambda x: x * SLOTTED.k, lambda: setattr(SLOTTED, "k", 5.0)),
+    "dict keys swapped": (
+        lambda x: x * WEIGHTS["a"],
+        lambda: WEIGHTS.update(_swapped(WEIGHTS)),
+    ),
+    "12 objects deep": (
+        lambda x: x * _deep_leaf(DEEP)[0],
+        lambda: _deep_leaf(DEEP).__setitem__(0, 5.0),
+    ),
+    "__defaults__": (_with_default, lambda: setattr(_with_default, "__defaults__", (5.0,))),
+}
+
+
+def _swapped(d):
+    a, b = d["a"], d["b"]  # the same objects, under each other's key
+    d.clear()
+    return {"b": a, "a": b}
+
+
+@pytest.mark.parametrize("hole", sorted(HOLES))
+def test_a_change_after_the_first_call_is_seen(hole):
+    """Issue 22.2: each of these changes was never seen (the plan kept the old value)."""
+    fn, change = HOLES[hole]
+    f = compile(fn)
+    x = np.array([1.0, 3.0])
+    np.testing.assert_array_equal(f(x).data, fn(Value(x)).data)
+    change()
+    want = fn(Value(x)).data
+    np.testing.assert_array_equal(f(x).data, want)
+    assert f.traces == 2
+
+
+def test_more_reachable_objects_than_the_budget_is_refused_not_unguarded():
+    """Issue 22.3: past the 100,000-object scan budget guarding switched off (replacing a
+    layer in a large list was not seen); now the trace is refused, naming the global."""
+    f = compile(lambda x: x * float(BIG[-1][0]))
+    with pytest.raises(CompileError, match=r"can see more than 100,000 objects.*'BIG'"):
+        f(np.ones(2))
