@@ -785,6 +785,7 @@ class Plan:
         self.calls = 0
         self.single = False  # the function returns one traced Value, nothing around it
         self.grad_inside = False  # traced under no_grad, an output made under enable_grad
+        self.rechecked = False  # traced a second time, on the first replay (see _recheck)
 
     # -------------------------------------------------------------- interpretive replay
     def forward_interp(
@@ -2074,6 +2075,8 @@ class CompiledFunction:
             plan = plans[0]
             datas = plan.input_data(dyn)
             if datas is not None:
+                if not plan.rechecked:  # the first replay: is the forward deterministic?
+                    self._recheck(plan, args, kwargs, dyn)
                 if plan is not self._mru:
                     self._plans.move_to_end(key)
                     self._mru = plan
@@ -2112,6 +2115,69 @@ class CompiledFunction:
             if not old:
                 del self._plans[old_key]
         self._mru = plan
+
+    def _recheck(self, plan: Plan, args: tuple, kwargs: dict, dyn: list) -> None:
+        """Trace once more (on the first replay) and refuse if the function applied other
+        ops or other constants than the first time: randomness or a clock read where it
+        cannot be seen (a Generator made inside, another library's RNG, ``secrets``,
+        ``time``) would otherwise be frozen. Generator states are put back after."""
+        plan.rechecked = True
+        wrappers = [
+            leaf(x.data, x.requires_grad, x.name)
+            if isinstance(x, Value)
+            else leaf(_arg_data(x), False)
+            for x in dyn
+        ]
+        it = iter(wrappers)
+        call = [_rebuild(args, it), _rebuild(kwargs, it)]
+        gens = {
+            id(g): g
+            for g in chain(
+                plan.scan.generators if plan.scan is not None else (),
+                (x for ins in plan.instrs for x in _walk_params(ins.params)),
+            )
+            if isinstance(g, (np.random.Generator, np.random.RandomState, random.Random))
+        }
+        saved = [(g, _get_rng(g)) for g in gens.values()]
+        globals_before = (np.random.get_state(), random.getstate())
+        tracer = _Tracer()
+        prev = state.tracer
+        state.tracer = tracer
+        open_blocks.traces += 1
+        raised: Exception | None = None
+        try:
+            _swap_all(tracer, plan.scan.values if plan.scan is not None else [])
+            _swap_all(tracer, plan.externals)
+            _swap_all(tracer, wrappers)
+            self.fn(*call[0], **call[1])
+        except Exception as e:
+            raised = e
+        finally:
+            open_blocks.traces -= 1
+            state.tracer = prev
+            tracer.restore()
+            np.random.set_state(globals_before[0])
+            random.setstate(globals_before[1])
+            for g, st in saved:
+                _set_rng(g, st)
+        if raised is not None and not isinstance(raised, CompileError) and tracer.error is None:
+            plan.rechecked = False  # an op refused this call's data: the replay says so,
+            return  # and the check waits for the next call
+        error = raised or tracer.error
+        if error is not None:
+            where = f"it raised {type(error).__name__}: {str(error).splitlines()[0]}"
+        else:
+            where = _first_difference(plan, tracer.tape)
+        if where is not None:
+            plan.rechecked = False
+            raise CompileError(
+                f"compiled {self._name} is not deterministic: traced again on its second "
+                f"call, {where}\nrandomness or a clock read outside an op (a Generator made "
+                "inside the function, another library's random numbers, secrets, time) would "
+                "be frozen into every later call. Draw them outside and pass them as "
+                "arguments, or inside an op that takes a Generator as a parameter (as "
+                "nn.Dropout does)"
+            )
 
     # ------------------------------------------------------------------ replay
     def _replay(self, plan: Plan, dyn: list, datas: list) -> Any:
@@ -2295,6 +2361,64 @@ class CompiledFunction:
             "arguments, or inside an op that takes a Generator as a parameter (as nn.Dropout "
             "does): a plan draws anew on every call"
         )
+
+
+def _get_rng(g: Any) -> Any:
+    if isinstance(g, np.random.Generator):
+        return g.bit_generator.state
+    return g.get_state() if isinstance(g, np.random.RandomState) else g.getstate()
+
+
+def _set_rng(g: Any, st: Any) -> None:
+    if isinstance(g, np.random.Generator):
+        g.bit_generator.state = st
+    elif isinstance(g, np.random.RandomState):
+        g.set_state(st)
+    else:
+        g.setstate(st)
+
+
+def _first_difference(plan: Plan, tape: list[_Entry]) -> str | None:
+    """Where a second trace's ops or constants differ from the plan's, in words."""
+    for ins, e in zip(plan.instrs, tape):
+        if e.op is not ins.op or len(e.inputs) != len(ins.slots):
+            return (
+                f"it applied {e.op.name!r} at {_describe_site(e.site)} where it had "
+                f"applied {ins.op.name!r}"
+            )
+        for s, c, x in zip(ins.slots, ins.consts, e.inputs):
+            if (s is None) == isinstance(x, Value) or (s is None and not _same_const(c, x)):
+                return f"a constant of {e.op.name!r} at {_describe_site(e.site)} changed"
+        if not _same_const(ins.params, e.params):
+            return f"a parameter of {e.op.name!r} at {_describe_site(e.site)} changed"
+    if len(tape) != len(plan.instrs):
+        return f"it applied {len(tape)} ops where it had applied {len(plan.instrs)}"
+    return None
+
+
+def _same_const(a: Any, b: Any) -> bool:
+    """Two traces' constants agree: the same object (read live by the plan), or equal
+    values; Generators only by identity (a new one would draw other numbers)."""
+    if a is b:
+        return True
+    t = type(a)
+    if t is not type(b):
+        return False
+    if t is float:
+        return a == b or (a != a and b != b)
+    if t is np.ndarray:
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    if t is tuple or t is list:
+        return len(a) == len(b) and all(map(_same_const, a, b))
+    if t is dict:
+        return a.keys() == b.keys() and all(_same_const(a[k], b[k]) for k in a)
+    if isinstance(a, (np.random.Generator, np.random.RandomState, random.Random)):
+        return False
+    if isinstance(a, (*_SCALARS, np.generic, np.dtype, slice)):
+        return bool(a == b) or (a != a and b != b)
+    if isinstance(a, types.FunctionType):
+        return a.__code__ is b.__code__
+    return True  # another object of the same type (a Context, a scratch box): its role
 
 
 def _watch(run: Callable[[], Any], snapshot: Callable[[], Any]) -> Site | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import pathlib
 import random
+import secrets
+import time
 import types
 import warnings
 
@@ -26,6 +28,7 @@ from test_ops import CASES, Labels
 
 import autograd_lite as ag
 import nn
+from autograd_lite import functional
 from autograd_lite.compile import CompileError, compile
 from autograd_lite.op import apply
 from autograd_lite.primitives import BUILTIN_OPS
@@ -1017,3 +1020,52 @@ def test_more_reachable_objects_than_the_budget_is_refused_not_unguarded():
     f = compile(lambda x: x * float(BIG[-1][0]))
     with pytest.raises(CompileError, match=r"can see more than 100,000 objects.*'BIG'"):
         f(np.ones(2))
+
+
+def _secret_noise(x):
+    return x * (secrets.randbelow(1000) + 1.0)
+
+
+NONDETERMINISTIC = {
+    "default_rng() made inside": lambda x: x * np.random.default_rng().normal(size=2),
+    "torch.randn": lambda x: x * float(_torch().randn(()).item()),
+    "secrets": _secret_noise,
+    "perf_counter_ns": lambda x: x * float(time.perf_counter_ns() % 997 + 1),
+    # eagerly the same mask at every call; a plan would continue the first Generator
+    "a seeded Generator made inside, given to an op": lambda x: functional.dropout(
+        x, 0.5, rng=np.random.default_rng(0)
+    ),
+}
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("source", sorted(NONDETERMINISTIC))
+def test_randomness_from_sources_not_seen_is_refused_on_the_second_call(source):
+    """Issue 22.5: these gave the same value on every call; the first replay traces again,
+    sees another constant and refuses, naming the line."""
+    fn = NONDETERMINISTIC[source]
+    f = compile(fn)
+    f(np.ones(2))
+    with pytest.raises(
+        CompileError,
+        match=r"not deterministic: traced again on its second call.*test_compile\.py:\d+",
+    ):
+        f(np.ones(2))
+
+
+def test_the_second_call_check_keeps_generators_and_live_constants():
+    """The check's extra trace puts the generators back (a compiled dropout draws as the
+    eager one) and accepts a captured array changed in place (the plan reads it live)."""
+    mask = np.array([1.0, 2.0])
+    f = compile(lambda x: x * mask)
+    f(np.ones(2))
+    mask[0] = 5.0
+    np.testing.assert_array_equal(f(np.ones(2)).data, [5.0, 2.0])
+    eager_d, comp_d = nn.Dropout(0.5, rng=3), nn.Dropout(0.5, rng=3)
+    g = compile(lambda x: comp_d(x))
+    for _ in range(3):
+        np.testing.assert_array_equal(g(np.ones(8)).data, eager_d(ag.Value(np.ones(8))).data)
+    assert f.traces == 1 and g.traces == 1
