@@ -18,9 +18,12 @@ tracing with a :class:`CompileError` that names the user's line — ``bool()``,
 ``float()``, ``.item()``, comparisons, reading ``.data``/``.grad``/``.numpy()`` of a
 traced Value, ``backward()`` inside the function, randomness drawn from numpy's or
 Python's global generator (or from a Generator reachable from the function) outside an
-op, keeping a reference to a traced Value, ops whose replay differs from the trace.
-Attributes, closure cells and globals the function can see are guarded: change one and
-the next call traces again (with a warning past ``max_retraces``).
+op, keeping a reference to a traced Value, ops whose replay differs from the trace,
+a second trace (on the first replay) whose ops or constants differ from the first
+(randomness or a clock the trace cannot see), more reachable objects than can be guarded.
+Everything the function can reach is guarded (see :class:`_Scan`): change it and the
+next call traces again (with a warning past ``max_retraces``); at most ``max_plans``
+plans are kept, the least recently used dropped first.
 
 No user text ever reaches ``exec``: the generated code is made of fixed templates,
 generated variable names and numeric literals (``repr`` of finite floats, checked);
