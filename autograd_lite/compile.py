@@ -387,6 +387,10 @@ class _Scan:
             elif isinstance(obj, types.MethodType):
                 stack.append((obj.__self__, root))
                 stack.append((obj.__func__, root))
+            elif isinstance(obj, property):  # what its getter reads
+                stack.extend((f, root) for f in (obj.fget, obj.fset) if f is not None)
+            elif isinstance(obj, (staticmethod, classmethod)):
+                stack.append((obj.__func__, root))
             elif isinstance(obj, functools.partial):
                 stack.extend((x, root) for x in (obj.func, *obj.args, *obj.keywords.values()))
             else:
@@ -414,7 +418,7 @@ class _Scan:
             self._stack.extend(
                 (x, root)
                 for k, x in d.items()
-                if not (k.startswith("__") and k.endswith("__")) or k == "__call__"
+                if not (k.startswith("__") and k.endswith("__")) or k in _READ_HOOKS
             )
 
     def function(self, fn: types.FunctionType, root: str | None = None) -> None:
@@ -508,6 +512,9 @@ class _Scan:
             if not _same_value(getattr(obj, name, _MISSING), expected):
                 return f"the attribute {name!r} changed from {_short(expected)}"
         return "a captured variable changed"
+
+
+_READ_HOOKS = frozenset({"__call__", "__getattr__", "__getattribute__", "__get__", "__getitem__"})
 
 
 def _slot_names(cls: type) -> list[str]:

@@ -977,7 +977,24 @@ def _with_default(x, k=2.0):
     return x * k
 
 
+SCALE = {"k": 2.0}
+
+
+class Computed:
+    @property
+    def scale(self):
+        return SCALE["k"]  # a global read by a property
+
+    def __getattr__(self, name):
+        return SCALE[name]  # and by __getattr__
+
+
+COMPUTED = Computed()
+
+
 HOLES = {
+    "read by a property": (lambda x: x * COMPUTED.scale, lambda: SCALE.update(k=5.0)),
+    "read by __getattr__": (lambda x: x * COMPUTED.k, lambda: SCALE.update(k=7.0)),
     # name: (function of x, change)
     "class attribute": (lambda x: x * Cfg.temperature, lambda: setattr(Cfg, "temperature", 5.0)),
     "module attribute": (lambda x: x * CFG_MODULE.scale, lambda: setattr(CFG_MODULE, "scale", 5.0)),
