@@ -82,6 +82,7 @@ _ENGINE = frozenset(
         "autograd_lite.value",  # shape, dtype, size, ndim, repr
         "autograd_lite.function",  # Function.apply: replayed with a fresh Context
         "autograd_lite.compile",
+        "autograd_lite.compile.api",
         "autograd_lite.modes",  # anomaly checks
     }
 )
