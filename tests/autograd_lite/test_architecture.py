@@ -14,8 +14,9 @@ PACKAGES = ("autograd_lite", "nn")
 def _modules() -> dict[str, ast.Module]:
     found = {}
     for package in PACKAGES:
-        for path in sorted((ROOT / package).glob("*.py")):
-            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = (package, *path.relative_to(ROOT / package).with_suffix("").parts)
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
             found[name] = ast.parse(path.read_text(), str(path))
     return found
 

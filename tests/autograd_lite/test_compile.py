@@ -622,6 +622,26 @@ def test_a_library_function_reading_traced_data_is_refused_at_the_users_line():
     assert line_of("# LIBRARY-LINE") in message
 
 
+def test_every_module_of_the_compile_package_reads_traced_data_as_the_engine():
+    """The engine's own reads of a traced Value's data are told from a library's by the
+    reading frame's module name (``frames.ENGINE``): each module of autograd_lite/compile/
+    must count, or a read there would be refused as nn.losses' is above."""
+    package = pathlib.Path(ag.__file__).parent / "compile"
+    modules = sorted(p.stem for p in package.glob("*.py") if p.stem != "__init__")
+    names = ["autograd_lite.compile"] + [f"autograd_lite.compile.{m}" for m in modules]
+    assert len(names) > 5 and "autograd_lite.compile.trace" in names
+
+    def reader(module):  # `v.data`, run as code of ``module``
+        return types.FunctionType((lambda v: v.data).__code__, {"__name__": module})
+
+    for name in names:
+        read = reader(name)
+        f = compile(lambda x, read=read: x * 2.0 if read(x) is not None else x)
+        assert_same(f(np.ones(2)).data, np.full(2, 2.0))  # no CompileError
+    read = reader("nn.losses")  # the control: a library module that is not the engine
+    _refused(lambda x: x * 2.0 if read(x) is not None else x, np.ones(2), match="nn.losses")
+
+
 @pytest.mark.parametrize("probabilities", [False, True])
 def test_cross_entropy_reads_new_labels_on_every_call(probabilities):
     """Class labels passed as integer arrays (or probabilities) are inputs of the plan:
