@@ -18,6 +18,7 @@ import numpy as np
 
 from autograd_lite import Parameter, Value
 from autograd_lite import functional as F
+from autograd_lite.value import leaf
 from nn.conv import as_tensor
 from nn.module import Module
 
@@ -173,9 +174,11 @@ class _BatchNorm(Module):
             if self.training and self.track_running_stats:
                 self._update(_raw(mean).reshape(-1), _raw(var).reshape(-1) * (n / (n - 1)))
         else:
-            mean = self.running_mean.reshape(bshape)
-            scale = 1.0 / np.sqrt(self.running_var + self.eps).reshape(bshape)
-            y = (x - mean) * scale.astype(self._dtype)
+            # the buffers enter as leaves around views of them (no copy), so the
+            # statistics are computed by ops at every call: a compiled plan reads them live
+            mean = leaf(self.running_mean.reshape(bshape), False)
+            var = leaf(self.running_var.reshape(bshape), False)
+            y = (x - mean) / F.sqrt(var + self.eps)
         if self.affine:
             y = y * F.reshape(self.weight, bshape) + F.reshape(self.bias, bshape)
         return y

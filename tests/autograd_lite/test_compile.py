@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 import pathlib
 import random
+import secrets
+import time
+import types
 import warnings
 
 import numpy as np
@@ -25,6 +28,7 @@ from test_ops import CASES, Labels
 
 import autograd_lite as ag
 import nn
+from autograd_lite import functional
 from autograd_lite.compile import CompileError, compile
 from autograd_lite.op import apply
 from autograd_lite.primitives import BUILTIN_OPS
@@ -618,6 +622,26 @@ def test_a_library_function_reading_traced_data_is_refused_at_the_users_line():
     assert line_of("# LIBRARY-LINE") in message
 
 
+def test_every_module_of_the_compile_package_reads_traced_data_as_the_engine():
+    """The engine's own reads of a traced Value's data are told from a library's by the
+    reading frame's module name (``frames.ENGINE``): each module of autograd_lite/compile/
+    must count, or a read there would be refused as nn.losses' is above."""
+    package = pathlib.Path(ag.__file__).parent / "compile"
+    modules = sorted(p.stem for p in package.glob("*.py") if p.stem != "__init__")
+    names = ["autograd_lite.compile"] + [f"autograd_lite.compile.{m}" for m in modules]
+    assert len(names) > 5 and "autograd_lite.compile.trace" in names
+
+    def reader(module):  # `v.data`, run as code of ``module``
+        return types.FunctionType((lambda v: v.data).__code__, {"__name__": module})
+
+    for name in names:
+        read = reader(name)
+        f = compile(lambda x, read=read: x * 2.0 if read(x) is not None else x)
+        assert_same(f(np.ones(2)).data, np.full(2, 2.0))  # no CompileError
+    read = reader("nn.losses")  # the control: a library module that is not the engine
+    _refused(lambda x: x * 2.0 if read(x) is not None else x, np.ones(2), match="nn.losses")
+
+
 @pytest.mark.parametrize("probabilities", [False, True])
 def test_cross_entropy_reads_new_labels_on_every_call(probabilities):
     """Class labels passed as integer arrays (or probabilities) are inputs of the plan:
@@ -811,3 +835,274 @@ def test_the_trapezoid_example_compiled_trains_exactly_as_eagerly():
         sys.path.remove(str(path.parent))
     assert compiled["rmse"] == pytest.approx(eager["rmse"], rel=1e-12)
     assert compiled["plain_rmse"] == pytest.approx(eager["plain_rmse"], rel=1e-12)
+
+
+# ------------------------------------------------- issue 22/23: never a silent difference
+
+
+def test_generated_code_raises_no_numpy_deprecation():
+    """A relu chain computed in buffers called np.maximum(x, 0, buf): numpy deprecates a
+    third positional argument (issue 23.4); out= is passed by keyword."""
+    model = nn.MLP(3, [8, 8, 1], activation="relu", rng=0)
+    f = compile(lambda x: (model(x) * model(x)).sum())
+    x = np.random.default_rng(0).normal(size=(5, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        for _ in range(3):
+            f(x).backward()
+    assert "_np_maximum(" in f.plans[0].source and ", out=b" in f.plans[0].source
+
+
+def test_static_arguments_that_compare_equal_get_their_own_plan():
+    """Objects whose __eq__ says True (and whose hashes agree) are keyed by identity, not
+    equality (issue 22.4): B's call must not replay A's plan (A's result, A's gradients)."""
+
+    class Scale:
+        def __init__(self, w):
+            self.w = ag.Value(np.array(w), requires_grad=True)
+
+        def __eq__(self, other):
+            return True
+
+        def __hash__(self):
+            return 0
+
+    class Unhashable:
+        __hash__ = None
+
+        def __init__(self, k):
+            self.k = k
+
+    f = compile(lambda x, s: (x * s.w).sum())
+    a, b = Scale([1.0, 2.0]), Scale([10.0, 20.0])
+    assert f(np.ones(2), a).data == 3.0
+    out = f(np.ones(2), b)
+    assert out.data == 30.0
+    out.backward()
+    assert a.w.grad is None and b.w.grad is not None
+    g = compile(lambda x, u: x * float(u.k))
+    assert g(np.ones(1), Unhashable(2)).data[0] == 2.0  # an unhashable static: by identity
+    # known immutable values still share a plan by value
+    h = compile(lambda x, n, t: x * n * len(t))
+    h(1.0, 2, ("a", b"b", frozenset({1})))
+    h(3.0, 2, ("a", b"b", frozenset({1})))
+    assert h.traces == 1
+
+
+def test_enable_grad_inside_under_an_outer_no_grad_requires_grad_as_eagerly():
+    """Issue 22.6: eagerly, a result made under enable_grad() requires grad even when the
+    caller is under no_grad; the compiled one did not, and backward then failed."""
+    w = ag.Value(np.array([1.0, 2.0]), requires_grad=True)
+
+    def f(x):
+        with ag.enable_grad():
+            return (x * w).sum()
+
+    cf = compile(f)
+    for x in (np.ones(2), np.full(2, 3.0)):  # the trace, then a replay
+        with ag.no_grad():
+            want, got = f(x), cf(x)
+        assert got.requires_grad and want.requires_grad
+        w.grad = None
+        want.backward()
+        expected = w.grad.copy()
+        w.grad = None
+        got.backward()
+        np.testing.assert_array_equal(w.grad, expected)
+        assert got.data == want.data
+    assert cf.traces == 1
+
+
+def test_plans_are_bounded_least_recently_used_first():
+    """Issue 22.7: 3,000 shapes kept 3,000 plans; at most max_plans are kept, and the one
+    in use survives."""
+    f = compile(lambda x: (x * 2.0).sum(), max_retraces=10_000)
+    assert ag.compile(lambda x: x).max_plans == ag.compile.__kwdefaults__["max_plans"] == 64
+    hot = np.ones(1)
+    for n in range(2, 300):
+        f(np.ones(n))
+        f(hot)
+    assert len(f.plans) == 64 and f.traces == 299  # the hot plan was never dropped
+    assert f.plans[-1].signature == "ndarray[1] float64"
+    g = compile(lambda x: x.sum(), max_plans=3)
+    for n in (1, 2, 3, 4, 1):
+        g(np.ones(n))
+    assert len(g.plans) == 3 and g.traces == 5
+
+
+def test_toggling_train_and_eval_keeps_both_plans():
+    """Issue 22.7: each train()/eval() switch retraced; both plans are kept."""
+    model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.Dropout(0.5, rng=0), nn.Linear(4, 1, rng=1))
+    f = compile(lambda x: model(x).sum())
+    x = np.ones((2, 3))
+    for _ in range(4):
+        model.train()
+        f(x)
+        model.eval()
+        assert f(x).data == model(x).sum().data
+    assert f.traces == 2
+
+
+def test_recursive_and_nested_compiled_functions_do_not_retrace():
+    """Issue 22.7: a recursive compiled function retraced on every call, and an outer one
+    whenever an inner compiled one had been called directly (its counters were guarded)."""
+    w = ag.Value(np.array([0.5, 2.0]), requires_grad=True)
+
+    @compile
+    def inner(x):
+        return x * w
+
+    @compile
+    def outer(x):
+        return inner(x).sum()
+
+    @compile
+    def power(x, n):
+        return x if n == 0 else power(x, n - 1) * x
+
+    for k in range(4):
+        inner(np.full(2, float(k)))  # called directly between the outer calls
+        assert outer(np.full(2, float(k))).data == 2.5 * k
+        assert power(float(k + 1), 3).data == (k + 1.0) ** 4
+    assert outer.traces == 1 and power.traces == 1 and inner.traces == 1
+
+
+class Cfg:
+    temperature = 2.0
+
+
+class Slotted:
+    __slots__ = ("k",)
+
+    def __init__(self, k):
+        self.k = k
+
+
+CFG_MODULE = types.ModuleType("cfg_module_for_compile_tests")
+CFG_MODULE.scale = 2.0
+GLOBAL_SET = {1.0, 2.0}
+SLOTTED = Slotted(2.0)
+WEIGHTS = {"a": 1.0, "b": 10.0}
+DEEP = [[[[[[[[[[[[2.0]]]]]]]]]]]]
+BIG = [[i] for i in range(120_000)]
+
+
+def _deep_leaf(d):
+    for _ in range(11):
+        d = d[0]
+    return d
+
+
+def _with_default(x, k=2.0):
+    return x * k
+
+
+SCALE = {"k": 2.0}
+
+
+class Computed:
+    @property
+    def scale(self):
+        return SCALE["k"]  # a global read by a property
+
+    def __getattr__(self, name):
+        return SCALE[name]  # and by __getattr__
+
+
+COMPUTED = Computed()
+
+
+HOLES = {
+    "read by a property": (lambda x: x * COMPUTED.scale, lambda: SCALE.update(k=5.0)),
+    "read by __getattr__": (lambda x: x * COMPUTED.k, lambda: SCALE.update(k=7.0)),
+    # name: (function of x, change)
+    "class attribute": (lambda x: x * Cfg.temperature, lambda: setattr(Cfg, "temperature", 5.0)),
+    "module attribute": (lambda x: x * CFG_MODULE.scale, lambda: setattr(CFG_MODULE, "scale", 5.0)),
+    "global set": (lambda x: x * float(len(GLOBAL_SET)), lambda: GLOBAL_SET.add(3.0)),
+    "__slots__ attribute": (lambda x: x * SLOTTED.k, lambda: setattr(SLOTTED, "k", 5.0)),
+    "dict keys swapped": (
+        lambda x: x * WEIGHTS["a"],
+        lambda: WEIGHTS.update(_swapped(WEIGHTS)),
+    ),
+    "12 objects deep": (
+        lambda x: x * _deep_leaf(DEEP)[0],
+        lambda: _deep_leaf(DEEP).__setitem__(0, 5.0),
+    ),
+    "__defaults__": (_with_default, lambda: setattr(_with_default, "__defaults__", (5.0,))),
+}
+
+
+def _swapped(d):
+    a, b = d["a"], d["b"]  # the same objects, under each other's key
+    d.clear()
+    return {"b": a, "a": b}
+
+
+@pytest.mark.parametrize("hole", sorted(HOLES))
+def test_a_change_after_the_first_call_is_seen(hole):
+    """Issue 22.2: each of these changes was never seen (the plan kept the old value)."""
+    fn, change = HOLES[hole]
+    f = compile(fn)
+    x = np.array([1.0, 3.0])
+    np.testing.assert_array_equal(f(x).data, fn(Value(x)).data)
+    change()
+    want = fn(Value(x)).data
+    np.testing.assert_array_equal(f(x).data, want)
+    assert f.traces == 2
+
+
+def test_more_reachable_objects_than_the_budget_is_refused_not_unguarded():
+    """Issue 22.3: past the 100,000-object scan budget guarding switched off (replacing a
+    layer in a large list was not seen); now the trace is refused, naming the global."""
+    f = compile(lambda x: x * float(BIG[-1][0]))
+    with pytest.raises(CompileError, match=r"can see more than 100,000 objects.*'BIG'"):
+        f(np.ones(2))
+
+
+def _secret_noise(x):
+    return x * (secrets.randbelow(1000) + 1.0)
+
+
+NONDETERMINISTIC = {
+    "default_rng() made inside": lambda x: x * np.random.default_rng().normal(size=2),
+    "torch.randn": lambda x: x * float(_torch().randn(()).item()),
+    "secrets": _secret_noise,
+    "perf_counter_ns": lambda x: x * float(time.perf_counter_ns() % 997 + 1),
+    # eagerly the same mask at every call; a plan would continue the first Generator
+    "a seeded Generator made inside, given to an op": lambda x: functional.dropout(
+        x, 0.5, rng=np.random.default_rng(0)
+    ),
+}
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize("source", sorted(NONDETERMINISTIC))
+def test_randomness_from_sources_not_seen_is_refused_on_the_second_call(source):
+    """Issue 22.5: these gave the same value on every call; the first replay traces again,
+    sees another constant and refuses, naming the line."""
+    fn = NONDETERMINISTIC[source]
+    f = compile(fn)
+    f(np.ones(2))
+    with pytest.raises(
+        CompileError,
+        match=r"not deterministic: traced again on its second call.*test_compile\.py:\d+",
+    ):
+        f(np.ones(2))
+
+
+def test_the_second_call_check_keeps_generators_and_live_constants():
+    """The check's extra trace puts the generators back (a compiled dropout draws as the
+    eager one) and accepts a captured array changed in place (the plan reads it live)."""
+    mask = np.array([1.0, 2.0])
+    f = compile(lambda x: x * mask)
+    f(np.ones(2))
+    mask[0] = 5.0
+    np.testing.assert_array_equal(f(np.ones(2)).data, [5.0, 2.0])
+    eager_d, comp_d = nn.Dropout(0.5, rng=3), nn.Dropout(0.5, rng=3)
+    g = compile(lambda x: comp_d(x))
+    for _ in range(3):
+        np.testing.assert_array_equal(g(np.ones(8)).data, eager_d(ag.Value(np.ones(8))).data)
+    assert f.traces == 1 and g.traces == 1

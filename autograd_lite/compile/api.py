@@ -1,0 +1,570 @@
+"""The compiled function: :func:`compile`, :class:`CompiledFunction` and :func:`plan_of`.
+
+A call's signature selects its plans (one per state of the guarded values, at most
+``max_plans`` in all, least recently used dropped first); a new signature or a guard that
+no longer holds traces again. A trace is checked before its plan is kept (randomness
+drawn outside an op, a reference kept to a traced Value; on the first replay a second
+trace must apply the same ops and constants). The compiled op's forward and VJP replay
+the plan.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+import sys
+import types
+import warnings
+from collections import Counter, OrderedDict
+from collections.abc import Callable
+from itertools import chain
+from typing import Any
+
+import numpy as np
+
+from autograd_lite.compile.build import Builder, flatten_outputs, same, unflatten, walk_params
+from autograd_lite.compile.codegen import Codegen
+from autograd_lite.compile.frames import CompileError, Site, describe_site, is_library
+from autograd_lite.compile.guards import (
+    MAX_SCAN,
+    SCALARS,
+    Scan,
+    arg_data,
+    describe_key_item,
+    global_rng_states,
+    key_of,
+    rebuild,
+    rng_state,
+    static_objects,
+)
+from autograd_lite.compile.plan import Plan, Run
+from autograd_lite.compile.trace import Entry, Tracer
+from autograd_lite.modes import open_blocks, state
+from autograd_lite.op import defop, record
+from autograd_lite.value import Value, leaf
+
+__all__ = ["DEFAULT_MAX_PLANS", "DEFAULT_MAX_RETRACES", "CompiledFunction", "compile", "plan_of"]
+
+DEFAULT_MAX_RETRACES = 8
+"""Signatures a compiled function traces before it warns (as torch.compile's recompile limit)."""
+
+DEFAULT_MAX_PLANS = 64
+"""Plans a compiled function keeps; past it the least recently used one is dropped."""
+
+_MAX_VARIANTS = 8  # plans kept per signature, each for another state of the guarded values
+
+
+class CompiledFunction:
+    """``fn`` compiled: same signature; one plan per signature (see :func:`compile`).
+
+    ``plans`` lists the plans made so far (``print(step.plans[0])`` shows one);
+    ``traces`` counts the traces.
+    """
+
+    def __init__(
+        self,
+        fn: Callable,
+        max_retraces: int = DEFAULT_MAX_RETRACES,
+        max_plans: int = DEFAULT_MAX_PLANS,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"compile: expected a function, got {type(fn).__name__}")
+        functools.update_wrapper(self, fn)
+        self.fn = fn
+        self.max_retraces = int(max_retraces)
+        self.max_plans = max(1, int(max_plans))
+        self.traces = 0
+        # signature -> its plans, most recently used first (one per state of the guarded
+        # values: train() and eval() keep a plan each); signatures in LRU order
+        self._plans: OrderedDict[Any, list[Plan]] = OrderedDict()
+        self._n_plans = 0
+        self._mru: Plan | None = None
+        self._warned = False
+        self._name = getattr(fn, "__qualname__", None) or type(fn).__name__
+
+    @property
+    def plans(self) -> list[Plan]:
+        """The plans kept (at most ``max_plans``), least recently used first."""
+        return [p for plans in self._plans.values() for p in reversed(plans)]
+
+    def __repr__(self) -> str:
+        return f"<compiled {self._name}: {self._n_plans} plan(s)>"
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        return self if obj is None else types.MethodType(self, obj)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if state.tracer is not None:  # inside another compiled function's trace: inline
+            return self.fn(*args, **kwargs)
+        dyn: list[Any] = []
+        key = (key_of(args, dyn), key_of(kwargs, dyn) if kwargs else None, state.grad_enabled)
+        plans = self._plans.get(key)
+        if plans is not None:
+            plan = plans[0]
+            datas = plan.input_data(dyn)
+            if datas is not None:
+                if not plan.rechecked:  # the first replay: is the forward deterministic?
+                    self._recheck(plan, args, kwargs, dyn)
+                if plan is not self._mru:
+                    self._plans.move_to_end(key)
+                    self._mru = plan
+                return self._replay(plan, dyn, datas)
+            for i in range(1, len(plans)):  # another state of the guards, traced before
+                other = plans[i]
+                datas = other.input_data(dyn)
+                if datas is not None:
+                    plans.insert(0, plans.pop(i))
+                    self._plans.move_to_end(key)
+                    self._mru = other
+                    return self._replay(other, dyn, datas)
+            ext = _live_data(plan)
+            why = (
+                "a live Value changed shape, dtype or requires_grad"
+                if ext is None
+                else (plan.scan.changed() if plan.scan is not None else "a guard changed")
+            )
+            return self._trace(key, args, kwargs, dyn, why)
+        return self._trace(key, args, kwargs, dyn, None)
+
+    def _keep(self, key: Any, plan: Plan) -> None:
+        """Keep ``plan`` as the most recently used; drop the least recently used past the
+        bounds (``max_plans`` in all, ``_MAX_VARIANTS`` per signature)."""
+        plans = self._plans.setdefault(key, [])
+        plans.insert(0, plan)
+        self._plans.move_to_end(key)
+        self._n_plans += 1
+        if len(plans) > _MAX_VARIANTS:
+            plans.pop()
+            self._n_plans -= 1
+        while self._n_plans > self.max_plans:
+            old_key, old = next(iter(self._plans.items()))
+            old.pop()
+            self._n_plans -= 1
+            if not old:
+                del self._plans[old_key]
+        self._mru = plan
+
+    def _recheck(self, plan: Plan, args: tuple, kwargs: dict, dyn: list) -> None:
+        """Trace once more (on the first replay) and refuse if the function applied other
+        ops or other constants than the first time: randomness or a clock read where it
+        cannot be seen (a Generator made inside, another library's RNG, ``secrets``,
+        ``time``) would otherwise be frozen. Generator states are put back after."""
+        plan.rechecked = True
+        wrappers = [
+            leaf(x.data, x.requires_grad, x.name)
+            if isinstance(x, Value)
+            else leaf(arg_data(x), False)
+            for x in dyn
+        ]
+        it = iter(wrappers)
+        call = [rebuild(args, it), rebuild(kwargs, it)]
+        gens = {
+            id(g): g
+            for g in chain(
+                plan.scan.generators if plan.scan is not None else (),
+                (x for ins in plan.instrs for x in walk_params(ins.params)),
+            )
+            if isinstance(g, (np.random.Generator, np.random.RandomState, random.Random))
+        }
+        saved = [(g, _get_rng(g)) for g in gens.values()]
+        globals_before = (np.random.get_state(), random.getstate())
+        tracer = Tracer()
+        prev = state.tracer
+        state.tracer = tracer
+        open_blocks.traces += 1
+        raised: Exception | None = None
+        try:
+            _swap_all(tracer, plan.scan.values if plan.scan is not None else [])
+            _swap_all(tracer, plan.externals)
+            _swap_all(tracer, wrappers)
+            self.fn(*call[0], **call[1])
+        except Exception as e:
+            raised = e
+        finally:
+            open_blocks.traces -= 1
+            state.tracer = prev
+            tracer.restore()
+            np.random.set_state(globals_before[0])
+            random.setstate(globals_before[1])
+            for g, st in saved:
+                _set_rng(g, st)
+        if raised is not None and not isinstance(raised, CompileError) and tracer.error is None:
+            plan.rechecked = False  # an op refused this call's data: the replay says so,
+            return  # and the check waits for the next call
+        error = raised or tracer.error
+        if error is not None:
+            where = f"it raised {type(error).__name__}: {str(error).splitlines()[0]}"
+        else:
+            where = _first_difference(plan, tracer.tape)
+        if where is not None:
+            plan.rechecked = False
+            raise CompileError(
+                f"compiled {self._name} is not deterministic: traced again on its second "
+                f"call, {where}\nrandomness or a clock read outside an op (a Generator made "
+                "inside the function, another library's random numbers, secrets, time) would "
+                "be frozen into every later call. Draw them outside and pass them as "
+                "arguments, or inside an op that takes a Generator as a parameter (as "
+                "nn.Dropout does)"
+            )
+
+    # ------------------------------------------------------------------ replay
+    def _replay(self, plan: Plan, dyn: list, datas: list) -> Any:
+        inputs = (
+            *[x if isinstance(x, Value) else d for x, d in zip(dyn, datas)],
+            *plan.externals,
+        )
+        outs, run = plan.run_forward(datas)
+        plan.calls += 1
+        if plan.single and not plan.grad_inside:  # one Value returned, as most losses do
+            return record(outs[0], plan.op, inputs, plan.out_track[0], (run, 0), datas)
+        return self._result(plan, outs, run, inputs, datas)
+
+    def _result(self, plan: Plan, outs: list, run: Run, inputs: tuple, datas: list) -> Any:
+        if plan.grad_inside:  # enable_grad() inside, under an outer no_grad: as eagerly,
+            prev = state.grad_enabled  # the outputs made with grad on require grad
+            state.grad_enabled = True
+            try:
+                return self._result_nodes(plan, outs, run, inputs, datas)
+            finally:
+                state.grad_enabled = prev
+        return self._result_nodes(plan, outs, run, inputs, datas)
+
+    def _result_nodes(self, plan: Plan, outs: list, run: Run, inputs: tuple, datas: list) -> Any:
+        op = plan.op
+        nodes = [
+            record(out, op, inputs, track, (run, k), datas)
+            for k, (out, track) in enumerate(zip(outs, plan.out_track))
+        ]
+        leaves = []
+        for kind, x in plan.outdef[1]:
+            if kind == "n":
+                leaves.append(nodes[x])
+            elif kind == "c":
+                leaves.append(x)
+            else:
+                obj = inputs[x]
+                leaves.append(obj if isinstance(obj, Value) else leaf(datas[x], False))
+        return unflatten(plan.outdef[0], iter(leaves))
+
+    # ------------------------------------------------------------------ tracing
+    def _trace(self, key: Any, args: tuple, kwargs: dict, dyn: list, why: str | None) -> Any:
+        self.traces += 1
+        if self.traces > self.max_retraces and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"compiled {self._name} has traced {self.traces} times (max_retraces="
+                f"{self.max_retraces}); the last because "
+                + (why or f"of a new signature ({describe_key_item(key[0])})")
+                + ". Each trace costs about as much as a few eager calls: keep shapes, dtypes "
+                "and the other guarded values stable (see docs/compile.md)",
+                stacklevel=3,
+            )
+        arg_is_value = [isinstance(x, Value) for x in dyn]
+        wrappers = [
+            leaf(x.data, x.requires_grad, x.name)
+            if isinstance(x, Value)
+            else leaf(arg_data(x), False)
+            for x in dyn
+        ]
+        it = iter(wrappers)
+        call = [rebuild(args, it), rebuild(kwargs, it)]  # fn's arguments, wrappers inside
+        scan = Scan()
+        fn = self.fn
+        if isinstance(fn, types.FunctionType):
+            scan.function(fn)
+        else:
+            scan.add(fn, "the function")
+        for x in static_objects((args, kwargs)):
+            scan.add(x, "an argument")
+        scan.run()
+        if scan.too_big is not None:
+            raise CompileError(
+                f"compiled {self._name} can see more than {MAX_SCAN:,} objects (through "
+                f"{scan.too_big}): every one would have to be guarded at every call, so it "
+                "is refused rather than guarded in part. Pass the large data as an argument "
+                "(an array), or keep it out of the compiled function's reach"
+            )
+        tracer = Tracer()
+        before = global_rng_states()
+        gens = [(g, rng_state(g)) for g in scan.generators]
+
+        def trace(tracer: Tracer) -> Any:
+            prev = state.tracer
+            state.tracer = tracer
+            open_blocks.traces += 1
+            try:
+                _swap_all(tracer, scan.values)
+                _swap_all(tracer, wrappers)
+                return fn(*call[0], **call[1])
+            finally:
+                open_blocks.traces -= 1
+                state.tracer = prev
+                tracer.restore()
+
+        result = trace(tracer)
+        if tracer.error is not None:
+            raise tracer.error
+        self._check_randomness(before, gens, tracer, lambda: trace(Tracer()))
+        call.clear()  # (no reference to a wrapper may remain: see _check_stashed)
+        out_leaves: list[Any] = []
+        tree = flatten_outputs(result, out_leaves)
+        del result
+        plan = Plan(self._name, ", ".join(describe_key_item(k) for k in key[0][1]))
+        plan.arg_is_value = arg_is_value
+        builder = Builder(plan, tracer, wrappers)
+        leaves = builder.build(out_leaves)
+        _check_stashed(tracer, wrappers, out_leaves)
+        builder.validate()
+        plan.outdef = (tree, leaves)
+        plan.single = tree is None and leaves == [("n", 0)]
+        plan.scan = scan if (scan.snapshots or scan.guards or scan.cells or scan.attrs) else None
+        plan.op = defop(
+            f"compiled {self._name}",
+            functools.partial(_op_forward, plan),
+            functools.partial(_op_vjp, plan),
+            joint=True,
+            register=False,
+            label=lambda run, k: (
+                f"compiled {self._name}" + (f"[{k}]" if len(plan.out_slots) > 1 else "")
+            ),
+        )
+        plan.back_any = any(steps is not None for steps in plan.back)
+        plan.grad_inside = not key[2] and any(plan.out_track)
+        plan._code = Codegen(plan).generate()
+        data = builder.data
+        datas = list(data[: plan.n_inputs])
+        traced = [data[s] for s in plan.out_slots]
+        if plan.random:  # this call keeps the trace's own draws (one draw per call, as eagerly)
+            outs: Any = traced
+            run = Run(plan, list(data), True)
+        else:  # one replay: the generated code must give what the trace gave
+            outs, run = plan.run_forward(datas)
+            if not all(same(a, b) for a, b in zip(outs, traced)):
+                raise CompileError(
+                    f"internal error: the plan of {self._name} does not reproduce its trace; "
+                    "please report it (call the function uncompiled meanwhile)"
+                )
+        self._keep(key, plan)
+        inputs = tuple(
+            [x if isinstance(x, Value) else data[i] for i, x in enumerate(dyn)] + plan.externals
+        )
+        return self._result(plan, outs, run, inputs, datas)
+
+    def _check_randomness(
+        self, before: tuple, gens: list, tracer: Tracer, again: Callable[[], Any]
+    ) -> None:
+        """Refuse a trace that drew random numbers outside an op (they would be frozen);
+        to name the line, the function runs once more, watched, and the states are reset."""
+        np_before, py_before = before
+        np_after, py_after = global_rng_states()
+        in_ops = {
+            id(x) for e in tracer.tape for x in walk_params(e.params) if not isinstance(x, SCALARS)
+        }
+        drawn = [g for g, s in gens if id(g) not in in_ops and rng_state(g) != s]
+        if np_after == np_before and py_after == py_before and not drawn:
+            return
+
+        def snapshot() -> tuple:
+            return (*global_rng_states(), *[rng_state(g) for g in drawn])
+
+        states = (np.random.get_state(), random.getstate(), [g.bit_generator.state for g in drawn])
+        where = _watch(again, snapshot)
+        np.random.set_state(states[0])
+        random.setstate(states[1])
+        for g, st in zip(drawn, states[2]):
+            g.bit_generator.state = st
+        at = f" at {describe_site(where)}" if where else ""
+        if np_after != np_before:
+            source = "numpy's global generator (np.random.*)"
+        elif py_after != py_before:
+            source = "Python's random module"
+        else:
+            source = f"a {type(drawn[0]).__name__} it can see, outside any op,"
+        raise CompileError(
+            f"compiled {self._name} drew random numbers from {source} while tracing{at}\n"
+            "they would be frozen into every later call. Draw them outside and pass them as "
+            "arguments, or inside an op that takes a Generator as a parameter (as nn.Dropout "
+            "does): a plan draws anew on every call"
+        )
+
+
+def _get_rng(g: Any) -> Any:
+    if isinstance(g, np.random.Generator):
+        return g.bit_generator.state
+    return g.get_state() if isinstance(g, np.random.RandomState) else g.getstate()
+
+
+def _set_rng(g: Any, st: Any) -> None:
+    if isinstance(g, np.random.Generator):
+        g.bit_generator.state = st
+    elif isinstance(g, np.random.RandomState):
+        g.set_state(st)
+    else:
+        g.setstate(st)
+
+
+def _first_difference(plan: Plan, tape: list[Entry]) -> str | None:
+    """Where a second trace's ops or constants differ from the plan's, in words."""
+    for ins, e in zip(plan.instrs, tape):
+        if e.op is not ins.op or len(e.inputs) != len(ins.slots):
+            return (
+                f"it applied {e.op.name!r} at {describe_site(e.site)} where it had "
+                f"applied {ins.op.name!r}"
+            )
+        for s, c, x in zip(ins.slots, ins.consts, e.inputs):
+            if (s is None) == isinstance(x, Value) or (s is None and not _same_const(c, x)):
+                return f"a constant of {e.op.name!r} at {describe_site(e.site)} changed"
+        if not _same_const(ins.params, e.params):
+            return f"a parameter of {e.op.name!r} at {describe_site(e.site)} changed"
+    if len(tape) != len(plan.instrs):
+        return f"it applied {len(tape)} ops where it had applied {len(plan.instrs)}"
+    return None
+
+
+def _same_const(a: Any, b: Any) -> bool:
+    """Two traces' constants agree: the same object (read live by the plan), or equal
+    values; Generators only by identity (a new one would draw other numbers)."""
+    if a is b:
+        return True
+    t = type(a)
+    if t is not type(b):
+        return False
+    if t is float:
+        return a == b or (a != a and b != b)
+    if t is np.ndarray:
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    if t is tuple or t is list:
+        return len(a) == len(b) and all(map(_same_const, a, b))
+    if t is dict:
+        return a.keys() == b.keys() and all(_same_const(a[k], b[k]) for k in a)
+    if isinstance(a, (np.random.Generator, np.random.RandomState, random.Random)):
+        return False
+    if isinstance(a, (*SCALARS, np.generic, np.dtype, slice)):
+        return bool(a == b) or (a != a and b != b)
+    if isinstance(a, types.FunctionType):
+        return a.__code__ is b.__code__
+    return True  # another object of the same type (a Context, a scratch box): its role
+
+
+def _watch(run: Callable[[], Any], snapshot: Callable[[], Any]) -> Site | None:
+    """The user line after which ``snapshot()`` first changes while ``run`` runs (traced
+    line by line: slow, only to name the line in an error)."""
+    found: list[Site | None] = []
+    last = [snapshot()]
+
+    def trace(frame: types.FrameType, event: str, arg: Any) -> Any:
+        module = frame.f_globals.get("__name__") or ""
+        if found or is_library(module) or module.split(".")[0] in ("random", "numpy"):
+            return None
+        if event in ("line", "return"):
+            now = snapshot()
+            if now != last[0]:  # the line this frame ran last (or is returning from) drew
+                line = frame.f_lineno if event == "return" else lines.get(frame, frame.f_lineno)
+                found.append((frame.f_code.co_filename, line, frame.f_code.co_name))
+                return None
+            lines[frame] = frame.f_lineno
+        return trace
+
+    lines: dict[types.FrameType, int] = {}
+    old = sys.gettrace()
+    sys.settrace(trace)
+    try:
+        run()
+    except Exception:  # only the line is wanted: the error is raised after
+        pass
+    finally:
+        sys.settrace(old)
+    return found[0] if found else None
+
+
+def _swap_all(tracer: Tracer, values: list[Value]) -> None:
+    for v in values:
+        tracer.swap(v)
+
+
+def _live_data(plan: Plan) -> list | None:
+    """The live Values' data, or None if one no longer matches the plan."""
+    datas = []
+    for v, sig in zip(plan.externals, plan.ext_sig):
+        d = v.data
+        if type(d) is float:
+            if sig[0] != "float":
+                return None
+        elif type(d) is not sig[0] or d.shape != sig[1] or d.dtype != sig[2]:
+            return None
+        if v.requires_grad is not sig[-1]:
+            return None
+        datas.append(d)
+    return datas
+
+
+def _check_stashed(tracer: Tracer, wrappers: list[Value], outputs: list[Any]) -> None:
+    """Refuse a trace that kept a traced Value somewhere (an attribute, a global list...):
+    the object would hold the trace's data forever, later calls would not update it."""
+    tape = tracer.tape
+    tuples = {id(e.inputs): e.inputs for e in tape}  # a node's _inputs is one of them
+    for e in tape:  # a module call's record on the Value it returned (autograd_lite.scope)
+        for call in getattr(e.node, "_calls", ()):
+            tuples[id(call.inputs)] = call.inputs
+    refs = Counter(
+        map(
+            id,
+            chain((e.node for e in tape), chain.from_iterable(tuples.values()), outputs, wrappers),
+        )
+    )
+    kept = _kept([e.node for e in tape] + wrappers, refs)
+    if kept is not None:
+        site = next((e.site for e in tape if id(e.node) == kept), None)
+        made = f" (made at {describe_site(site)})" if site else " (an argument)"
+        raise CompileError(
+            f"the compiled function kept a reference to a traced Value{made} outside its "
+            "result, e.g. in an attribute, a global or a list: later calls would not update "
+            "it. Return it instead, or keep it outside the compiled function"
+        )
+
+
+def _kept(candidates: list[Value], refs: dict[int, int]) -> int | None:
+    """The id of a candidate referred to from more places than ``refs`` counts, if any."""
+    for v in candidates:
+        # the counted containers, the candidates list, ``v`` and getrefcount's argument
+        if sys.getrefcount(v) > refs.get(id(v), 0) + 3:
+            return id(v)
+    return None
+
+
+def plan_of(v: Value) -> tuple[Plan, int] | None:
+    """The plan and output index of a node made by a compiled call; None for other nodes."""
+    ctx = v._ctx
+    if ctx and len(ctx) == 2 and type(ctx[0]) is Run:
+        return ctx[0].plan, ctx[1]
+    return None
+
+
+def _op_forward(plan: Plan, *args: Any) -> Any:
+    """The compiled op's forward: the plan replayed on these inputs (output ``k``)."""
+    *datas, _run, k = args
+    vals = plan.forward_interp(list(datas))
+    return vals[plan.out_slots[k]]
+
+
+def _op_vjp(plan: Plan, g: Any, out: Any, *args: Any) -> Any:
+    """The compiled op's VJP: the plan's backward of output ``k``."""
+    if isinstance(out, Value):  # create_graph=True: the inputs are Values
+        return plan.vjp_create_graph(g, args[:-2], args[-1])
+    return plan.vjp(g, args[:-2], args[-2], args[-1])
+
+
+def compile(
+    fn: Callable | None = None,
+    *,
+    max_retraces: int = DEFAULT_MAX_RETRACES,
+    max_plans: int = DEFAULT_MAX_PLANS,
+) -> Any:
+    """``fn`` traced once per signature and replayed as a fixed plan (also a decorator).
+
+    Same results as ``fn`` up to floating rounding; see docs/compile.md for what is
+    traced, frozen, guarded and refused.
+    """
+    if fn is None:
+        return functools.partial(compile, max_retraces=max_retraces, max_plans=max_plans)
+    return CompiledFunction(fn, max_retraces, max_plans)

@@ -1,0 +1,217 @@
+"""Tracing: traced Values and the tracer.
+
+While a compiled function traces, every Value it touches gets a traced class (a subclass
+with the same empty slot layout) whose ``.data``/``.grad``, ``bool()``, ``float()``,
+``.item()``, comparisons... refuse with a :class:`CompileError` naming the user's line,
+unless the engine itself reads (:data:`~autograd_lite.compile.frames.ENGINE`). The
+:class:`Tracer` records each op applied in its thread (called by ``op.record``) as an
+:class:`Entry`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from autograd_lite.compile.frames import (
+    ENGINE,
+    LIBRARY_CODE,
+    CompileError,
+    Site,
+    describe_site,
+    is_library,
+    site_of,
+    user_frame,
+)
+from autograd_lite.modes import state
+from autograd_lite.op import Op, defop, record
+from autograd_lite.value import Value
+
+__all__: list[str] = []  # package-internal
+
+_DATA = Value.__dict__["data"]  # the slots' own descriptors, under the traced properties
+_GRAD = Value.__dict__["grad"]
+REQUIRES_GRAD = Value.__dict__["requires_grad"]
+HIDDEN = "the value seen while tracing would be frozen into every later call"
+_HINT = (
+    "Express it with ops (relu, maximum, minimum, abs... choose without a Python branch), "
+    "move it outside the compiled function, or call the function uncompiled"
+)
+
+
+def _refuse(what: str, why: str = HIDDEN, hint: str = _HINT, depth: int = 3) -> None:
+    tracer = state.tracer
+    site = site_of(user_frame(depth))
+    error = CompileError(f"{what} at {describe_site(site)}\n{why}. {hint}.")
+    if tracer is not None and tracer.error is None:
+        tracer.error = error  # raised after the trace too, should the caller swallow it
+    raise error
+
+
+def _get_data(self: Value) -> Any:
+    if state.tracer is not None:
+        caller = sys._getframe(1).f_globals.get("__name__")
+        if caller not in ENGINE:
+            if caller == "autograd_lite.backward":
+                _refuse(
+                    "backward()/grad() inside a compiled function",
+                    "a plan replays the forward only; gradients are taken from its result",
+                    "Return the loss and call loss.backward() on the compiled function's result",
+                )
+            who = "reading .data" if not is_library(caller) else f"{caller} reading .data"
+            _refuse(f"{who} of a traced Value")
+    return _DATA.__get__(self)
+
+
+def _set_data(self: Value, value: Any) -> None:
+    if state.tracer is not None and sys._getframe(1).f_globals.get("__name__") not in ENGINE:
+        _refuse("assigning .data of a traced Value", "the assignment would happen only once")
+    _DATA.__set__(self, value)
+
+
+def _get_grad(self: Value) -> Any:
+    if state.tracer is not None and sys._getframe(1).f_globals.get("__name__") not in ENGINE:
+        _refuse("reading .grad of a traced Value")
+    return _GRAD.__get__(self)
+
+
+def _set_grad(self: Value, value: Any) -> None:
+    if state.tracer is not None and sys._getframe(1).f_globals.get("__name__") not in ENGINE:
+        _refuse("assigning .grad of a traced Value", "the assignment would happen only once")
+    _GRAD.__set__(self, value)
+
+
+def _get_requires_grad(self: Value) -> bool:
+    return REQUIRES_GRAD.__get__(self)
+
+
+def _set_requires_grad(self: Value, value: bool) -> None:
+    if state.tracer is not None and sys._getframe(1).f_globals.get("__name__") not in ENGINE:
+        _refuse(
+            "assigning .requires_grad of a traced Value", "the assignment would happen only once"
+        )
+    REQUIRES_GRAD.__set__(self, value)
+
+
+def _refusing(what: str, base: str) -> Callable:
+    def method(self: Value, *args: Any) -> Any:
+        if state.tracer is not None:
+            _refuse(what)
+        return getattr(untraced(type(self)), base)(self, *args)
+
+    method.__name__ = base
+    return method
+
+
+def _detach(self: Value) -> Value:
+    """A constant sharing this data: recorded as an op while tracing, so replays follow."""
+    if state.tracer is None:
+        return Value.detach(self)
+    return record(_DATA.__get__(self), _DETACH, (self,), False, (), ())
+
+
+def _traced_repr(self: Value) -> str:
+    d = _DATA.__get__(self)
+    kind = "float" if type(d) is float else f"shape={d.shape}, dtype={d.dtype}"
+    return f"Traced{type(self).__mro__[1].__name__}({kind})"
+
+
+def _traced_format(self: Value, spec: str) -> str:
+    return format(_traced_repr(self), "")
+
+
+_DETACH = defop("detach", lambda x: x, lambda g, out, x: None, label="detach", register=False)
+
+_TRACED_NAMESPACE: dict[str, Any] = {
+    "data": property(_get_data, _set_data),
+    "grad": property(_get_grad, _set_grad),
+    "requires_grad": property(_get_requires_grad, _set_requires_grad),
+    "item": _refusing("item() of a traced Value", "item"),
+    "__float__": _refusing("float() of a traced Value", "__float__"),
+    "__bool__": _refusing("bool() of a traced Value (a Python if/while/and/or on it)", "__bool__"),
+    "numpy": _refusing("numpy() of a traced Value", "numpy"),
+    "__lt__": _refusing("comparing a traced Value with <", "__lt__"),
+    "__le__": _refusing("comparing a traced Value with <=", "__le__"),
+    "__gt__": _refusing("comparing a traced Value with >", "__gt__"),
+    "__ge__": _refusing("comparing a traced Value with >=", "__ge__"),
+    "__int__": lambda self: _refuse("int() of a traced Value"),
+    "__index__": lambda self: _refuse("using a traced Value as an integer (index, size, range)"),
+    "__array__": lambda self, *a, **k: _refuse("converting a traced Value to a numpy array"),
+    "detach": _detach,
+    "__repr__": _traced_repr,
+    "__format__": _traced_format,
+}
+_TRACED: dict[type, type] = {}
+_UNTRACED: dict[type, type] = {}
+
+
+def _traced_class(cls: type) -> type:
+    """``cls`` with guarded data access: a subclass with the same (empty) slot layout."""
+    t = _TRACED.get(cls)
+    if t is None:
+        ns = dict(_TRACED_NAMESPACE, __slots__=(), __module__=cls.__module__)
+        ns["__qualname__"] = cls.__qualname__
+        t = type(cls.__name__, (cls,), ns)
+        _TRACED[cls] = t
+        _UNTRACED[t] = cls
+    return t
+
+
+def untraced(cls: type) -> type:
+    return _UNTRACED.get(cls, cls)
+
+
+def raw(v: Value) -> Any:
+    """A Value's data without the traced property's check."""
+    return _DATA.__get__(v)
+
+
+# ----------------------------------------------------------------------------- tracer
+
+
+class Entry:
+    """One op applied while tracing: the node it made, the op, its inputs and parameters."""
+
+    __slots__ = ("node", "op", "inputs", "params", "site")
+
+    def __init__(self, node: Value, op: Op, inputs: tuple, params: tuple, site: Site | None):
+        self.node, self.op, self.inputs, self.params, self.site = node, op, inputs, params, site
+
+
+class Tracer:
+    """Records each op applied in this thread (called by ``op.record``) and guards Values."""
+
+    def __init__(self) -> None:
+        self.tape: list[Entry] = []
+        self.swapped: list[tuple[Value, type]] = []
+        self.error: CompileError | None = None
+
+    def swap(self, v: Value) -> None:
+        cls = type(v)
+        if cls not in _UNTRACED:
+            self.swapped.append((v, cls))
+            v.__class__ = _traced_class(cls)
+
+    def restore(self) -> None:
+        for v, cls in reversed(self.swapped):
+            v.__class__ = cls
+        self.swapped.clear()
+
+    def record(self, v: Value, op: Op, inputs: tuple, params: tuple) -> None:
+        v.__class__ = _traced_class(type(v))
+        for x in inputs:
+            if isinstance(x, Value) and type(x) not in _UNTRACED:
+                self.swap(x)
+        codes = LIBRARY_CODE
+        f = sys._getframe(2)
+        while f is not None:
+            code = f.f_code
+            lib = codes.get(code)
+            if lib is None:
+                lib = codes[code] = is_library(f.f_globals.get("__name__"))
+            if not lib:
+                break
+            f = f.f_back
+        site = None if f is None else (f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
+        self.tape.append(Entry(v, op, inputs, params, site))
