@@ -2,7 +2,7 @@
 
 Each takes Values, numbers or arrays. Given a Value it records the graph; given only raw
 data it computes the raw result. The ops themselves (forward and VJPs) are declared in
-:mod:`autograd_lite.primitives`; a few functions here are compositions of them.
+:mod:`autograd_lite.ops.primitives`; a few functions here are compositions of them.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any, overload
 
 import numpy as np
 
-from autograd_lite import primitives as prim
-from autograd_lite.op import call
-from autograd_lite.value import Value, constant
+from autograd_lite.core.op import call
+from autograd_lite.core.value import Value, constant
+from autograd_lite.ops import primitives as prim
 
 __all__ = [
     "abs",

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from autograd_lite import functional as F
-from autograd_lite.backward import grad as _grad
-from autograd_lite.modes import enable_grad, no_grad, observing, open_blocks, state
-from autograd_lite.op import Op, defop, record
-from autograd_lite.value import Value, as_data, leaf, raw, shape_of
+from autograd_lite.core.backward import grad as _grad
+from autograd_lite.core.modes import enable_grad, no_grad, observing, open_blocks, state
+from autograd_lite.core.op import Op, defop, record
+from autograd_lite.core.value import Value, as_data, leaf, raw, shape_of
 
 __all__ = [
     "ForwardCheckResult",
@@ -648,7 +648,7 @@ class _Audit:
                 u = self._random(out)
                 xs = tuple(leaf(d, k == i) for k, d in enumerate(datas))
                 node = record(out, op, xs, True, params, datas)
-                from autograd_lite.backward import sum_to
+                from autograd_lite.core.backward import sum_to
 
                 gx = op.vjp(node, u, False)[i]
                 jtu = _zeros(datas[i]) if gx is None else sum_to(gx, xs[i], node, i)
@@ -688,7 +688,7 @@ def check_forward_ad(
     VJP by the dot-product identity ``<u, J t> = <J^T u, t>`` for random ``u``, ``t``
     (exact up to rounding, at any magnitude). Then |Jv - n| <= atol + rtol * |n| for
     n = (f(x + eps v) - f(x - eps v)) / (2 eps). Names the first op and input that
-    disagree. Raises :class:`~autograd_lite.gradcheck.GradcheckError` when asked to.
+    disagree. Raises :class:`~autograd_lite.gradcheck.api.GradcheckError` when asked to.
     """
     items, _ = _tuple(inputs)
     if isinstance(inputs, Value):
@@ -753,7 +753,7 @@ def check_forward_ad(
                 max_error=worst,
             )
     if not result and raise_exception:
-        from autograd_lite.gradcheck import GradcheckError
+        from autograd_lite.gradcheck.api import GradcheckError
 
         raise GradcheckError(result.message)
     return result

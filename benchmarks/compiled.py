@@ -103,7 +103,7 @@ def run_scalar(turns: int = 7, n: int = 100, block: int = 3) -> list[Row]:
 
 def compiled_mnist_step(s: dict[str, np.ndarray]) -> Callable[[], float]:
     """Workload 3's step through ``nn`` with the loss function compiled."""
-    import nn
+    from autograd_lite import nn
     from autograd_lite.compile import compile
 
     dtype = s["W1"].dtype
@@ -191,7 +191,7 @@ def run_mnist(
 
 def trapezoid_make(mode: str, n_train: int = 400) -> Any:
     """One full-batch epoch of plain gradient descent (lr 0.1) on the post's network."""
-    import nn
+    from autograd_lite import nn
     from autograd_lite.compile import compile
 
     x, y = nn.datasets.trapezoid(n_train, rng=0)

@@ -14,8 +14,8 @@ import time
 import numpy as np
 
 import autograd_lite as ag
-import nn
-from autograd_lite.gradcheck import GradcheckResult
+from autograd_lite import nn
+from autograd_lite.gradcheck.api import GradcheckResult
 
 FAST_TARGET_SECONDS = 1.0
 

@@ -29,7 +29,7 @@ TARGET = 2.0  # autograd_lite's step time / PyTorch's, at most
 
 def model(size: int, dtype: Any, seed: int = 0) -> Any:
     """LeNet-5 (size 28) or its 8x8 version (3x3 convolutions, padding 1)."""
-    import nn
+    from autograd_lite import nn
 
     rng = np.random.default_rng(seed)
     if size == 28:
@@ -66,7 +66,7 @@ def data(size: int, dtype: Any, batch: int, seed: int = 0) -> tuple[np.ndarray, 
 
 
 def ours_step(size: int, dtype: Any, batch: int) -> Callable[[], float]:
-    import nn
+    from autograd_lite import nn
 
     m = model(size, dtype)
     opt = nn.optim.SGD(m.parameters(), lr=LR)
@@ -87,7 +87,7 @@ def torch_step(size: int, dtype: Any, batch: int) -> Callable[[], float] | None:
     torch = peer("torch")  # one thread
     if not torch:
         return None
-    import nn
+    from autograd_lite import nn
 
     m = nn.utils.to_torch(model(size, dtype))
     opt = torch.optim.SGD(m.parameters(), lr=LR)

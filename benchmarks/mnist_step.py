@@ -62,7 +62,7 @@ class NnUnavailable(Exception):
 def ours_step(s: dict[str, np.ndarray]) -> Callable[[], float]:
     """The step through autograd_lite's public ``nn`` API (raises NnUnavailable without it)."""
     try:
-        import nn
+        from autograd_lite import nn
 
         dtype = s["W1"].dtype
         model = nn.MLP(

@@ -56,7 +56,7 @@ import numpy as np
 from _common import log, out_path, progress, save_plot
 
 import autograd_lite as ag
-import nn
+from autograd_lite import nn
 
 HIGH = 138.0  # inputs in [0, HIGH)
 SEED = 38

@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from _common import out_path, save_svg
 
 import autograd_lite as ag
-import nn
-from autograd_lite import Value
+from autograd_lite import Value, nn
 
 X, T = 2.0, 2.0
 

@@ -19,7 +19,7 @@ import numpy as np
 from _common import out_path, save_svg
 
 import autograd_lite as ag
-import nn
+from autograd_lite import nn
 
 
 class SiLU(ag.Function):

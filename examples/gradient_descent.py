@@ -16,8 +16,7 @@ from collections.abc import Sequence
 
 from _common import out_path, save_plot
 
-import nn
-from autograd_lite import Value
+from autograd_lite import Value, nn
 
 
 def run(

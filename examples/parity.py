@@ -19,7 +19,7 @@ import numpy as np
 from _common import log, out_path, progress, save_plot
 
 import autograd_lite as ag
-import nn
+from autograd_lite import nn
 
 N_TRAIN = 700
 

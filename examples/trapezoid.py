@@ -22,7 +22,7 @@ import numpy as np
 from _common import log, out_path, progress, save_plot
 
 import autograd_lite as ag
-import nn
+from autograd_lite import nn
 
 POST_RMSE, POST_EPOCHS = 0.065, 250_000
 

@@ -1,122 +1,41 @@
-"""Neural networks on autograd_lite: modules, layers, losses, optimizers, data, save/load.
+"""``import nn``: the short name of :mod:`autograd_lite.nn`, the same modules under two names.
 
-PyTorch's names and defaults where they exist, micrograd's pieces (``Neuron``, ``Layer``,
-``MLP(nin, nouts)``) for teaching. Parameters are leaf ``Value``s (float64 by default,
-float32 on request); everything is built from engine ops, so gradients come for free::
-
-    model = nn.MLP(2, [16, 16, 1], activation="relu", rng=0)
-    opt = nn.optim.SGD(model.parameters(), lr=0.1)
-    loss = nn.mse_loss(model(X), Y)
-    opt.zero_grad(); loss.backward(); opt.step()
-
-Layers: ``Linear``, ``Conv1d``, ``Conv2d``, ``MaxPool2d``, ``AvgPool2d``, ``Flatten``,
-``Dropout``, ``LayerNorm``, ``BatchNorm1d``, ``BatchNorm2d``, ``Embedding`` and the
-activations. Sub-packages: ``nn.optim`` (SGD, Adam, AdamW, RMSprop, schedules),
-``nn.init``, ``nn.utils`` (gradient clipping, ``to_torch``, ``load_torch_state_dict``),
-``nn.data`` (mini-batches), ``nn.datasets``, ``nn.serialization`` (``nn.save``/``nn.load``).
+The real package is ``autograd_lite.nn``; this one only makes ``import nn`` and
+``from nn.optim import Adam`` give the very same module objects (one class ``nn.Linear``, not
+two). If another distribution installs a top-level ``nn`` (PyPI's ``nn`` does), use
+``from autograd_lite import nn``, which no other package can replace.
 """
 
-from nn import data, datasets, init, optim, utils
-from nn.activations import Identity, LeakyReLU, ReLU, Sigmoid, Tanh, get_activation
-from nn.conv import (
-    AvgPool1d,
-    AvgPool2d,
-    Conv1d,
-    Conv2d,
-    ConvTranspose2d,
-    Flatten,
-    MaxPool1d,
-    MaxPool2d,
-)
-from nn.dropout import Dropout
-from nn.embedding import Embedding
-from nn.layers import MLP, Layer, Linear, Neuron
-from nn.losses import (
-    BCELoss,
-    BCEWithLogitsLoss,
-    CrossEntropyLoss,
-    HuberLoss,
-    KLDivLoss,
-    L1Loss,
-    MSELoss,
-    NLLLoss,
-    SmoothL1Loss,
-    binary_cross_entropy,
-    binary_cross_entropy_with_logits,
-    cross_entropy,
-    huber_loss,
-    kl_div,
-    l1_loss,
-    mse_loss,
-    nll_loss,
-    smooth_l1_loss,
-)
-from nn.module import (
-    IncompatibleKeys,
-    Module,
-    ModuleDict,
-    ModuleList,
-    Parameter,
-    ParameterList,
-    Sequential,
-)
-from nn.norm import BatchNorm1d, BatchNorm2d, LayerNorm
-from nn.serialization import load, save
+from __future__ import annotations
 
-__all__ = [
-    "MLP",
-    "AvgPool1d",
-    "AvgPool2d",
-    "ConvTranspose2d",
-    "MaxPool1d",
-    "BCELoss",
-    "BatchNorm1d",
-    "BatchNorm2d",
-    "Conv1d",
-    "Conv2d",
-    "Dropout",
-    "Embedding",
-    "Flatten",
-    "HuberLoss",
-    "KLDivLoss",
-    "L1Loss",
-    "LayerNorm",
-    "MaxPool2d",
-    "NLLLoss",
-    "SmoothL1Loss",
-    "huber_loss",
-    "kl_div",
-    "l1_loss",
-    "nll_loss",
-    "smooth_l1_loss",
-    "BCEWithLogitsLoss",
-    "CrossEntropyLoss",
-    "Identity",
-    "IncompatibleKeys",
-    "Layer",
-    "LeakyReLU",
-    "Linear",
-    "MSELoss",
-    "Module",
-    "ModuleDict",
-    "ModuleList",
-    "Neuron",
-    "Parameter",
-    "ParameterList",
-    "ReLU",
-    "Sequential",
-    "Sigmoid",
-    "Tanh",
-    "binary_cross_entropy",
-    "binary_cross_entropy_with_logits",
-    "cross_entropy",
-    "data",
-    "datasets",
-    "get_activation",
-    "init",
-    "load",
-    "mse_loss",
-    "optim",
-    "save",
-    "utils",
-]
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+from autograd_lite import nn as _real
+
+_REAL = _real.__name__
+
+
+class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``nn.X`` as the already-importable ``autograd_lite.nn.X``."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.startswith(__name__ + "."):
+            return importlib.util.spec_from_loader(fullname, self)
+        return None
+
+    def create_module(self, spec):
+        return importlib.import_module(_REAL + spec.name[len(__name__) :])
+
+    def exec_module(self, module):
+        pass
+
+
+if not any(isinstance(f, _Alias) for f in sys.meta_path):
+    sys.meta_path.insert(0, _Alias())
+for _name, _module in list(sys.modules.items()):
+    if _name.startswith(_REAL + "."):
+        sys.modules.setdefault(__name__ + _name[len(_REAL) :], _module)
+sys.modules[__name__] = _real

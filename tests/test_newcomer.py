@@ -16,7 +16,8 @@ except ImportError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 import autograd_lite as ag
-from autograd_lite import Value, cli, render
+from autograd_lite import Value, render
+from autograd_lite.cli import main as cli
 from autograd_lite.viz import GraphvizNotFoundError, draw_graph, save_graph
 
 
@@ -31,7 +32,7 @@ def test_a_defops_raw_numpy_vjp_is_named_by_its_op():
 
 
 def test_the_demo_without_scikit_learn_leaves_no_folder(monkeypatch, tmp_path):
-    import nn
+    from autograd_lite import nn
 
     def missing():
         raise ImportError("load_digits needs scikit-learn: pip install 'autograd-lite[examples]'")

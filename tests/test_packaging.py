@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 USER_SCRIPT = """\
 import autograd_lite as ag
-import nn
+from autograd_lite import nn
 from autograd_lite import Value
 
 x = Value(2.0)

@@ -39,9 +39,9 @@ from autograd_lite.compile.guards import (
 )
 from autograd_lite.compile.plan import Plan, Run
 from autograd_lite.compile.trace import Entry, Tracer
-from autograd_lite.modes import open_blocks, state
-from autograd_lite.op import defop, record
-from autograd_lite.value import Value, leaf
+from autograd_lite.core.modes import open_blocks, state
+from autograd_lite.core.op import defop, record
+from autograd_lite.core.value import Value, leaf
 
 __all__ = ["DEFAULT_MAX_PLANS", "DEFAULT_MAX_RETRACES", "CompiledFunction", "compile", "plan_of"]
 

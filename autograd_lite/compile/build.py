@@ -17,9 +17,9 @@ from autograd_lite.compile.frames import CompileError, describe_site
 from autograd_lite.compile.plan import Back, Instr, Plan, function_class, run_function
 from autograd_lite.compile.templates import FWD
 from autograd_lite.compile.trace import HIDDEN, REQUIRES_GRAD, Entry, Tracer, raw
-from autograd_lite.function import Context
-from autograd_lite.modes import state
-from autograd_lite.value import Value, normalize
+from autograd_lite.core.function import Context
+from autograd_lite.core.modes import state
+from autograd_lite.core.value import Value, normalize
 
 __all__: list[str] = []  # package-internal
 

@@ -23,8 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import primitives as prim
-from autograd_lite.backward import broadcast_axes, sum_to
 from autograd_lite.compile.plan import Back, Fallback, Instr, Plan, fake, run_function
 from autograd_lite.compile.templates import (
     BINARY,
@@ -38,7 +36,9 @@ from autograd_lite.compile.templates import (
     VJP_POS,
     literal,
 )
-from autograd_lite.value import leaf, normalize
+from autograd_lite.core.backward import broadcast_axes, sum_to
+from autograd_lite.core.value import leaf, normalize
+from autograd_lite.ops import primitives as prim
 
 __all__: list[str] = []  # package-internal
 

@@ -22,10 +22,10 @@ class CompileError(RuntimeError):
 LIBRARY = ("autograd_lite", "nn")
 ENGINE = frozenset(
     {
-        "autograd_lite.op",  # apply/record/vjp: what they read is replayed by the plan
-        "autograd_lite.value",  # shape, dtype, size, ndim, repr
-        "autograd_lite.function",  # Function.apply: replayed with a fresh Context
-        "autograd_lite.modes",  # anomaly checks
+        "autograd_lite.core.op",  # apply/record/vjp: what they read is replayed by the plan
+        "autograd_lite.core.value",  # shape, dtype, size, ndim, repr
+        "autograd_lite.core.function",  # Function.apply: replayed with a fresh Context
+        "autograd_lite.core.modes",  # anomaly checks
         # this package, every module by its __name__ (a test checks none is missing)
         "autograd_lite.compile",
         "autograd_lite.compile.api",

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from autograd_lite.compile.frames import LIBRARY, CompileError, is_library
-from autograd_lite.value import Value, as_data
+from autograd_lite.core.value import Value, as_data
 
 __all__: list[str] = []  # package-internal
 

@@ -14,16 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import modes
-from autograd_lite.backward import grad as _engine_grad
-from autograd_lite.backward import sum_to
 from autograd_lite.compile.frames import CompileError, Site, describe_site
 from autograd_lite.compile.guards import Scan, arg_data, short
 from autograd_lite.compile.trace import untraced
-from autograd_lite.function import Context, Function
-from autograd_lite.modes import is_finite, state
-from autograd_lite.op import Op, apply, op_error
-from autograd_lite.value import Value, leaf, normalize
+from autograd_lite.core import modes
+from autograd_lite.core.backward import grad as _engine_grad
+from autograd_lite.core.backward import sum_to
+from autograd_lite.core.function import Context, Function
+from autograd_lite.core.modes import is_finite, state
+from autograd_lite.core.op import Op, apply, op_error
+from autograd_lite.core.value import Value, leaf, normalize
 
 __all__ = ["Plan"]
 

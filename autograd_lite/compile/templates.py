@@ -14,8 +14,8 @@ import math
 import re
 from typing import Any
 
-from autograd_lite import primitives as prim
-from autograd_lite.op import Op
+from autograd_lite.core.op import Op
+from autograd_lite.ops import primitives as prim
 
 __all__: list[str] = []  # package-internal
 

@@ -24,9 +24,9 @@ from autograd_lite.compile.frames import (
     site_of,
     user_frame,
 )
-from autograd_lite.modes import state
-from autograd_lite.op import Op, defop, record
-from autograd_lite.value import Value
+from autograd_lite.core.modes import state
+from autograd_lite.core.op import Op, defop, record
+from autograd_lite.core.value import Value
 
 __all__: list[str] = []  # package-internal
 
@@ -53,7 +53,7 @@ def _get_data(self: Value) -> Any:
     if state.tracer is not None:
         caller = sys._getframe(1).f_globals.get("__name__")
         if caller not in ENGINE:
-            if caller == "autograd_lite.backward":
+            if caller == "autograd_lite.core.backward":
                 _refuse(
                     "backward()/grad() inside a compiled function",
                     "a plan replays the forward only; gradients are taken from its result",

@@ -13,7 +13,7 @@ whose data or gradient holds NaN or infinity is drawn in red. The modules, one j
   the ``names=`` given;
 * :mod:`~autograd_lite.viz.modules`: the dashed box of every ``nn.Module`` call, nested as
   the modules are, and ``depth=k``'s collapsed boxes;
-* :mod:`~autograd_lite.viz.scope`: what ``Module.__call__`` records, and which module made
+* :mod:`~autograd_lite.core.scope`: what ``Module.__call__`` records, and which module made
   which node;
 * :mod:`~autograd_lite.viz.coloring`: ``color="grad"``/``"data"``, flagging vanishing,
   exploding, saturated and dead values;
@@ -26,17 +26,17 @@ whose data or gradient holds NaN or infinity is drawn in red. The modules, one j
   Value's display in Jupyter (bound as ``Value._repr_mimebundle_`` on import);
 * :mod:`~autograd_lite.viz.html`: the interactive page (``save_graph(v, "graph.html")``).
 
-What it may import: the core (``autograd_lite.value``, ``modes``, ``op``, ``backward``,
+What it may import: the core (``autograd_lite.core.value``, ``modes``, ``op``, ``backward``,
 ``function``), the ops (``primitives``, ``functional``), ``autograd_lite.files`` (atomic
 writes) and ``autograd_lite.compile`` (to draw plans); never the command line, and the core
-imports nothing from here (``nn.Module`` uses :mod:`~autograd_lite.viz.scope` to record
+imports nothing from here (``nn.Module`` uses :mod:`~autograd_lite.core.scope` to record
 its calls).
 """
 
 from __future__ import annotations
 
-# the submodules users reach as ag.viz.coloring, ag.viz.render, ag.viz.scope
-from autograd_lite.viz import coloring, render, scope  # noqa: F401
+# the submodules users reach as ag.viz.coloring and ag.viz.render
+from autograd_lite.viz import coloring, render  # noqa: F401
 from autograd_lite.viz.digraph import (
     INSTALL_HINT,
     SUFFIX_FORMATS,

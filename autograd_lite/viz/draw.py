@@ -24,12 +24,12 @@ import graphviz
 import numpy as np
 
 from autograd_lite.compile import plan_of
-from autograd_lite.modes import is_finite as _finite
-from autograd_lite.value import Parameter, Value
+from autograd_lite.core.modes import is_finite as _finite
+from autograd_lite.core.scope import Call
+from autograd_lite.core.value import Parameter, Value
 from autograd_lite.viz import coloring
 from autograd_lite.viz.digraph import GraphDrawing
 from autograd_lite.viz.modules import Modules, cluster_meta, emit_clusters
-from autograd_lite.viz.scope import Call
 from autograd_lite.viz.style import (
     FONT,
     NONFINITE,

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.value import Value
+from autograd_lite.core.value import Value
 
 __all__ = ["MAX_VALUES", "details", "page"]
 

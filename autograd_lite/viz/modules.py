@@ -1,7 +1,7 @@
 """The module boxes of a drawing: every node an ``nn.Module`` call made, inside its box.
 
 :class:`Modules` names each call (a model's dotted path with ``names=model``, else its
-class; "(call 2)" for a module called twice) from what :mod:`autograd_lite.viz.scope`
+class; "(call 2)" for a module called twice) from what :mod:`autograd_lite.core.scope`
 recorded, places each drawn Value in its call's cluster, and, for ``depth=k``, draws the
 calls nested deeper than ``k`` as one box each (shapes, parameter count).
 :func:`emit_clusters` writes the nested clusters into the DOT text, and
@@ -16,8 +16,8 @@ from typing import Any
 import graphviz
 import numpy as np
 
-from autograd_lite.value import Value
-from autograd_lite.viz.scope import Call, ModuleCalls, module_regions
+from autograd_lite.core.scope import Call, ModuleCalls, module_regions
+from autograd_lite.core.value import Value
 from autograd_lite.viz.style import CLUSTER_STYLE, cell, label_text, table
 from autograd_lite.viz.walk import Walk
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import graphviz
 
+from autograd_lite.core.value import Value
 from autograd_lite.files import atomic_write
-from autograd_lite.value import Value
 from autograd_lite.viz.digraph import (
     SUFFIX_FORMATS,
     GraphDrawing,

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.value import Value
+from autograd_lite.core.value import Value
 
 # ------------------------------------------------------------------------- styles
 # One place for the look of each kind of node; docs/graphs.md has the legend.

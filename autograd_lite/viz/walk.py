@@ -14,8 +14,8 @@ from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from autograd_lite.modes import is_finite as _finite
-from autograd_lite.value import Value
+from autograd_lite.core.modes import is_finite as _finite
+from autograd_lite.core.value import Value
 from autograd_lite.viz.style import RED, label_text, raw_grad
 
 _MAX_SUMMARIES = 8  # more separate folded regions than this are merged into one box

@@ -11,8 +11,7 @@ from pathlib import Path
 import numpy as np
 
 import autograd_lite as ag
-import nn
-from autograd_lite import Value
+from autograd_lite import Value, nn
 from autograd_lite.viz import save_graph
 
 HERE = Path(__file__).resolve().parent

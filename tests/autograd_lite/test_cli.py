@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 import autograd_lite as ag
-from autograd_lite import cli, expr, viz
+from autograd_lite import viz
+from autograd_lite.cli import expr
+from autograd_lite.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_DOT = shutil.which("dot") is not None  # a program: which() is the right question
@@ -136,7 +138,7 @@ def test_grad_expression_starting_with_minus_and_options_anywhere():
     ],
 )
 def test_expression_is_always_the_first_argument_after_the_command(args, first_line):
-    proc = run(*args, module="autograd_lite.cli")
+    proc = run(*args, module="autograd_lite.cli.main")
     assert proc.returncode == 0, proc.stderr
     shown = proc.stderr if args[0] == "graph" else proc.stdout  # graph -o -: DOT on stdout
     assert shown.splitlines()[0] == first_line
@@ -177,7 +179,7 @@ ASCII = {"PYTHONIOENCODING": "ascii"}
 
 
 def test_non_ascii_output_on_an_ascii_terminal_is_escaped_not_an_error():
-    proc = run("grad", "x·y", "x·y=2", env=ASCII, module="autograd_lite.cli")
+    proc = run("grad", "x·y", "x·y=2", env=ASCII, module="autograd_lite.cli.main")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["x\\xb7y = 2", "d/dx\\xb7y = 1"]
     proc = run("grad", "é*y", "é=1", "y=2", "--check", env=ASCII)
@@ -189,7 +191,7 @@ def test_non_ascii_output_on_an_ascii_terminal_is_escaped_not_an_error():
 
 
 def test_non_ascii_errors_on_an_ascii_terminal_are_one_line():
-    proc = run("grad", "é*y", "é=1", env=ASCII, module="autograd_lite.cli")
+    proc = run("grad", "é*y", "é=1", env=ASCII, module="autograd_lite.cli.main")
     line = one_error_line(proc, 2)
     assert "no value for the variable 'y'" in line and "internal error" not in line
     proc = run("grad", "x·y", env=ASCII)
@@ -376,7 +378,7 @@ def test_demo_trains_draws_and_checks(tmp_path):
 @needs_sklearn
 def test_demo_trains_through_a_compiled_loss(monkeypatch):
     """The demo's training step is ag.compile'd: traced once per batch shape, then replayed."""
-    from autograd_lite import demo as main_demo
+    from autograd_lite.cli import demo as main_demo
 
     made = []
 
@@ -403,7 +405,7 @@ def test_demo_without_dot_explains_and_keeps_the_dot_text(tmp_path):
 
 
 def test_demo_without_scikit_learn_is_one_clear_line(monkeypatch, capsys, tmp_path):
-    import nn
+    from autograd_lite import nn
 
     monkeypatch.chdir(tmp_path)
 
@@ -421,8 +423,8 @@ def test_demo_gradcheck_runs_the_layers_own_forward_and_can_fail(monkeypatch):
     import numpy as np
 
     import autograd_lite as ag
-    import nn
-    from autograd_lite import demo as main_demo
+    from autograd_lite import nn
+    from autograd_lite.cli import demo as main_demo
 
     assert main_demo.check_a_layer() is True
 

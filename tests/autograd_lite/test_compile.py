@@ -27,12 +27,11 @@ from hypothesis import strategies as st
 from test_ops import CASES, Labels
 
 import autograd_lite as ag
-import nn
-from autograd_lite import functional
+from autograd_lite import functional, nn
 from autograd_lite.compile import CompileError, compile
-from autograd_lite.op import apply
-from autograd_lite.primitives import BUILTIN_OPS
-from autograd_lite.value import Value
+from autograd_lite.core.op import apply
+from autograd_lite.core.value import Value
+from autograd_lite.ops.primitives import BUILTIN_OPS
 
 HERE = pathlib.Path(__file__)
 SOURCE = HERE.read_text().splitlines()

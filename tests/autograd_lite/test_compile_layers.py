@@ -16,9 +16,9 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-import nn
+from autograd_lite import nn
 from autograd_lite.compile import CompileError
-from autograd_lite.value import Value
+from autograd_lite.core.value import Value
 
 IDX = np.array([[0, 3, 1], [2, 2, 4]])  # Embedding's indices (captured: a constant)
 

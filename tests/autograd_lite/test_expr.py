@@ -12,14 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autograd_lite import expr, functional
-from autograd_lite.expr import (
+from autograd_lite import functional
+from autograd_lite.cli import expr
+from autograd_lite.cli.expr import (
     FUNCTIONS,
     EvaluationError,
     ExpressionError,
     parse,
 )
-from autograd_lite.modes import detect_anomaly
+from autograd_lite.core.modes import detect_anomaly
 
 
 def run(text, **values):

@@ -13,9 +13,8 @@ from hypothesis import given
 
 import autograd_lite as ag
 import autograd_lite.functional as F
-import nn
-from autograd_lite import Value
-from autograd_lite.gradcheck import FULL_MODE_BUDGET, GradcheckResult, check_graph
+from autograd_lite import Value, nn
+from autograd_lite.gradcheck.api import FULL_MODE_BUDGET, GradcheckResult, check_graph
 from autograd_lite.testing import arrays, check_gradients, shapes
 
 

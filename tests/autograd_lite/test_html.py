@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-from autograd_lite import Value, cli, viz
+from autograd_lite import Value, viz
+from autograd_lite.cli import main as cli
 from autograd_lite.viz import render, style
 from autograd_lite.viz.html import MAX_VALUES, page
 
@@ -37,7 +38,7 @@ needs_browser = pytest.mark.skipif(
 
 
 def model_loss():
-    import nn
+    from autograd_lite import nn
 
     model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.ReLU(), nn.MLP(8, [6, 3], rng=1))
     x = Value(np.random.default_rng(2).normal(size=(5, 4)), name="x")

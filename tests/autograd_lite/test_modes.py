@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-import nn
-from autograd_lite import Value
-from autograd_lite.modes import creation_site
+from autograd_lite import Value, nn
+from autograd_lite.core.modes import creation_site
 
 
 def test_anomaly_mode_records_the_users_line_on_the_node():

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import autograd_lite as ag
-from autograd_lite.op import apply
-from autograd_lite.primitives import BUILTIN_OPS as OPS
-from autograd_lite.primitives import MaskBox
+from autograd_lite.core.op import apply
+from autograd_lite.ops.primitives import BUILTIN_OPS as OPS
+from autograd_lite.ops.primitives import MaskBox
 from autograd_lite.testing import (
     arrays,
     broadcastable_shapes,

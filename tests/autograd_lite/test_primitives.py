@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-import nn
-from autograd_lite import Value
-from autograd_lite.op import apply
-from autograd_lite.primitives import BUILTIN_OPS
+from autograd_lite import Value, nn
+from autograd_lite.core.op import apply
+from autograd_lite.ops.primitives import BUILTIN_OPS
 
 # ------------------------------------------------------------------ softmax and friends
 

@@ -34,7 +34,7 @@ needs_both = pytest.mark.skipif(
 
 
 def model_loss():
-    import nn
+    from autograd_lite import nn
 
     model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.ReLU(), nn.MLP(8, [6, 3], rng=1))
     x = Value(np.random.default_rng(2).normal(size=(5, 4)), name="x <&> ]\\")
@@ -84,7 +84,7 @@ def test_without_dot_on_path_pictures_still_come(tmp_path):
         import autograd_lite as ag
         from autograd_lite import Value, viz
         from autograd_lite.viz import render
-        import nn
+        from autograd_lite import nn
 
         assert render.system_dot() is None
         model = nn.Sequential(nn.Linear(3, 4, rng=0), nn.ReLU())
@@ -226,7 +226,7 @@ def test_dot_renders_through_the_time_limit(monkeypatch):
 
 
 def test_long_edges_counts_the_ranks_that_edges_skip():
-    from autograd_lite.expr import parse
+    from autograd_lite.cli.expr import parse
 
     def skipped(text, **kw):
         ev = parse(text).evaluate({"x": 1.0, "y": 2.0}, label_nodes=True)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-import nn
+from autograd_lite import nn
 from autograd_lite.compile import CompileError
 
 RNG = np.random.default_rng(0)
@@ -345,7 +345,7 @@ def test_derived_jvp_with_create_graph_is_differentiable():
 
 
 def test_the_recorder_tests_one_counter_for_every_kind_of_block():
-    from autograd_lite.modes import observing, open_blocks
+    from autograd_lite.core.modes import observing, open_blocks
 
     assert open_blocks.hooks == 0
     with ag.detect_anomaly(check_nan=False), observing(lambda *a: None):
@@ -358,7 +358,7 @@ def test_the_recorder_tests_one_counter_for_every_kind_of_block():
 
 
 def test_cli_grad_prints_the_hessian(capsys):
-    from autograd_lite import cli
+    from autograd_lite.cli import main as cli
 
     assert cli.main(["grad", "x**2 * y + sin(y)", "x=3", "y=2", "--hessian"]) == 0
     lines = capsys.readouterr().out.splitlines()

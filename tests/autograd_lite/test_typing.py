@@ -1,6 +1,6 @@
 """Type checkers see the API: mypy and pyright accept a user's ordinary script.
 
-Value's operators and methods are bound at import (autograd_lite.operators) and declared
+Value's operators and methods are bound at import (autograd_lite.ops.operators) and declared
 for checkers in value.py; functional's functions given a Value return a Value. Each
 checker runs on the script below as a user's would, with this worktree's package on its
 path (errors inside the package are not the user's: mypy follows imports silently,
@@ -29,7 +29,7 @@ from typing import assert_type
 import numpy as np
 
 import autograd_lite as ag
-import nn
+from autograd_lite import nn
 from autograd_lite import Value
 
 # scalars, micrograd style

@@ -346,7 +346,7 @@ def test_every_name_bound_onto_value_is_declared_on_the_class():
     import ast
     import pathlib
 
-    import autograd_lite.value as value_module
+    import autograd_lite.core.value as value_module
 
     tree = ast.parse(pathlib.Path(value_module.__file__).read_text())
     (cls,) = (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Value")

@@ -827,7 +827,7 @@ def clusters_of(source: str) -> dict[str, list[str]]:
 
 
 def model_and_loss():
-    import nn
+    from autograd_lite import nn
 
     model = nn.Sequential(nn.Linear(4, 8, rng=0), nn.ReLU(), nn.MLP(8, [6, 3], rng=1))
     x = Value(np.random.default_rng(2).normal(size=(5, 4)), name="x")
@@ -874,7 +874,7 @@ def test_only_the_returned_value_is_marked():
 
 
 def test_a_module_called_twice_shares_its_weights_with_the_caller():
-    import nn
+    from autograd_lite import nn
 
     class Twice(nn.Module):
         def __init__(self):
@@ -897,7 +897,7 @@ def test_a_module_called_twice_shares_its_weights_with_the_caller():
 
 
 def test_state_kept_on_the_module_stops_the_walk():
-    import nn
+    from autograd_lite import nn
 
     class Cell(nn.Module):
         def __init__(self):
@@ -969,7 +969,7 @@ def test_depth_zero_and_deeper_depths():
 
 
 def test_depth_box_reports_what_it_hides():
-    import nn
+    from autograd_lite import nn
 
     class Bad(nn.Module):
         def forward(self, x):
@@ -1024,7 +1024,7 @@ def test_value_shows_its_numbers_then_a_small_graph():
 
 
 def test_leaves_and_inputs_handed_back_are_never_marked():
-    import nn
+    from autograd_lite import nn
 
     class Weight(nn.Module):
         def __init__(self):
@@ -1195,7 +1195,7 @@ def test_a_name_reaches_dot_and_svg_as_text_only(name, module):
 def test_a_name_cannot_forge_cli_output(argv, capsys):
     """A variable name with a terminal escape, a direction mark or a newline is refused,
     in one line that shows it escaped: nothing reaches a table, a drawing or the terminal."""
-    from autograd_lite import cli
+    from autograd_lite.cli import main as cli
 
     assert cli.main(argv) == 2
     out, err = capsys.readouterr()

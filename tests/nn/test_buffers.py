@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import nn
+from autograd_lite import nn
 
 
 class Counter(nn.Module):

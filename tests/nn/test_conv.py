@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-import nn
-from autograd_lite import Value
+from autograd_lite import Value, nn
 from autograd_lite import functional as F
 
 

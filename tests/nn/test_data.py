@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import nn
+from autograd_lite import nn
 
 
 @given(n=st.integers(1, 50), batch_size=st.integers(1, 20), seed=st.integers(0, 99))

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-import nn
+from autograd_lite import nn
 
 ROOT = pathlib.Path(nn.__file__).resolve().parent.parent
 

@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-import nn
-from autograd_lite import Value
+from autograd_lite import Value, nn
 from autograd_lite import functional as F
-from autograd_lite.primitives import MaskBox
+from autograd_lite.ops.primitives import MaskBox
 
 
 def test_dropout_zeroes_and_scales_in_training_and_is_the_identity_in_evaluation():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-import nn
+from autograd_lite import nn
 
 
 def test_lookup_and_accumulated_gradients():

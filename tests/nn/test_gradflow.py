@@ -8,8 +8,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-import nn
-from autograd_lite import Value
+from autograd_lite import Value, nn
 
 HAVE_MPL = importlib.util.find_spec("matplotlib") is not None
 

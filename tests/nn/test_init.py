@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-import nn
-from autograd_lite import Value
+from autograd_lite import Value, nn
 
 
 def test_default_init_is_pytorchs_linear_default():

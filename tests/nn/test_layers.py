@@ -8,8 +8,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import autograd_lite as ag
-import nn
-from autograd_lite import Value
+from autograd_lite import Value, nn
 from autograd_lite.testing import arrays
 
 ACTIVATIONS = ["tanh", "sigmoid", "linear", "relu", "leaky_relu"]
@@ -241,7 +240,7 @@ def test_the_cast_is_differentiable_twice():
 
 
 def test_an_input_already_in_the_layers_dtype_is_not_copied():
-    from nn.layers import as_input
+    from autograd_lite.nn.layers import as_input
 
     x = np.ones((2, 3), dtype=np.float32)
     assert as_input(x, np.dtype(np.float32), 3, "test") is x

@@ -8,8 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import autograd_lite as ag
-import nn
-from autograd_lite import Value
+from autograd_lite import Value, nn
 from autograd_lite.testing import arrays, shapes
 
 

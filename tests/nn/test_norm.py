@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-import nn
-from autograd_lite import Value
+from autograd_lite import Value, nn
 
 
 def _torch():

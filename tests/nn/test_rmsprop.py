@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-import nn
-from autograd_lite import Value
+from autograd_lite import Value, nn
 
 RNG = np.random.default_rng(0)
 GRADS = [RNG.standard_normal(3) for _ in range(6)]

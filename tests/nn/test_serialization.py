@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 
-import nn
+from autograd_lite import nn
 from autograd_lite.files import TMP_SUFFIX
 
 

@@ -17,8 +17,8 @@ import zipfile
 import numpy as np
 import pytest
 
-import nn
-from nn.serialization import MAX_KEY_BYTES
+from autograd_lite import nn
+from autograd_lite.nn.serialization import MAX_KEY_BYTES
 
 
 def _model() -> nn.Module:

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-import nn
+from autograd_lite import nn
 
 
 def _torch():

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import autograd_lite as ag
-import nn
-from autograd_lite import Value
+from autograd_lite import Value, nn
 
 torch = pytest.importorskip("torch")
 
@@ -362,7 +361,7 @@ def _leaves(model):
 
 
 def _check_bridge(model, tmodel):
-    from nn.utils import _plan
+    from autograd_lite.nn.utils import _plan
 
     _, keys = _plan(model, None)
     tstate, ours = tmodel.state_dict(), model.state_dict()
@@ -377,7 +376,7 @@ def _check_bridge(model, tmodel):
 
 @pytest.mark.parametrize("seed", range(12))
 def test_to_torch_keeps_every_mode_and_dtype_both_ways(seed):
-    from nn.utils import load_torch_state_dict, to_torch
+    from autograd_lite.nn.utils import load_torch_state_dict, to_torch
 
     rng = np.random.default_rng(seed)
     mixed = _random_model(rng, [np.float32, np.float64])

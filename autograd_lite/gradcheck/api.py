@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.backward import grad, topological_order, unbroadcast
+from autograd_lite.core.backward import grad, topological_order, unbroadcast
+from autograd_lite.core.modes import creation_site, detect_anomaly
+from autograd_lite.core.value import Value
 from autograd_lite.functional import concatenate, reshape
-from autograd_lite.modes import creation_site, detect_anomaly
-from autograd_lite.value import Value
 
 __all__ = [
     "FAST_MODE_PROJECTIONS",

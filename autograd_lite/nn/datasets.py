@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from nn.init import as_rng
+from autograd_lite.nn.init import as_rng
 
 __all__ = [
     "MAX_IDX_BYTES",

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from autograd_lite import functional as F
-from nn import init as _init
-from nn.module import Module
+from autograd_lite.nn import init as _init
+from autograd_lite.nn.module import Module
 
 __all__ = ["Dropout"]
 

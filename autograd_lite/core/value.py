@@ -3,7 +3,7 @@
 Engine data is a Python float (a scalar) or a real floating ndarray (a tensor). Numbers
 stay Python floats on the scalar path: no numpy scalar is made there, which is what makes
 micrograd-style code fast. Arithmetic, methods such as ``exp`` and ``backward`` are bound
-onto `Value` by :mod:`autograd_lite.operators`, which sits above both this module and the
+onto `Value` by :mod:`autograd_lite.ops.operators`, which sits above both this module and the
 op table; this module knows no operation. Type checkers see them declared here, in the
 class's ``TYPE_CHECKING`` block (which is not run: it costs nothing at run time); a test
 holds that block and what operators.py binds in step.
@@ -19,7 +19,7 @@ import numpy as np
 if TYPE_CHECKING:
     import numpy.typing as npt
 
-    from autograd_lite.op import Op
+    from autograd_lite.core.op import Op
 
 __all__ = ["Parameter", "Value"]
 
@@ -380,7 +380,7 @@ class Value:
     def __ge__(self, other: Any) -> Any:
         return self.data >= raw(other)
 
-    if TYPE_CHECKING:  # bound by autograd_lite.operators (see the module docstring)
+    if TYPE_CHECKING:  # bound by autograd_lite.ops.operators (see the module docstring)
 
         def __add__(self, other: Operand) -> Value: ...
         def __radd__(self, other: Operand) -> Value: ...

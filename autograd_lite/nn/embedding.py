@@ -8,8 +8,8 @@ import numpy as np
 
 from autograd_lite import Parameter, Value
 from autograd_lite import functional as F
-from nn import init as _init
-from nn.module import Module
+from autograd_lite.nn import init as _init
+from autograd_lite.nn.module import Module
 
 __all__ = ["Embedding"]
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from autograd_lite import Value
-from nn.module import reset_grad
+from autograd_lite.nn.module import reset_grad
 
 __all__ = [
     "SGD",
@@ -172,7 +172,7 @@ class Optimizer:
         names it and the optimizer is left unchanged. State arrays are copied, in the
         parameter's dtype.
         """
-        from nn.serialization import unflatten
+        from autograd_lite.nn.serialization import unflatten
 
         who = f"{type(self).__name__}.load_state_dict"
         sd = unflatten(state_dict)

@@ -1,7 +1,7 @@
 """User-defined operations in PyTorch's style: subclass `Function`.
 
-Each subclass gets an :class:`~autograd_lite.op.Op` of its own (``MyOp.op``), made with
-the same :func:`~autograd_lite.op.defop` the built-ins use: a forward that runs
+Each subclass gets an :class:`~autograd_lite.core.op.Op` of its own (``MyOp.op``), made with
+the same :func:`~autograd_lite.core.op.defop` the built-ins use: a forward that runs
 ``forward(ctx, *inputs)`` and one joint VJP that runs ``backward(ctx, grad)``. The
 node's static parameter is its :class:`Context`. So a Function's nodes are walked,
 checked and drawn exactly like built-in ones.
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.op import Op, defop, record
-from autograd_lite.value import Value, normalize, raw
+from autograd_lite.core.op import Op, defop, record
+from autograd_lite.core.value import Value, normalize, raw
 
 __all__ = ["Context", "Function"]
 

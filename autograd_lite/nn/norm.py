@@ -18,9 +18,9 @@ import numpy as np
 
 from autograd_lite import Parameter, Value
 from autograd_lite import functional as F
-from autograd_lite.value import leaf
-from nn.conv import as_tensor
-from nn.module import Module
+from autograd_lite.core.value import leaf
+from autograd_lite.nn.conv import as_tensor
+from autograd_lite.nn.module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from autograd_lite import functional as F
-from nn.module import Module
+from autograd_lite.nn.module import Module
 
 __all__ = ["ACTIVATIONS", "Identity", "LeakyReLU", "ReLU", "Sigmoid", "Tanh", "get_activation"]
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from autograd_lite import Value, log_softmax
 from autograd_lite import functional as F
-from nn.layers import cast
-from nn.module import Module
+from autograd_lite.nn.layers import cast
+from autograd_lite.nn.module import Module
 
 __all__ = [
     "BCELoss",

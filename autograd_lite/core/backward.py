@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from autograd_lite import functional as F
-from autograd_lite import modes
-from autograd_lite.value import Value, constant, leaf, shape_of
+from autograd_lite.core import modes
+from autograd_lite.core.value import Value, constant, leaf, shape_of
 
 __all__ = ["backward", "grad"]
 

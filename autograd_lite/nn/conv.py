@@ -19,9 +19,9 @@ import numpy as np
 
 from autograd_lite import Parameter, Value
 from autograd_lite import functional as F
-from nn import init as _init
-from nn.layers import cast
-from nn.module import Module
+from autograd_lite.nn import init as _init
+from autograd_lite.nn.layers import cast
+from autograd_lite.nn.module import Module
 
 __all__ = ["AvgPool2d", "Conv1d", "Conv2d", "Flatten", "MaxPool2d", "as_tensor"]
 __all__ += ["AvgPool1d", "ConvTranspose2d", "MaxPool1d"]

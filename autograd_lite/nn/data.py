@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from nn.init import as_rng
+from autograd_lite.nn.init import as_rng
 
 __all__ = ["DataLoader", "batches"]
 

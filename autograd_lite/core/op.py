@@ -1,7 +1,7 @@
 """What an operation is, and how applying one records a node of the graph.
 
 An :class:`Op` is a forward function and one vector-Jacobian product (VJP) per input.
-:func:`defop` declares one; the built-in table (:mod:`autograd_lite.primitives`) and
+:func:`defop` declares one; the built-in table (:mod:`autograd_lite.ops.primitives`) and
 users declare ops with the same call, and ``Function`` subclasses build their op with it
 too, so the backward walk, the gradient checks and the drawings treat them all alike.
 
@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import modes
-from autograd_lite.modes import open_blocks, state
-from autograd_lite.value import Data, Value, constant, leaf, new_node, normalize, raw, shape_of
+from autograd_lite.core import modes
+from autograd_lite.core.modes import open_blocks, state
+from autograd_lite.core.value import Data, Value, constant, leaf, new_node, normalize, raw, shape_of
 
 __all__ = ["OPS", "Op", "apply", "defop"]
 
@@ -171,7 +171,7 @@ OPS: dict[str, Op] = {}
 """Every declared op by name: the built-ins, and the ops users declare with :func:`defop`."""
 
 BUILTIN_NAMES: set[str] = set()
-"""The names of the built-in ops (filled by :mod:`autograd_lite.primitives`): not redeclarable."""
+"""The built-in ops' names (filled by :mod:`autograd_lite.ops.primitives`): not redeclarable."""
 
 
 def defop(
@@ -283,7 +283,7 @@ def record(
 def _jvp_from_vjps(op: Op, tangents: Sequence[Any], out: Any, args: Sequence[Any]) -> Any:
     """J @ t for an op without a JVP rule: d/du <J^T u, t> at any u (the VJP is linear in u)."""
     from autograd_lite import functional as F
-    from autograd_lite.backward import grad, sum_to
+    from autograd_lite.core.backward import grad, sum_to
 
     n = len(tangents)
     inputs, params = list(args[:n]), tuple(args[n:])

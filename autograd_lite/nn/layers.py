@@ -16,9 +16,9 @@ import numpy as np
 
 from autograd_lite import Function, Parameter, Value, stack
 from autograd_lite import functional as F
-from nn import init as _init
-from nn.activations import activation_name, get_activation
-from nn.module import Module
+from autograd_lite.nn import init as _init
+from autograd_lite.nn.activations import activation_name, get_activation
+from autograd_lite.nn.module import Module
 
 __all__ = ["MLP", "Layer", "Linear", "Neuron", "cast"]
 

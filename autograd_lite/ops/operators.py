@@ -1,6 +1,6 @@
 """Value's arithmetic, methods and ``backward``, bound from above the core.
 
-`Value` (in :mod:`autograd_lite.value`) knows no operation and the op table knows no
+`Value` (in :mod:`autograd_lite.core.value`) knows no operation and the op table knows no
 `Value` methods; this module, which may import both, gives `Value` its operators, as
 HIPS autograd binds its array operators outside its core. Each line names its op.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from autograd_lite import functional as F
-from autograd_lite import primitives as prim
-from autograd_lite.backward import backward
-from autograd_lite.op import apply
-from autograd_lite.value import Value
+from autograd_lite.core.backward import backward
+from autograd_lite.core.op import apply
+from autograd_lite.core.value import Value
+from autograd_lite.ops import primitives as prim
 
 __all__: list[str] = []
 

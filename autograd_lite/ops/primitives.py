@@ -1,6 +1,6 @@
 """The built-in primitive operations: each forward declared beside its vector-Jacobian products.
 
-Every op here is made by :func:`autograd_lite.op.defop`, the call users have too. The
+Every op here is made by :func:`autograd_lite.core.op.defop`, the call users have too. The
 engine, the gradient tests (which iterate over the op table) and the drawings all read
 these declarations; the user-facing functions with their argument handling are in
 :mod:`autograd_lite.functional`.
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.op import BUILTIN_NAMES, OPS, Op, defop
-from autograd_lite.value import Value, shape_of
+from autograd_lite.core.op import BUILTIN_NAMES, OPS, Op, defop
+from autograd_lite.core.value import Value, shape_of
 
 Axis = int | tuple[int, ...] | None
 

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from autograd_lite.value import Value
+from autograd_lite.core.value import Value
 
 __all__ = ["Call", "ModuleCalls", "module_regions", "record_call", "tick"]
 

@@ -17,8 +17,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from autograd_lite.core.value import Value
 from autograd_lite.files import atomic_write
-from autograd_lite.value import Value
 
 __all__ = ["GradFlow", "GradStats", "grad_flow", "plot_grad_flow"]
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from autograd_lite.compile import compile
-from autograd_lite.gradcheck import gradcheck
-from autograd_lite.modes import no_grad
-from autograd_lite.value import Value
+from autograd_lite.core.modes import no_grad
+from autograd_lite.core.value import Value
+from autograd_lite.gradcheck.api import gradcheck
 from autograd_lite.viz import GraphvizNotFoundError, draw_graph, save_graph
 
 
@@ -35,7 +35,7 @@ def _progress(items: range, desc: str) -> Any:
 
 def train(epochs: int, seed: int = 0) -> tuple[Any, list[float], float]:
     """An MLP 64-32-10 on the digits; (model, loss per epoch, test accuracy)."""
-    import nn
+    from autograd_lite import nn
 
     try:
         X, y = nn.datasets.load_digits()
@@ -89,7 +89,7 @@ def check_a_layer(seed: int = 0) -> bool:
     The layer is the function checked: its input and its own weight and bias (which
     gradcheck perturbs in place) are all checked, through the code the model trains with.
     """
-    import nn
+    from autograd_lite import nn
 
     layer = nn.Layer(4, 3, activation="tanh", rng=seed)
     x = Value(np.random.default_rng(seed).standard_normal((2, 4)))
@@ -98,7 +98,7 @@ def check_a_layer(seed: int = 0) -> bool:
 
 def run(out: str = "autograd_lite_demo", epochs: int = 15, seed: int = 0) -> int:
     """Run the demo, writing into folder ``out``; returns the exit status."""
-    import nn
+    from autograd_lite import nn
 
     print(f"1. training an MLP 64-32-10 on the 8x8 handwritten digits ({epochs} epochs, compiled)")
     model, losses, accuracy = train(epochs, seed)

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from autograd_lite import functional
-from autograd_lite.modes import AnomalyError, detect_anomaly, is_finite, no_grad
-from autograd_lite.value import Value
+from autograd_lite.core.modes import AnomalyError, detect_anomaly, is_finite, no_grad
+from autograd_lite.core.value import Value
 
 __all__ = [
     "CONSTANTS",

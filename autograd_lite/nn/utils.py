@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 
 from autograd_lite import Value
-from nn import activations as act
-from nn.conv import AvgPool2d, Conv1d, Conv2d, Flatten, MaxPool2d
-from nn.dropout import Dropout
-from nn.embedding import Embedding
-from nn.layers import MLP, Layer, Linear
-from nn.module import IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
-from nn.norm import BatchNorm1d, BatchNorm2d, LayerNorm
+from autograd_lite.nn import activations as act
+from autograd_lite.nn.conv import AvgPool2d, Conv1d, Conv2d, Flatten, MaxPool2d
+from autograd_lite.nn.dropout import Dropout
+from autograd_lite.nn.embedding import Embedding
+from autograd_lite.nn.layers import MLP, Layer, Linear
+from autograd_lite.nn.module import IncompatibleKeys, Module, ModuleDict, ModuleList, Sequential
+from autograd_lite.nn.norm import BatchNorm1d, BatchNorm2d, LayerNorm
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "load_torch_state_dict", "to_torch"]
 
@@ -314,4 +314,4 @@ def load_torch_state_dict(
     return IncompatibleKeys(missing, unexpected)
 
 
-from nn.gradflow import GradFlow, grad_flow, plot_grad_flow  # noqa: E402, F401
+from autograd_lite.nn.gradflow import GradFlow, grad_flow, plot_grad_flow  # noqa: E402, F401

@@ -4,7 +4,7 @@
     autograd-lite grad "x**2 * y" x=3 y=2 --check
     autograd-lite demo
 
-Expressions are parsed by :mod:`autograd_lite.expr` (a whitelist over ``ast``; nothing is
+Expressions are parsed by :mod:`autograd_lite.cli.expr` (a whitelist over ``ast``; nothing is
 evaluated as Python). Errors are one line on stderr, ``autograd-lite: error: ...``, with
 exit status 2 for a usage or expression error and 1 for a math error (a NaN or infinite
 value or gradient), a failed ``--check``, or a file or Graphviz problem.
@@ -24,15 +24,15 @@ from typing import Any
 import graphviz
 
 from autograd_lite import __version__
-from autograd_lite.expr import (
+from autograd_lite.cli.expr import (
     CONSTANTS,
     FUNCTIONS,
     ExpressionError,
     normalize_name,
     parse,
 )
-from autograd_lite.gradcheck import gradcheck
-from autograd_lite.value import Value
+from autograd_lite.core.value import Value
+from autograd_lite.gradcheck.api import gradcheck
 from autograd_lite.viz import (
     SUFFIX_FORMATS,
     GraphvizNotFoundError,
@@ -114,7 +114,7 @@ _GRAD_EPILOG = f"""examples:
 
 Prints the value and the partial derivative with respect to each variable (with
 --hessian also every second derivative d2/dx dy). With --check
-it also runs autograd_lite.gradcheck (backprop against central finite differences),
+it also runs autograd_lite.gradcheck.api (backprop against central finite differences),
 prints its report, and exits with status 1 if they disagree."""
 
 _DEMO_EPILOG = f"""examples:
@@ -483,8 +483,8 @@ def _first_line(err: Any) -> str:
 
 
 def demo(args: argparse.Namespace) -> int:
-    """The main demo (:mod:`autograd_lite.demo`): train, draw, gradcheck."""
-    from autograd_lite import demo as main_demo
+    """The main demo (:mod:`autograd_lite.cli.demo`): train, draw, gradcheck."""
+    from autograd_lite.cli import demo as main_demo
 
     try:
         return main_demo.run(args.out, 2 if args.quick else args.epochs)
