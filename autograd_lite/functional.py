@@ -3,6 +3,10 @@
 Each takes Values, numbers or arrays. Given a Value it records the graph; given only raw
 data it computes the raw result. The ops themselves (forward and VJPs) are declared in
 :mod:`autograd_lite.ops.primitives`; a few functions here are compositions of them.
+
+Over 600 lines for a reason: one public function per op (about seventy), each a few lines
+of argument checks over shared helpers (shapes, kernel sizes, axes); split by kind they
+would import those helpers from one another.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import functional as F
 from autograd_lite.core import modes
 from autograd_lite.core.value import Value, constant, leaf, shape_of
 
@@ -89,7 +88,7 @@ def sum_to(g: Any, x: Value, node: Value, index: int) -> Any:
                 f"for its input {index} of shape {xshape}"
             )
         if is_value:
-            g = F.reshape(F.sum(g, axes, True), xshape)
+            g = g.sum(axes, True).reshape(xshape)  # Value methods: core imports no op
         elif all(gshape[a] == 1 for a in axes):  # nothing to add up (a batch of 1): a view
             g = g.reshape(xshape)
         elif len(axes) == len(gshape) - len(xshape):  # only leading axes (a bias over a batch)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import Value
+from autograd_lite.core.value import Value
 
 __all__ = [
     "INITIALIZERS",

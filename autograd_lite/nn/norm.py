@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import Parameter, Value
+from autograd_lite.core.value import Parameter, Value
 from autograd_lite import functional as F
 from autograd_lite.core.value import leaf
 from autograd_lite.nn.conv import as_tensor

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import Value
+from autograd_lite.core.value import Value
 from autograd_lite.nn.module import reset_grad
 
 __all__ = [

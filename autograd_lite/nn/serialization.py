@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from autograd_lite import Value
+from autograd_lite.core.value import Value
 from autograd_lite.files import atomic_write
 
 __all__ = ["MAX_KEY_BYTES", "check_key", "flatten", "load", "save", "unflatten"]

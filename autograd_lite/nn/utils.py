@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite import Value
+from autograd_lite.core.value import Value
 from autograd_lite.nn import activations as act
 from autograd_lite.nn.conv import AvgPool2d, Conv1d, Conv2d, Flatten, MaxPool2d
 from autograd_lite.nn.dropout import Dropout

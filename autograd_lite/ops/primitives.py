@@ -14,6 +14,10 @@ walk sums it back to the input's shape.
 
 Subgradients at kinks: ``relu``, ``leaky_relu`` and ``abs`` use 0 at 0 (as PyTorch does
 for relu); ``max``, ``maximum`` and ``minimum`` split the gradient evenly between ties.
+
+Over 600 lines for a reason: this is the op table, one declaration per op (its forward,
+VJPs and JVP side by side); kept in one module so that "every op in one place" stays
+literal, and the table-driven tests and the compiler read it whole.
 """
 
 from __future__ import annotations

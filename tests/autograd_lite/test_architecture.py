@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import re
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = ("autograd_lite", "nn")
@@ -20,6 +21,12 @@ LAYERS: dict[str, set[str]] = {
     "autograd_lite.core": set(),
     "autograd_lite.files": set(),
     "autograd_lite.ops": {"autograd_lite.core"},
+    # Value's operators are bound to the public functions (x.exp() is ag.exp(x))
+    "autograd_lite.ops.operators": {
+        "autograd_lite.core",
+        "autograd_lite.ops",
+        "autograd_lite.functional",
+    },
     "autograd_lite.functional": {"autograd_lite.core", "autograd_lite.ops"},
     "autograd_lite.nn": {
         "autograd_lite.core",
@@ -190,7 +197,7 @@ def test_no_module_over_600_lines_without_a_reason():
     for name, (path, tree) in MODULES.items():
         lines = len(path.read_text().splitlines())
         doc = ast.get_docstring(tree) or ""
-        if lines > MAX_LINES and "lines because" not in doc:
+        if lines > MAX_LINES and not re.search(r"over 600 lines for a reason", doc, re.I):
             long.append(f"{name}: {lines} lines")
     assert long == []
 
