@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.core.value import Parameter, Value
 from autograd_lite import functional as F
+from autograd_lite.core.value import Parameter, Value
 from autograd_lite.nn import init as _init
 from autograd_lite.nn.module import Module
 

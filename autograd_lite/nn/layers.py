@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from autograd_lite import functional as F
 from autograd_lite.core.function import Function
 from autograd_lite.core.value import Parameter, Value
 from autograd_lite.functional import stack
-from autograd_lite import functional as F
 from autograd_lite.nn import init as _init
 from autograd_lite.nn.activations import activation_name, get_activation
 from autograd_lite.nn.module import Module

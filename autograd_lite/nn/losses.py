@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from autograd_lite import functional as F
 from autograd_lite.core.value import Value
 from autograd_lite.functional import log_softmax
-from autograd_lite import functional as F
 from autograd_lite.nn.layers import cast
 from autograd_lite.nn.module import Module
 

@@ -19,9 +19,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from autograd_lite.core.value import Parameter, Value
 from autograd_lite.core.scope import record_call as _record_call
 from autograd_lite.core.scope import tick as _tick
+from autograd_lite.core.value import Parameter, Value
 
 __all__ = [
     "IncompatibleKeys",

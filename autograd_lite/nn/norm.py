@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.core.value import Parameter, Value
 from autograd_lite import functional as F
-from autograd_lite.core.value import leaf
+from autograd_lite.core.value import Parameter, Value, leaf
 from autograd_lite.nn.conv import as_tensor
 from autograd_lite.nn.module import Module
 
