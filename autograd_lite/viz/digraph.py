@@ -120,16 +120,11 @@ class GraphDrawing(graphviz.Digraph):
     def render(self, *args: Any, **kwargs: Any) -> Any:
         fmt = kwargs.get("format") or self.format or "svg"
         prog = render.program(fmt)
-        if prog is not None and prog[0] == "graphviz-pure":
-            return self._render_pure(*args, **kwargs)
         if prog is None:
             raise GraphvizNotFoundError("dot", render.missing_note(fmt))
-        try:
-            return super().render(*args, **kwargs)
-        except graphviz.ExecutableNotFound as e:
-            raise _friendly(e) from None
+        return self._render_piped(*args, **kwargs)
 
-    def _render_pure(
+    def _render_piped(
         self,
         filename: Any = None,
         directory: Any = None,
@@ -147,7 +142,9 @@ class GraphDrawing(graphviz.Digraph):
         raise_if_result_exists: bool = False,
         overwrite_source: bool = False,
     ) -> str:
-        """``render()`` by graphviz-pure: the same files as Graphviz's would be."""
+        """``render()`` through :meth:`pipe` (system dot or graphviz-pure): the same files as
+        Graphviz's would be, the render bounded in time (:mod:`~autograd_lite.viz.render`)
+        and the result written atomically, one file and no other."""
         fmt = format or self.format or "svg"
         source_path = self.save(filename, directory=directory)
         out = os.fspath(outfile) if outfile is not None else f"{source_path}.{fmt}"

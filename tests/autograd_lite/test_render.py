@@ -225,6 +225,19 @@ def test_dot_renders_through_the_time_limit(monkeypatch):
     assert svg.startswith(b"<?xml") and calls == ["Graphviz's dot"]
 
 
+@needs_dot
+def test_render_to_a_file_goes_through_the_time_limit_too(monkeypatch, tmp_path):
+    # GraphDrawing.render() used graphviz's own render: no time limit, and dot's extra files
+    calls = []
+    real = render._run
+    monkeypatch.setattr(render, "_run", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    monkeypatch.chdir(tmp_path)
+    out = ag.draw_graph(Value(2.0, name="x") * 3).render("g", format="svg")
+    assert calls == ["Graphviz's dot"]
+    assert Path(out).name == "g.svg" and Path(out).read_bytes().startswith(b"<?xml")
+    assert sorted(os.listdir(tmp_path)) == ["g", "g.svg"]  # the DOT source and the picture
+
+
 def test_long_edges_counts_the_ranks_that_edges_skip():
     from autograd_lite.cli.expr import parse
 
