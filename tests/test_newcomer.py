@@ -16,9 +16,9 @@ except ImportError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 import autograd_lite as ag
-from autograd_lite import Value, render
+from autograd_lite import Value
 from autograd_lite.cli import main as cli
-from autograd_lite.viz import GraphvizNotFoundError, draw_graph, save_graph
+from autograd_lite.viz import GraphvizNotFoundError, draw_graph, render, save_graph
 
 
 def test_a_defops_raw_numpy_vjp_is_named_by_its_op():

@@ -503,7 +503,7 @@ def _check_stashed(tracer: Tracer, wrappers: list[Value], outputs: list[Any]) ->
     the object would hold the trace's data forever, later calls would not update it."""
     tape = tracer.tape
     tuples = {id(e.inputs): e.inputs for e in tape}  # a node's _inputs is one of them
-    for e in tape:  # a module call's record on the Value it returned (autograd_lite.scope)
+    for e in tape:  # a module call's record on the Value it returned (autograd_lite.core.scope)
         for call in getattr(e.node, "_calls", ()):
             tuples[id(call.inputs)] = call.inputs
     refs = Counter(

@@ -245,7 +245,7 @@ class Value:
 
     @property
     def _calls(self) -> tuple[Any, ...]:
-        """The module calls that returned this node (autograd_lite.scope), if any."""
+        """The module calls that returned this node (autograd_lite.core.scope), if any."""
         notes = self._notes
         if notes is None or notes.calls is None:
             raise AttributeError("_calls")  # unset, as a slot would be: read with getattr

@@ -80,7 +80,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        start = _tick()  # drawings box every node a call makes (autograd_lite.scope)
+        start = _tick()  # drawings box every node a call makes (autograd_lite.core.scope)
         out = self.forward(*args, **kwargs)
         _record_call(self, args, kwargs, out, start)
         return out
