@@ -7,12 +7,13 @@ gradients, touching H only through Hessian-vector products (``ag.hvp``: two reve
 passes each, no Hessian formed) -- the way to go when there are too many weights for H.
 Both converge quadratically: the gradient's norm roughly squares at each step.
 
-    python examples/newton.py [--steps 8] [--quick]
+    python examples/newton.py [--steps 8] [--quick] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -83,9 +84,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=8, help="Newton steps (default 8)")
     parser.add_argument("--quick", action="store_true", help="accepted for uniformity (fast)")
+    parser.add_argument(
+        "--out", default="out", help="folder for newton.csv, the losses per step ('' for none)"
+    )
     args = parser.parse_args(argv)
     newton = run(args.steps)
     cg = run(args.steps, cg=True)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        path = os.path.join(args.out, "newton.csv")
+        with open(path, "w") as f:
+            f.write("step,newton_loss,newton_grad_norm,newton_cg_loss,newton_cg_grad_norm\n")
+            for k, ((a, ga), (b, gb)) in enumerate(zip(newton["history"], cg["history"])):
+                f.write(f"{k},{a!r},{ga!r},{b!r},{gb!r}\n")
+        print(f"wrote {path}")
     print(f"weights (Newton):    {np.array2string(newton['w'], precision=6)}")
     print(f"weights (Newton-CG): {np.array2string(cg['w'], precision=6)}  ({cg['hvps']} hvps)")
 

@@ -17,7 +17,7 @@ except ImportError:  # Python 3.10
 
 import autograd_lite as ag
 from autograd_lite import Value
-from autograd_lite.cli import main as cli
+from autograd_lite.cli import app as cli
 from autograd_lite.viz import GraphvizNotFoundError, draw_graph, render, save_graph
 
 

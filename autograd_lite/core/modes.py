@@ -180,7 +180,8 @@ class detect_anomaly:
         state.anomaly, state.check_nan = self._prev
 
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# the package (autograd_lite.nn inside it) and the nn short name beside it
 _LIBRARY_DIRS = tuple(os.path.join(_ROOT, package) + os.sep for package in ("autograd_lite", "nn"))
 _SITE_FRAMES = 3
 

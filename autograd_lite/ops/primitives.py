@@ -624,7 +624,7 @@ BCE_WITH_LOGITS = defop(
                                   * SIGMOID(-x)),
     lambda g, out, x, t, pw: g * ((_in_dtype_of(pw, x) - 1.0) * BCE_WITH_LOGITS(x, 1.0, 1.0)
                                   - x),
-    label=lambda pw: "bce_with_logits")
+    label=lambda pw: "bce_with_logits", jvp="elementwise")
 
 
 _BCE_EPS = float(np.float32(1e-12))  # PyTorch's EPSILON, a float32 constant

@@ -15,8 +15,8 @@ import pytest
 
 import autograd_lite as ag
 from autograd_lite import viz
+from autograd_lite.cli import app as cli
 from autograd_lite.cli import expr
-from autograd_lite.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_DOT = shutil.which("dot") is not None  # a program: which() is the right question
@@ -138,7 +138,7 @@ def test_grad_expression_starting_with_minus_and_options_anywhere():
     ],
 )
 def test_expression_is_always_the_first_argument_after_the_command(args, first_line):
-    proc = run(*args, module="autograd_lite.cli.main")
+    proc = run(*args, module="autograd_lite.cli")
     assert proc.returncode == 0, proc.stderr
     shown = proc.stderr if args[0] == "graph" else proc.stdout  # graph -o -: DOT on stdout
     assert shown.splitlines()[0] == first_line
@@ -179,7 +179,7 @@ ASCII = {"PYTHONIOENCODING": "ascii"}
 
 
 def test_non_ascii_output_on_an_ascii_terminal_is_escaped_not_an_error():
-    proc = run("grad", "x·y", "x·y=2", env=ASCII, module="autograd_lite.cli.main")
+    proc = run("grad", "x·y", "x·y=2", env=ASCII, module="autograd_lite.cli")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["x\\xb7y = 2", "d/dx\\xb7y = 1"]
     proc = run("grad", "é*y", "é=1", "y=2", "--check", env=ASCII)
@@ -191,7 +191,7 @@ def test_non_ascii_output_on_an_ascii_terminal_is_escaped_not_an_error():
 
 
 def test_non_ascii_errors_on_an_ascii_terminal_are_one_line():
-    proc = run("grad", "é*y", "é=1", env=ASCII, module="autograd_lite.cli.main")
+    proc = run("grad", "é*y", "é=1", env=ASCII, module="autograd_lite.cli")
     line = one_error_line(proc, 2)
     assert "no value for the variable 'y'" in line and "internal error" not in line
     proc = run("grad", "x·y", env=ASCII)

@@ -169,7 +169,8 @@ def test_math_errors_are_found_by_detect_anomaly(monkeypatch):
 
 def test_functions_are_the_elementwise_functions_of_the_functional_api():
     unary = ["abs", "cos", "exp", "leaky_relu", "log", "relu", "sigmoid", "sin", "sqrt", "tanh"]
-    assert list(FUNCTIONS) == unary + ["binary_cross_entropy", "maximum", "minimum", "pow"]
+    binary = ["binary_cross_entropy", "binary_cross_entropy_with_logits"]
+    assert list(FUNCTIONS) == unary + [*binary, "maximum", "minimum", "pow"]
     for name, (fn, n) in FUNCTIONS.items():
         assert name in functional.__all__ and fn is getattr(functional, name)
         assert n == (1 if name in unary else 2)

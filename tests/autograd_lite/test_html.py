@@ -20,7 +20,7 @@ import pytest
 
 import autograd_lite as ag
 from autograd_lite import Value, viz
-from autograd_lite.cli import main as cli
+from autograd_lite.cli import app as cli
 from autograd_lite.viz import render, style
 from autograd_lite.viz.html import MAX_VALUES, page
 

@@ -358,7 +358,7 @@ def test_the_recorder_tests_one_counter_for_every_kind_of_block():
 
 
 def test_cli_grad_prints_the_hessian(capsys):
-    from autograd_lite.cli import main as cli
+    from autograd_lite.cli import app as cli
 
     assert cli.main(["grad", "x**2 * y + sin(y)", "x=3", "y=2", "--hessian"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -1195,7 +1195,7 @@ def test_a_name_reaches_dot_and_svg_as_text_only(name, module):
 def test_a_name_cannot_forge_cli_output(argv, capsys):
     """A variable name with a terminal escape, a direction mark or a newline is refused,
     in one line that shows it escaped: nothing reaches a table, a drawing or the terminal."""
-    from autograd_lite.cli import main as cli
+    from autograd_lite.cli import app as cli
 
     assert cli.main(argv) == 2
     out, err = capsys.readouterr()

@@ -1,0 +1,7 @@
+"""``python -m autograd_lite.cli``: the ``autograd-lite`` command line."""
+
+import sys
+
+from autograd_lite.cli.app import main
+
+sys.exit(main())
