@@ -19,7 +19,7 @@ from autograd_lite.core.modes import (
 from autograd_lite.core.op import OPS, Op, defop
 from autograd_lite.core.value import Parameter, Value
 from autograd_lite.functional import *  # noqa: F403  (every public function, at the top level too)
-from autograd_lite.gradcheck.api import (
+from autograd_lite.gradcheck import (
     GradcheckError,
     GradcheckResult,
     GraphCheckResult,

@@ -4,7 +4,7 @@ Needs the ``hypothesis`` package: ``pip install -e '.[test]'`` in a checkout
 (``pip install 'autograd-lite[test]'`` once published), or ``pip install hypothesis``::
 
     from hypothesis import given
-    from autograd_lite.gradcheck import api as gradcheck
+    from autograd_lite.gradcheck import gradcheck
     from autograd_lite.testing import arrays, shapes
 
     @given(shapes().flatmap(lambda s: arrays(s, low=0.1, high=3.0)))
@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from autograd_lite.core.value import Value
-from autograd_lite.gradcheck.api import GradcheckError, GradcheckResult, gradcheck, gradgradcheck
+from autograd_lite.gradcheck import GradcheckError, GradcheckResult, gradcheck, gradgradcheck
 
 try:
     from hypothesis import HealthCheck, given, reject, settings
@@ -124,8 +124,8 @@ def check_gradients(
     variants that broadcast to the same shape (leading axes dropped, axes of size 1), and
     skips a variant that ``fn`` rejects with ValueError. Inputs of shape () are sometimes
     Python floats. ``check_forward_ad`` also checks forward mode (each op's JVP; see
-    :func:`~autograd_lite.gradcheck.api.gradcheck`). On failure raises
-    :class:`~autograd_lite.gradcheck.api.GradcheckError` with hypothesis's minimal failing
+    :func:`~autograd_lite.gradcheck.gradcheck`). On failure raises
+    :class:`~autograd_lite.gradcheck.GradcheckError` with hypothesis's minimal failing
     example and the result's table. Call it from a plain test function, not from inside
     another ``@given``.
     """

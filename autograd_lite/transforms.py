@@ -692,7 +692,7 @@ def check_forward_ad(
     VJP by the dot-product identity ``<u, J t> = <J^T u, t>`` for random ``u``, ``t``
     (exact up to rounding, at any magnitude). Then |Jv - n| <= atol + rtol * |n| for
     n = (f(x + eps v) - f(x - eps v)) / (2 eps). Names the first op and input that
-    disagree. Raises :class:`~autograd_lite.gradcheck.api.GradcheckError` when asked to.
+    disagree. Raises :class:`~autograd_lite.gradcheck.GradcheckError` when asked to.
     """
     items, _ = _tuple(inputs)
     if isinstance(inputs, Value):
@@ -757,7 +757,7 @@ def check_forward_ad(
                 max_error=worst,
             )
     if not result and raise_exception:
-        from autograd_lite.gradcheck.api import GradcheckError
+        from autograd_lite.gradcheck import GradcheckError
 
         raise GradcheckError(result.message)
     return result

@@ -15,7 +15,7 @@ import numpy as np
 
 import autograd_lite as ag
 from autograd_lite import nn
-from autograd_lite.gradcheck.api import GradcheckResult
+from autograd_lite.gradcheck import GradcheckResult
 
 FAST_TARGET_SECONDS = 1.0
 

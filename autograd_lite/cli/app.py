@@ -32,7 +32,7 @@ from autograd_lite.cli.expr import (
     parse,
 )
 from autograd_lite.core.value import Value
-from autograd_lite.gradcheck.api import gradcheck
+from autograd_lite.gradcheck import gradcheck
 from autograd_lite.viz import (
     SUFFIX_FORMATS,
     GraphvizNotFoundError,
@@ -114,7 +114,7 @@ _GRAD_EPILOG = f"""examples:
 
 Prints the value and the partial derivative with respect to each variable (with
 --hessian also every second derivative d2/dx dy). With --check
-it also runs autograd_lite.gradcheck.api (backprop against central finite differences),
+it also runs autograd_lite.gradcheck (backprop against central finite differences),
 prints its report, and exits with status 1 if they disagree."""
 
 _DEMO_EPILOG = f"""examples:

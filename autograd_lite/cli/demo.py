@@ -17,7 +17,7 @@ import numpy as np
 from autograd_lite.compile import compile
 from autograd_lite.core.modes import no_grad
 from autograd_lite.core.value import Value
-from autograd_lite.gradcheck.api import gradcheck
+from autograd_lite.gradcheck import gradcheck
 from autograd_lite.viz import GraphvizNotFoundError, draw_graph, save_graph
 
 

@@ -7,7 +7,7 @@ import pytest
 
 import autograd_lite as ag
 from autograd_lite import Value, nn
-from autograd_lite.gradcheck.api import GraphCheckResult, check_graph
+from autograd_lite.gradcheck import GraphCheckResult, check_graph
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((4, 5))

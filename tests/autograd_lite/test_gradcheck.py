@@ -14,7 +14,7 @@ from hypothesis import given
 import autograd_lite as ag
 import autograd_lite.functional as F
 from autograd_lite import Value, nn
-from autograd_lite.gradcheck.api import FULL_MODE_BUDGET, GradcheckResult, check_graph
+from autograd_lite.gradcheck import FULL_MODE_BUDGET, GradcheckResult, check_graph
 from autograd_lite.testing import arrays, check_gradients, shapes
 
 
@@ -879,3 +879,15 @@ def test_fast_mode_states_what_it_can_miss_and_keeps_its_word():
         for s in range(20)
     )
     assert caught >= 19
+
+
+def test_the_gradcheck_package_map_names_each_of_its_modules_and_exports_one_object():
+    import importlib
+    import pkgutil
+
+    pkg = importlib.import_module("autograd_lite.gradcheck")  # ag.gradcheck is the function
+    modules = [m.name for m in pkgutil.iter_modules(pkg.__path__)]
+    assert len(modules) > 1
+    assert [m for m in modules if f"``{m}``" not in (pkg.__doc__ or "")] == []
+    for name in set(pkg.__all__) & set(ag.__all__):
+        assert getattr(ag, name) is getattr(pkg, name), name

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import strategies as st
 
 import autograd_lite as ag
-from autograd_lite.gradcheck.api import GradcheckResult
+from autograd_lite.gradcheck import GradcheckResult
 from autograd_lite.testing import check_gradients
 
 
