@@ -24,7 +24,7 @@ _KINDS = (
 
 def atomic_write(
     path: str | os.PathLike,
-    write: Callable[[BinaryIO], None],
+    write: Callable[[BinaryIO], object],
     *,
     who: str,
     check: Callable[[str], None] | None = None,

@@ -198,10 +198,10 @@ def _report(fn: Callable[..., Any], failure: dict[str, Any]) -> str:
 
 
 def _shape_list(shapes: Sequence[Shape] | Shape) -> list[Shape]:
-    shapes = list(shapes)
-    if shapes and all(isinstance(s, (int, np.integer)) for s in shapes):
-        return [tuple(int(s) for s in shapes)]  # one shape given bare: (3, 4)
-    return [tuple(int(d) for d in s) for s in shapes]
+    items: list[Any] = list(shapes)  # shapes, or the ints of one shape
+    if items and all(isinstance(s, (int, np.integer)) for s in items):
+        return [tuple(int(s) for s in items)]  # one shape given bare: (3, 4)
+    return [tuple(int(d) for d in s) for s in items]
 
 
 def _element_strategies(

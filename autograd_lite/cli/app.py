@@ -21,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-import graphviz
+import graphviz  # type: ignore[import-untyped]  # graphviz ships no types (no py.typed)
 
 from autograd_lite import __version__
 from autograd_lite.cli.expr import (
@@ -484,11 +484,12 @@ def _first_line(err: Any) -> str:
 
 def demo(args: argparse.Namespace) -> int:
     """The main demo (:mod:`autograd_lite.cli.demo`): train, draw, gradcheck."""
-    from autograd_lite.cli import demo as main_demo
+    # the submodule by its full name: the package's attribute "demo" is this function
+    from autograd_lite.cli.demo import DemoError, run
 
     try:
-        return main_demo.run(args.out, 2 if args.quick else args.epochs)
-    except main_demo.DemoError as e:
+        return run(args.out, 2 if args.quick else args.epochs)
+    except DemoError as e:
         raise CommandError(str(e)) from None
     except OSError as e:
         raise CommandError(f"cannot write into {args.out}: {e.strerror or e}") from None

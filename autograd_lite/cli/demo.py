@@ -27,7 +27,8 @@ class DemoError(Exception):
 
 def _progress(items: range, desc: str) -> Any:
     try:
-        from tqdm import tqdm
+        # tqdm ships no types (its stubs are the separate types-tqdm)
+        from tqdm import tqdm  # type: ignore[import-untyped]
     except ImportError:
         return items
     return tqdm(items, desc=desc)

@@ -63,9 +63,11 @@ def _elementwise_functions(module: Any) -> dict[str, tuple[Callable[..., Any], i
     """
     a = np.array([[0.3, 0.5, 0.7], [0.2, 0.4, 0.6]])
     probes = (a, a[::-1, ::-1] + 0.05)
-    found = []
+    found: list[tuple[int, str, Callable[..., Any]]] = []
     for name in module.__all__:
         fn = getattr(module, name, None)
+        if not callable(fn):  # (inspect.signature would raise TypeError: skipped as well)
+            continue
         try:
             params = inspect.signature(fn).parameters.values()
         except (TypeError, ValueError):
@@ -527,6 +529,7 @@ def _compile(body: ast.AST, src: str, lead: int, text: str) -> Expression:
 
 
 def _number(node: ast.Constant, seg: str, col: int) -> float:
+    assert isinstance(node.value, (int, float))  # _check admits no other constant
     try:
         x = float(node.value)
     except OverflowError:

@@ -98,10 +98,11 @@ class Op:
         compute is recorded and can be differentiated again.
         """
         inputs: Any = node._inputs  # (annotations for checkers only: nothing runs for them)
+        ctx: Any = node._ctx  # a tuple on every node with an op (record sets both)
         out: Any
         args: Any
         if create_graph:  # the rules see Values, so what they compute is recorded
-            out, args = node, (*inputs, *node._ctx)
+            out, args = node, (*inputs, *ctx)
         else:
             out = node.data
             if len(inputs) == 2:  # most ops: unrolled, no comprehension call (~10% of backward)
@@ -112,8 +113,8 @@ class Op:
                 ]
             else:
                 args = [x.data if isinstance(x, Value) else x for x in inputs]
-            if node._ctx:
-                args += node._ctx
+            if ctx:
+                args += ctx
             if wide:  # Python floats raise at poles (1/0); numpy float64 gives inf/nan instead
                 g, out = np.float64(g), np.float64(out)
                 args = [np.float64(a) if type(a) is float else a for a in args]

@@ -31,7 +31,7 @@ def _check(X: Any, Y: Any, batch_size: int, who: str) -> tuple[np.ndarray, np.nd
 
 def batches(
     X: Any, Y: Any, batch_size: int, shuffle: bool = True, rng: Any = None
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
     """Yield ``(X[idx], Y[idx])`` for consecutive batches of a (shuffled) order.
 
     Every sample appears exactly once per pass; the last batch is shorter when the batch

@@ -9,7 +9,7 @@ import gzip
 import math
 import os
 import zlib
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -72,7 +72,8 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     ``examples`` extra (scikit-learn).
     """
     try:
-        from sklearn.datasets import load_digits as sk_load_digits
+        # scikit-learn ships no type information (no py.typed marker, no stubs)
+        from sklearn.datasets import load_digits as sk_load_digits  # type: ignore[import-untyped]
     except ImportError:
         raise ImportError(
             "load_digits needs scikit-learn: pip install -e '.[examples]' in a checkout "
@@ -83,7 +84,14 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
     return d.data / 16.0, d.target.astype(np.int64)
 
 
-_IDX_TYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+_IDX_TYPES: dict[int, type[np.generic] | str] = {
+    0x08: np.uint8,
+    0x09: np.int8,
+    0x0B: ">i2",
+    0x0C: ">i4",
+    0x0D: ">f4",
+    0x0E: ">f8",
+}
 
 _MNIST_FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -183,7 +191,7 @@ def load_mnist(path: str | os.PathLike, kind: str = "train") -> tuple[np.ndarray
             "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) from the MNIST page "
             "(http://yann.lecun.com/exdb/mnist/ or one of its mirrors) into that folder."
         )
-    images, labels = (read_idx(p) for p in found)
+    images, labels = (read_idx(cast(str, p)) for p in found)  # (no None: checked above)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(
             f"load_mnist: images {images.shape} and labels {labels.shape} in {folder!r} "

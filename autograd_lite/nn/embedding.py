@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -70,7 +70,8 @@ class Embedding(Module):
             return rows
         # the padding row's value is used, but as a constant: no gradient reaches it
         keep = (idx != self.padding_idx)[..., None]
-        return F.where(keep, rows, self.weight.data[idx])
+        table = cast(np.ndarray, self.weight.data)  # the weight is 2-D: its data an ndarray
+        return F.where(keep, rows, table[idx])
 
     def extra_repr(self) -> str:
         pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"

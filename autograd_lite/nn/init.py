@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -170,8 +170,8 @@ def _fill(value: Value, make: Callable[..., np.ndarray], **kw: Any) -> Value:
     new = make(value.shape, dtype=value.dtype, **kw)
     if type(value.data) is float:
         value.data = float(new)
-    else:
-        value.data[...] = new
+    else:  # Data is float | ndarray: not a float, so an ndarray
+        cast(np.ndarray, value.data)[...] = new
     return value
 
 

@@ -52,6 +52,7 @@ def _pred(pred: Any, who: str) -> Value | np.ndarray:
 def _target(target: Any, pred: Any, who: str) -> Any:
     """``target`` with the prediction's shape: a Value as is (gradients reach it), raw data
     converted to the prediction's dtype."""
+    t: Value | np.ndarray
     if type(target) is np.ndarray and target.dtype == pred.dtype:  # the common case
         t = target
     elif isinstance(target, Value):
@@ -153,6 +154,7 @@ def cross_entropy(
     w = None
     if weight is not None:
         w = _pred(weight.data if isinstance(weight, Value) else weight, who)
+        assert isinstance(w, np.ndarray)  # raw data in, so an array out (for checkers)
         if w.shape != (n_classes,):
             raise ValueError(f"{who}: weight must have shape ({n_classes},), got {w.shape}")
         w = w.astype(logits.dtype, copy=False)

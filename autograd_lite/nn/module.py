@@ -15,7 +15,7 @@ as PyTorch allows. Like PyTorch, a name with a ``.`` cannot hold a parameter or 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 
@@ -226,8 +226,8 @@ class Module:
                 p[...] = arr
             elif type(p.data) is float:
                 p.data = float(arr)
-            else:
-                p.data[...] = arr
+            else:  # Data is float | ndarray: not a float, so an ndarray
+                cast(np.ndarray, p.data)[...] = arr
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ display

@@ -107,6 +107,10 @@ class _BatchNorm(Module):
 
     ndims: tuple[int, ...] = ()
     layout = ""
+    # buffers (register_buffer), present when track_running_stats: declared for checkers only
+    running_mean: np.ndarray
+    running_var: np.ndarray
+    num_batches_tracked: np.ndarray
 
     def __init__(
         self,

@@ -47,7 +47,7 @@ class Optimizer:
                 f"got {type(params).__name__}"
             )
         self.defaults = defaults
-        groups = list(params) if not isinstance(params, Value) else [params]
+        groups: list[Any] = list(params) if not isinstance(params, Value) else [params]
         if groups and isinstance(groups[0], Mapping):
             groups = [dict(g) for g in groups]
         else:
@@ -207,7 +207,8 @@ class Optimizer:
             k = int(key)
             if not 0 <= k < len(params):
                 raise ValueError(f"{who}: state for parameter {k}, but there are {len(params)}")
-            p, entry = params[k], {}
+            p = params[k]
+            entry: dict[str, Any] = {}
             for name, v in saved_state.items():
                 if name == "step":
                     entry[name] = int(np.asarray(v).item())

@@ -17,7 +17,7 @@ import unicodedata
 import zipfile
 import zlib
 from collections.abc import Iterable, Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
@@ -424,8 +424,10 @@ def _read_member(
             ) from None
         view = memoryview(buf)
         got = 0
+        # archive.open in read mode gives a ZipExtFile (typeshed says IO[bytes]): it has readinto
+        reader = cast(zipfile.ZipExtFile, f)
         while got < nbytes:
-            n = f.readinto(view[got : got + _CHUNK])
+            n = reader.readinto(view[got : got + _CHUNK])
             if not n:
                 break
             got += n

@@ -95,7 +95,7 @@ def _unsqueeze(g: Any, axis: Axis, keepdims: bool, nd: int) -> Any:
     return RESHAPE(g, tuple(new_shape))
 
 
-def normalize_axes(axis: Axis, nd: int) -> tuple[int, ...]:
+def normalize_axes(axis: int | tuple[int, ...], nd: int) -> tuple[int, ...]:
     """``axis`` as a sorted tuple of non-negative axes of an ``nd``-dimensional array."""
     axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
     out = []
@@ -239,7 +239,7 @@ ABS = defop("abs", _scalar_or_array(math.fabs, np.abs),
 SIN = defop("sin", _scalar_or_array(math.sin, np.sin),
             lambda g, out, x: g * COS(x), jvp="elementwise")
 
-COS = defop("cos", _scalar_or_array(math.cos, np.cos),
+COS: Op = defop("cos", _scalar_or_array(math.cos, np.cos),
             lambda g, out, x: -g * SIN(x), jvp="elementwise")
 
 # (the scalar forms propagate nan from either side, as np.maximum does)
@@ -286,7 +286,7 @@ def _axis_label(name: str) -> Callable[..., str]:
     return lambda axis, keepdims: name if axis is None else f"{name}(axis={axis})"
 
 
-SUM = defop("sum", _reduce(np.sum),
+SUM: Op = defop("sum", _reduce(np.sum),
             lambda g, out, x, axis, keepdims: _broadcast(_unsqueeze(g, axis, keepdims, ndim(x)),
                                                            shape(x)),
             label=_axis_label("sum"),
@@ -309,7 +309,7 @@ def _mean_forward(x: Any, axis: Axis, keepdims: bool) -> Any:
         return (total / count).astype(x.dtype, copy=False)
 
 
-MEAN = defop("mean", _mean_forward,
+MEAN: Op = defop("mean", _mean_forward,
              lambda g, out, x, axis, keepdims: _broadcast(
                  _unsqueeze(g, axis, keepdims, ndim(x)) * (1.0 / builtins.max(
                      _count(shape(x), axis), 1)), shape(x)),
@@ -374,18 +374,18 @@ LOG_SOFTMAX = defop("log_softmax", _log_softmax_forward,      # x - logsumexp(x)
 
 # ----------------------------------------------------------------------- shape ops
 
-RESHAPE = defop("reshape", lambda x, new_shape: np.reshape(x, new_shape),
+RESHAPE: Op = defop("reshape", lambda x, new_shape: np.reshape(x, new_shape),
                 lambda g, out, x, new_shape: RESHAPE(g, shape(x)),
                 label=lambda new_shape: f"reshape{new_shape}",
                 jvp=lambda t, out, x, new_shape: RESHAPE(t[0], new_shape))
 
-TRANSPOSE = defop("transpose", lambda x, axes: np.transpose(x, axes),
+TRANSPOSE: Op = defop("transpose", lambda x, axes: np.transpose(x, axes),
                   lambda g, out, x, axes: TRANSPOSE(g, None if axes is None
                                                     else tuple(np.argsort(axes).tolist())),
                   label=lambda axes: "T" if axes is None else f"transpose{tuple(axes)}",
                   jvp=lambda t, out, x, axes: TRANSPOSE(t[0], axes))
 
-BROADCAST_TO = defop("broadcast_to", lambda x, new_shape: np.broadcast_to(x, new_shape),
+BROADCAST_TO: Op = defop("broadcast_to", lambda x, new_shape: np.broadcast_to(x, new_shape),
                      lambda g, out, x, new_shape: g,  # the engine sums g back to x's shape
                      label=lambda new_shape: f"broadcast_to{tuple(new_shape)}",
                      jvp=lambda t, out, x, new_shape: BROADCAST_TO(t[0], new_shape))
@@ -419,12 +419,12 @@ def _index_label(index: Any) -> str:
     return f"[{', '.join(parts)}]"
 
 
-GETITEM = defop("getitem", lambda x, index: x[index],
+GETITEM: Op = defop("getitem", lambda x, index: x[index],
                 lambda g, out, x, index: SCATTER_ADD(g, index, shape(x)),
                 label=_index_label, jvp=lambda t, out, x, index: GETITEM(t[0], index))
 
 # zeros(shape) with g added at index: the adjoint of indexing (and indexing is its adjoint)
-SCATTER_ADD = defop("scatter_add", _scatter_add_forward,
+SCATTER_ADD: Op = defop("scatter_add", _scatter_add_forward,
                     lambda g, out, x, index, new_shape: GETITEM(g, index),
                     label=lambda index, new_shape: "scatter_add",
                     jvp=lambda t, out, x, index, new_shape: SCATTER_ADD(t[0], index, new_shape))
@@ -465,7 +465,7 @@ def _one_hot(labels: Any, x: Any) -> np.ndarray:
 # out[...] = x[..., labels[...]]: one score per row, chosen by its class label. The labels
 # are an input (so a compiled plan reads new ones each call) but not differentiable: they
 # get a zero gradient, their derivative wherever it exists.
-PICK = defop("pick", _pick_forward,
+PICK: Op = defop("pick", _pick_forward,
              lambda g, out, x, labels: RESHAPE(g, shape(out) + (1,)) * _one_hot(labels, x),
              lambda g, out, x, labels: np.zeros(shape(labels), np.result_type(data(labels))),
              jvp=lambda t, out, x, labels: None if t[0] is None else PICK(t[0], data(labels)))
@@ -542,7 +542,7 @@ def _plus(*terms: Any) -> Any:
     return total
 
 
-MATMUL = defop("matmul", _matmul_forward, _matmul_vjp_x, _matmul_vjp_y, label="@",
+MATMUL: Op = defop("matmul", _matmul_forward, _matmul_vjp_x, _matmul_vjp_y, label="@",
                jvp=lambda t, out, x, y: _plus(_times(MATMUL, t[0], t[0], y),   # tx @ y + x @ ty
                                               _times(MATMUL, t[1], x, t[1])))
 
@@ -618,7 +618,7 @@ def _bce_logits_forward(x: Any, t: Any, pw: Any) -> Any:
 # (1 - t) x + (1 + (pw - 1) t) softplus(-x): binary cross-entropy of sigmoid(x) against t with
 # positive weight pw (PyTorch's; a constant), exact at any logit; at x = +-inf its limit (inf
 # or 0). softplus(-x) in the rule for t is this op at t = pw = 1.
-BCE_WITH_LOGITS = defop(
+BCE_WITH_LOGITS: Op = defop(
     "binary_cross_entropy_with_logits", _bce_logits_forward,
     lambda g, out, x, t, pw: g * ((1.0 - t) - (1.0 + (_in_dtype_of(pw, x) - 1.0) * t)
                                   * SIGMOID(-x)),
@@ -675,7 +675,11 @@ def _padded(x: np.ndarray, padding: Pairs, fill: float = 0.0) -> np.ndarray:
         fill,
         dtype=x.dtype,
     )
-    z[(Ellipsis, *(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[-nd:], padding)))] = x
+    inner: tuple[Any, ...] = (
+        Ellipsis,
+        *(slice(lo, lo + s) for s, (lo, _) in zip(x.shape[-nd:], padding)),
+    )
+    z[inner] = x
     return z
 
 
@@ -872,7 +876,7 @@ CONV2D = defop("conv2d", _conv_forward, _conv_vjp_x, _conv_vjp_w, _conv_vjp_b,
 
 # dx[n, c, i] = sum_{o, p, k: p * stride + k * dilation = i + pad} g[n, o, p] w[o, c, k]:
 # the transposed convolution of g (the input-gradient of a convolution), for 1-D and 2-D
-CONV_TRANSPOSE = defop(
+CONV_TRANSPOSE: Op = defop(
     "conv_transpose", _conv_transpose_forward,
     lambda h, out, g, w, stride, padding, dilation, size: _conv_of(len(stride))(
         h, w, 0.0, stride, padding, dilation),
@@ -884,7 +888,7 @@ CONV_TRANSPOSE = defop(
 
 # dw[o, c, k] = sum_{n, p} g[n, o, p] x_pad[n, c, p * stride + k * dilation]: the
 # weight-gradient of a convolution, bilinear in x and g
-CONV_WEIGHT = defop(
+CONV_WEIGHT: Op = defop(
     "conv_weight", _conv_weight_forward,
     lambda h, out, x, g, stride, padding, dilation, kernel: CONV_TRANSPOSE(
         g, h, stride, padding, dilation, shape(x)[2:]),
@@ -928,7 +932,9 @@ def _window_scatter_forward(
     overlap = builtins.any(s < k for k, s in zip(kernel, stride))
     same = None if type(mask) is np.ndarray else g * mask  # one product for every tap
     for tap in np.ndindex(*kernel):  # per tap: whole planes, not the tiny window axes
-        at = tuple(slice(t, t + s * (o - 1) + 1, s) for t, s, o in zip(tap, stride, out))
+        at: tuple[Any, ...] = tuple(
+            slice(t, t + s * (o - 1) + 1, s) for t, s, o in zip(tap, stride, out)
+        )
         part = same if same is not None else g * _tap(mask, tap, g.dtype)
         if overlap:
             z[(Ellipsis, *at)] += part
@@ -936,7 +942,8 @@ def _window_scatter_forward(
             z[(Ellipsis, *at)] = part
     if not builtins.any(lo or hi for lo, hi in padding):
         return z
-    return z[(Ellipsis, *(slice(lo, lo + s) for s, (lo, _) in zip(size, padding)))]
+    inner: tuple[Any, ...] = (Ellipsis, *(slice(lo, lo + s) for s, (lo, _) in zip(size, padding)))
+    return z[inner]
 
 
 def _window_gather_forward(
@@ -955,14 +962,14 @@ def _window_gather_forward(
 # fmt: off
 # out[..., i] = sum_{p, k: p * stride + k = i + pad} g[..., p] mask[..., p, k]: each output
 # gradient spread over its window with the weights ``mask`` (a constant); pooling's VJP
-WINDOW_SCATTER = defop(
+WINDOW_SCATTER: Op = defop(
     "window_scatter", _window_scatter_forward,
     lambda h, out, g, mask, size, kernel, stride, padding: WINDOW_GATHER(
         h, mask, kernel, stride, padding),
     label="window_scatter", jvp=lambda t, out, g, *p: WINDOW_SCATTER(t[0], *p))  # linear
 
 # out[..., p] = sum_k mask[..., p, k] h_pad[..., p * stride + k]: the adjoint of window_scatter
-WINDOW_GATHER = defop(
+WINDOW_GATHER: Op = defop(
     "window_gather", _window_gather_forward,
     lambda g, out, h, mask, kernel, stride, padding: WINDOW_SCATTER(
         g, mask, shape(h)[-len(kernel):], kernel, stride, padding),
@@ -1076,7 +1083,7 @@ MAX_POOL2D = defop(
 
 # out[..., p] = mean_k x_pad[..., p * stride + k] (zeros counted, or not, as PyTorch's
 # count_include_pad)
-AVG_POOL2D = defop("avg_pool2d", _avg_pool_forward, _avg_pool_vjp,
+AVG_POOL2D: Op = defop("avg_pool2d", _avg_pool_forward, _avg_pool_vjp,
                    label=_pool_label("avg_pool2d"),
                    jvp=lambda t, out, x, *p: AVG_POOL2D(t[0], *p))  # linear
 # fmt: on

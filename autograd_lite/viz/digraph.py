@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-import graphviz
+import graphviz  # type: ignore[import-untyped]  # graphviz ships no types (no py.typed)
 
 from autograd_lite.files import atomic_write
 from autograd_lite.viz import render

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import graphviz
+import graphviz  # type: ignore[import-untyped]  # graphviz ships no types (no py.typed)
 import numpy as np
 
 from autograd_lite.compile import plan_of
@@ -138,8 +138,8 @@ def draw_graph(
 
     reference = 1.0
     if color == "grad":
-        refs = [coloring.rms(raw_grad(r.grad)) for r in roots]
-        refs = [r for r in refs if r is not None and math.isfinite(r) and r > 0]
+        rms_of_roots = [coloring.rms(raw_grad(r.grad)) for r in roots]
+        refs = [r for r in rms_of_roots if r is not None and math.isfinite(r) and r > 0]
         reference = max(refs) if refs else 1.0
 
     # one statement list per cluster key ("" = top level), emitted nested at the end
@@ -174,7 +174,8 @@ def draw_graph(
         else:
             kind = "input"
         where, box = mods.place(v)
-        if where == "" and box is None and v in params and "." in name:
+        # (a parameter's name is a str: params are keys of label_of)
+        if where == "" and box is None and v in params and name is not None and "." in name:
             where = "p:" + name.rsplit(".", 1)[0]  # a parameter named by names=model
         data, grad = v.data, raw_grad(v.grad)
         data_ok, grad_ok = _finite(v), _finite(grad)
@@ -334,6 +335,7 @@ def _draw_plan(
 
     One box per compiled call: its other outputs, drawn later, link into the same box.
     """
+    assert v._ctx is not None and v._inputs is not None  # a compiled call's node has its op
     run = v._ctx[0]
     made = drawn.get(id(run))
     if made is None:
@@ -425,7 +427,7 @@ def _flow_note(color: str, reference: float, counts: Counter[str]) -> str:
             f"Gradient flow: colour = rms of each gradient relative to the output's "
             f"({reference:.4g})"
         )
-        kinds = ("vanishing", "exploding")
+        kinds: tuple[str, ...] = ("vanishing", "exploding")
     else:
         head = "Activations: colour = rms of each value's data"
         kinds = ("vanishing", "exploding", "saturated", "dead")

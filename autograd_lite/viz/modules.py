@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-import graphviz
+import graphviz  # type: ignore[import-untyped]  # graphviz ships no types (no py.typed)
 import numpy as np
 
 from autograd_lite.core.scope import Call, ModuleCalls, module_regions

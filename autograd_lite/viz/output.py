@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-import graphviz
+import graphviz  # type: ignore[import-untyped]  # graphviz ships no types (no py.typed)
 
 from autograd_lite.core.value import Value
 from autograd_lite.files import atomic_write
@@ -141,7 +141,9 @@ def _graph_size(value: Value, limit: int) -> int:
     return len(seen)
 
 
-def repr_mimebundle(value: Value, include: Any = None, exclude: Any = None, **_: Any) -> dict:
+def repr_mimebundle(
+    value: Value, include: Any = None, exclude: Any = None, **_: Any
+) -> dict[str, Any]:
     """Jupyter's display of a Value: its numbers first, then its graph when it is small.
 
     ``text/plain`` is the repr; ``text/html`` is the repr, followed by the SVG of the
@@ -165,4 +167,6 @@ def repr_mimebundle(value: Value, include: Any = None, exclude: Any = None, **_:
 
 # Jupyter displays a Value as its numbers, then its graph when small. The hook is bound
 # here, in the module that knows drawings, so that the Value class itself imports none.
-Value._repr_mimebundle_ = repr_mimebundle  # type: ignore[attr-defined]
+# (declared on Value for checkers, as the operators bound in ops/operators.py are; the
+# public function names its Value "value", the declaration "self": the types are the same)
+Value._repr_mimebundle_ = repr_mimebundle  # type: ignore[method-assign, assignment]

@@ -43,7 +43,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import graphviz
+import graphviz  # type: ignore[import-untyped]  # graphviz ships no types (no py.typed)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -225,7 +225,8 @@ def run_dot(
     Raises ``graphviz.CalledProcessError`` when dot fails, ``graphviz.ExecutableNotFound``
     when it is gone, :class:`RenderTimeoutError` past the time limit.
     """
-    from graphviz.backend.dot_command import command
+    # graphviz ships no types (no py.typed)
+    from graphviz.backend.dot_command import command  # type: ignore[import-untyped]
 
     args = [
         path,
