@@ -35,6 +35,7 @@ from autograd_lite.compile.guards import (
     key_of,
     rebuild,
     rng_state,
+    same_float,
     static_objects,
 )
 from autograd_lite.compile.plan import Plan, Run
@@ -430,7 +431,7 @@ def _same_const(a: Any, b: Any) -> bool:
     if t is not type(b):
         return False
     if t is float:
-        return a == b or (a != a and b != b)
+        return same_float(a, b)
     if t is np.ndarray:
         return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
     if t is tuple or t is list:

@@ -10,6 +10,7 @@ new dynamic items back into the same structure.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import random
 import sys
@@ -259,7 +260,21 @@ def _names(code: types.CodeType) -> Iterator[str]:
 
 
 def _same_scalar(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and isinstance(a, SCALARS) and a == b
+    """The same immutable scalar: equal type and value, floats bit-for-bit in effect (``-0.0``
+    is not ``0.0``: ``1/x`` differs; NaN is NaN)."""
+    if type(a) is not type(b) or not isinstance(a, SCALARS):
+        return False
+    if isinstance(a, complex):
+        return same_float(a.real, b.real) and same_float(a.imag, b.imag)
+    if isinstance(a, float):
+        return same_float(a, b)
+    return a == b
+
+
+def same_float(a: float, b: float) -> bool:
+    if a != a:
+        return b != b
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
 
 
 def short(x: Any) -> str:
