@@ -314,7 +314,7 @@ def key_of(x: Any, dyn: list) -> Any:
     if t is list or t is tuple:
         return (t, tuple([key_of(i, dyn) for i in x]))
     if t is dict:
-        return (t, tuple([(k, key_of(v, dyn)) for k, v in x.items()]))
+        return (t, tuple([(_static_key(k), key_of(v, dyn)) for k, v in x.items()]))
     if x is None or t is int or t is bool or t is str or t is bytes:
         return (t, x)
     if isinstance(x, (np.integer, np.bool_)):
@@ -327,9 +327,23 @@ def key_of(x: Any, dyn: list) -> Any:
         return ("a", x.shape, x.dtype)
     if isinstance(x, tuple) and hasattr(x, "_fields"):  # a namedtuple
         return (t, tuple([key_of(i, dyn) for i in x]))
-    if t is frozenset and all(type(i) in _VALUE_TYPES for i in x):
-        return (t, x)
+    if t is frozenset:
+        return (t, frozenset([_static_key(i) for i in x]))
     return ("o", _Identity(x))
+
+
+def _static_key(x: Any) -> Any:
+    """A dict key or set item in a signature: an immutable scalar by (type, value, sign of
+    zero), a tuple item by item, anything else by identity (``__eq__``/``__hash__`` may call
+    different objects equal: ``0.0 == -0.0``, ``1 == True``, ``compare=False`` fields)."""
+    t = type(x)
+    if t is float or t is complex:
+        return (t, x, repr(x))  # repr: the sign of a zero, and NaN
+    if t in _VALUE_TYPES:
+        return (t, x)
+    if t is tuple:
+        return (t, tuple([_static_key(i) for i in x]))
+    return _Identity(x)
 
 
 _VALUE_TYPES = frozenset({int, bool, str, bytes, float, complex, type(None)})
@@ -372,9 +386,10 @@ def static_objects(x: Any) -> Iterator[Any]:
     stack = [x]
     while stack:
         item = stack.pop()
-        if isinstance(item, (list, tuple)):
+        if isinstance(item, (list, tuple, frozenset, set)):
             stack.extend(item)
         elif isinstance(item, dict):
+            stack.extend(item.keys())
             stack.extend(item.values())
         elif not isinstance(item, (Value, np.ndarray, np.generic, *SCALARS)):
             yield item

@@ -888,6 +888,45 @@ def test_static_arguments_that_compare_equal_get_their_own_plan():
     assert h.traces == 1
 
 
+def test_static_dict_keys_and_set_items_are_keyed_by_identity_or_exact_value():
+    """Issue 22.4 inside containers: dict keys were kept by value and set items by
+    equality, so keys whose __eq__ says True, 0.0 vs -0.0 and 1 vs True shared a plan."""
+
+    class Eq:
+        def __init__(self, k):
+            self.k = k
+
+        def __eq__(self, other):
+            return True
+
+        def __hash__(self):
+            return 0
+
+    x = np.array([1.0, 3.0])
+    f = compile(lambda x, d: sum(x * k.k for k in d))
+    assert f(x, {Eq(2.0): 0}).data.tolist() == [2.0, 6.0]
+    assert f(x, {Eq(5.0): 0}).data.tolist() == [5.0, 15.0]
+    with np.errstate(divide="ignore"):
+        g = compile(lambda x, fs: 1.0 / (x * next(iter(fs))))
+        assert g(x, frozenset({0.0})).data.tolist() == [math.inf] * 2
+        assert g(x, frozenset({-0.0})).data.tolist() == [-math.inf] * 2
+        z = compile(lambda x, d: 1.0 / (x * next(iter(d))))
+        assert z(x, {0.0: 1}).data.tolist() == [math.inf] * 2
+        assert z(x, {-0.0: 1}).data.tolist() == [-math.inf] * 2
+    t = compile(lambda x, d: x * (2.0 if type(next(iter(d))) is bool else 3.0))
+    assert t(x, {1: 0}).data.tolist() == [3.0, 9.0]
+    assert t(x, {True: 0}).data.tolist() == [2.0, 6.0]
+    box = Eq(2.0)  # an object held as a key is guarded like any other static object
+    assert f(x, {box: 0}).data.tolist() == [2.0, 6.0]
+    f(x, {box: 0})
+    box.k = 7.0
+    assert f(x, {box: 0}).data.tolist() == [7.0, 21.0]
+    same = compile(lambda x, d: x * d[("a", 1)])  # immutable keys still share a plan
+    same(x, {("a", 1): 2.0})
+    same(x, {("a", 1): 3.0})
+    assert same.traces == 1
+
+
 def test_enable_grad_inside_under_an_outer_no_grad_requires_grad_as_eagerly():
     """Issue 22.6: eagerly, a result made under enable_grad() requires grad even when the
     caller is under no_grad; the compiled one did not, and backward then failed."""
