@@ -36,6 +36,7 @@ from autograd_lite.compile.guards import (
     rebuild,
     rng_state,
     same_float,
+    short,
     static_objects,
 )
 from autograd_lite.compile.plan import Plan, Run
@@ -114,6 +115,8 @@ class CompiledFunction:
                 other = plans[i]
                 datas = other.input_data(dyn)
                 if datas is not None:
+                    if not other.rechecked:  # its first replay, as for plans[0]
+                        self._recheck(other, args, kwargs, dyn)
                     plans.insert(0, plans.pop(i))
                     self._plans.move_to_end(key)
                     self._mru = other
@@ -174,11 +177,12 @@ class CompiledFunction:
         state.tracer = tracer
         open_blocks.traces += 1
         raised: Exception | None = None
+        result: Any = None
         try:
             _swap_all(tracer, plan.scan.values if plan.scan is not None else [])
             _swap_all(tracer, plan.externals)
             _swap_all(tracer, wrappers)
-            self.fn(*call[0], **call[1])
+            result = self.fn(*call[0], **call[1])
         except Exception as e:
             raised = e
         finally:
@@ -196,16 +200,19 @@ class CompiledFunction:
         if error is not None:
             where = f"it raised {type(error).__name__}: {str(error).splitlines()[0]}"
         else:
-            where = _first_difference(plan, tracer.tape)
+            where = _first_difference(plan, tracer.tape) or _other_outputs(plan, result)
+        del result
         if where is not None:
             plan.rechecked = False
             raise CompileError(
-                f"compiled {self._name} is not deterministic: traced again on its second "
-                f"call, {where}\nrandomness or a clock read outside an op (a Generator made "
-                "inside the function, another library's random numbers, secrets, time) would "
-                "be frozen into every later call. Draw them outside and pass them as "
-                "arguments, or inside an op that takes a Generator as a parameter (as "
-                "nn.Dropout does)"
+                f"compiled {self._name} gave another forward when traced again on its "
+                f"second call: {where}.\nEither a value the function reads changed between "
+                "the calls where compile does not guard it (see docs/compile.md, 'not "
+                "guarded': pass it as an argument), or randomness or a clock was read outside "
+                "an op (a Generator made inside the function, another library's random "
+                "numbers, secrets, time); either would be frozen into every later call. Pass "
+                "such values as arguments, or draw random numbers inside an op that takes a "
+                "Generator as a parameter (as nn.Dropout does)"
             )
 
     # ------------------------------------------------------------------ replay
@@ -419,6 +426,18 @@ def _first_difference(plan: Plan, tape: list[Entry]) -> str | None:
             return f"a parameter of {e.op.name!r} at {describe_site(e.site)} changed"
     if len(tape) != len(plan.instrs):
         return f"it applied {len(tape)} ops where it had applied {len(plan.instrs)}"
+    return None
+
+
+def _other_outputs(plan: Plan, result: Any) -> str | None:
+    """Where a second trace's result differs from the plan's outputs that are no Values
+    (constants returned as they are: a random float returned would be frozen), in words."""
+    leaves: list[Any] = []
+    if flatten_outputs(result, leaves) != plan.outdef[0] or len(leaves) != len(plan.outdef[1]):
+        return "it returned a result of another structure"
+    for (kind, x), now in zip(plan.outdef[1], leaves):
+        if kind == "c" and not _same_const(x, now):
+            return f"it returned {short(now)} where it had returned {short(x)}"
     return None
 
 

@@ -9,6 +9,7 @@ after replays on new data.
 
 from __future__ import annotations
 
+import contextvars
 import math
 import pathlib
 import random
@@ -1157,9 +1158,50 @@ def test_randomness_from_sources_not_seen_is_refused_on_the_second_call(source):
     f(np.ones(2))
     with pytest.raises(
         CompileError,
-        match=r"not deterministic: traced again on its second call.*test_compile\.py:\d+",
+        match=r"traced again on its second call.*test_compile\.py:\d+",
     ):
         f(np.ones(2))
+
+
+def test_a_plan_found_for_another_guard_state_is_rechecked_too():
+    """Issue 22.5: a plan replayed through the per-guard-state path skipped the first-replay
+    check, so default_rng() inside gave the same draw on calls 0, 2, 4 without a word."""
+    mode = [1.0]
+    f = compile(lambda x: x * np.random.default_rng().normal(size=2) * mode[0])
+    f(np.ones(2))
+    mode[0] = 2.0
+    f(np.ones(2))  # another guard state: its own trace
+    mode[0] = 1.0
+    with pytest.raises(CompileError, match=r"traced again on its second call"):
+        f(np.ones(2))  # the first plan's first replay
+
+
+def test_a_random_number_returned_as_it_is_is_refused_on_the_second_call():
+    """Issue 22.5: a constant output (no Value) was frozen; the recheck compares it too."""
+    f = compile(lambda x: (x * 2.0, float(np.random.default_rng().random())))
+    f(np.ones(2))
+    with pytest.raises(CompileError, match=r"it returned .* where it had returned"):
+        f(np.ones(2))
+    g = compile(lambda x: (x * 2.0, 3.0, "label"))  # a constant that stays is fine
+    assert [g(np.ones(2))[1:] for _ in range(3)] == [(3.0, "label")] * 3
+
+
+def test_an_unguarded_change_before_the_second_call_names_both_causes():
+    """Issue 22.5: a value changed where compile does not guard it was refused as
+    "randomness or a clock" only; the message says both possible causes."""
+    box = types.SimpleNamespace(env={"k": "2"})
+    f = compile(lambda x: x * float(box.env["k"]))
+    f(np.ones(2))
+    box.env = {"k": "5"}  # guarded: a retrace, no refusal
+    np.testing.assert_array_equal(f(np.ones(2)).data, [5.0, 5.0])
+    h = compile(lambda x: x * float(_UNGUARDED.get()))
+    h(np.ones(2))
+    _UNGUARDED.set("5")
+    with pytest.raises(CompileError, match=r"(?s)changed between the calls.*randomness or a clock"):
+        h(np.ones(2))
+
+
+_UNGUARDED = contextvars.ContextVar("unguarded_for_compile_tests", default="2")
 
 
 def test_the_second_call_check_keeps_generators_and_live_constants():
