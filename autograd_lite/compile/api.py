@@ -312,6 +312,7 @@ class CompiledFunction:
         result = trace(tracer)
         if tracer.error is not None:
             raise tracer.error
+        scan.imports()
         self._check_randomness(before, gens, tracer, lambda: trace(Tracer()))
         call.clear()  # (no reference to a wrapper may remain: see _check_stashed)
         out_leaves: list[Any] = []

@@ -61,6 +61,8 @@ class Scan:
         self.too_big: str | None = None  # where the walk ran out of budget
         self._seen: set[int] = set()
         self._classes: set[type] = set()
+        self._names: set[str] = set()  # every name in the bytecode walked so far
+        self._modules: dict[int, tuple[types.ModuleType, set[str], str]] = {}
         self._stack: list[tuple[Any, str]] = []
         self._root = "the function"
 
@@ -68,6 +70,20 @@ class Scan:
         self._stack.append((obj, root or self._root))
 
     def run(self) -> None:
+        """Walk until nothing is left: a module reached (however: a global, a cell, an
+        attribute, an argument, an import inside) has its attributes guarded by every name
+        of the bytecode walked, also of code walked after it was reached."""
+        while True:
+            self._walk()
+            if self.too_big is not None:
+                return
+            late = [m for m in self._modules.values() if self._names - m[1]]
+            if not late:
+                return
+            for mod, _, root in late:
+                self.module(mod, self._names, root)
+
+    def _walk(self) -> None:
         from autograd_lite.compile.api import CompiledFunction  # late: api imports guards
 
         stack, seen = self._stack, self._seen
@@ -95,8 +111,8 @@ class Scan:
                 stack.extend((x, root) for x in obj.values())
             elif isinstance(obj, type):
                 self.cls(obj, root)
-            elif isinstance(obj, types.ModuleType):
-                continue  # its attributes are guarded by name (see function)
+            elif isinstance(obj, types.ModuleType):  # its attributes, by name
+                self.module(obj, self._names, root)
             elif isinstance(obj, types.FunctionType):
                 if not is_library(obj.__module__):  # the library's own state is no input
                     self.function(obj, root)
@@ -153,6 +169,7 @@ class Scan:
             self.add(x, root or f"a default of {fn.__qualname__}")
         g = fn.__globals__
         names = set(_names(fn.__code__))
+        self._names |= names
         for name in names:
             if name in g:
                 value = g[name]
@@ -161,16 +178,34 @@ class Scan:
                     self.module(value, names, root or f"the global {name!r}")
                 else:
                     self.add(value, root or f"the global {name!r}")
+            mod = sys.modules.get(name)  # ``import name`` inside the function
+            if isinstance(mod, types.ModuleType) and g.get(name) is not mod:
+                self.module(mod, names, root or f"the module {name!r}")
+        if "globals" in names and "globals" not in g:  # globals()[...]: all of them
+            self.snapshots.append([g, tuple(g), tuple(g.values())])
+
+    def imports(self) -> None:
+        """After the trace: the modules the function imported inside itself for the first
+        time (not in ``sys.modules`` before), guarded as the others."""
+        for name in sorted(self._names):
+            mod = sys.modules.get(name)
+            if isinstance(mod, types.ModuleType) and id(mod) not in self._modules:
+                self.module(mod, self._names, f"the module {name!r}")
+        self.run()
 
     def module(self, mod: types.ModuleType, names: set[str], root: str) -> None:
         """The attributes of ``mod`` the code may read (any of its bytecode's names), each
-        guarded; walked unless the module is numpy's, the standard library's or ours."""
-        if id(mod) in self._seen:
-            return
+        guarded; walked unless the module is numpy's, the standard library's or ours.
+        Called again with more names, it guards the new ones."""
         self._seen.add(id(mod))
+        entry = self._modules.get(id(mod))
+        if entry is None:
+            entry = self._modules[id(mod)] = (mod, set(), root)
+        new = names - entry[1]
+        entry[1].update(new)
         d = mod.__dict__
         walk = not _foreign(mod.__name__)
-        for name in names:
+        for name in new:
             if name in d:
                 value = d[name]
                 self.guards.append((d, name, value))

@@ -14,6 +14,7 @@ import math
 import pathlib
 import random
 import secrets
+import sys
 import time
 import types
 import warnings
@@ -1072,7 +1073,37 @@ def _zero_cell():
     return fn, change
 
 
+IMPORTED = types.ModuleType("imported_for_compile_tests")  # imported inside a function
+IMPORTED.scale = 2.0
+sys.modules[IMPORTED.__name__] = IMPORTED
+HELD = [types.ModuleType("held_for_compile_tests")]
+HELD[0].scale = 2.0
+HOLDER = types.SimpleNamespace(mod=types.ModuleType("attr_for_compile_tests"))
+HOLDER.mod.scale = 2.0
+GG = 2.0
+
+
+def _imported_inside(x):
+    import imported_for_compile_tests as m
+
+    return x * m.scale
+
+
+def _module_in_cell():
+    mod = types.ModuleType("cell_for_compile_tests")
+    mod.scale = 2.0
+    return (lambda x: x * mod.scale), (lambda: setattr(mod, "scale", 5.0))
+
+
 HOLES = {
+    "module imported inside": (_imported_inside, lambda: setattr(IMPORTED, "scale", 5.0)),
+    "module in a list": (lambda x: x * HELD[0].scale, lambda: setattr(HELD[0], "scale", 5.0)),
+    "module as an attribute": (
+        lambda x: x * HOLDER.mod.scale,
+        lambda: setattr(HOLDER.mod, "scale", 5.0),
+    ),
+    "module in a cell": _module_in_cell(),
+    "globals()[name]": (lambda x: x * globals()["GG"], lambda: globals().update(GG=5.0)),
     # -0.0 == 0.0, yet 1/x gives -inf for one and +inf for the other
     "global 0.0 to -0.0": (lambda x: 1.0 / (x * ZERO), lambda: globals().update(ZERO=-0.0)),
     "dict value 0.0 to -0.0": (lambda x: 1.0 / (x * ZEROS["z"]), lambda: ZEROS.update(z=-0.0)),
@@ -1119,6 +1150,32 @@ def test_a_change_after_the_first_call_is_seen(hole):
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
     assert f.traces == 2
+
+
+def test_a_module_imported_inside_for_the_first_time_is_guarded(tmp_path, monkeypatch):
+    """Issue 22.2: a module first imported inside the traced call (not in sys.modules when
+    the guards were set up) had its attributes unguarded."""
+    (tmp_path / "first_import_for_compile_tests.py").write_text("scale = 2.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "first_import_for_compile_tests", raising=False)
+
+    def fn(x):
+        import first_import_for_compile_tests as m
+
+        return x * m.scale
+
+    f = compile(fn)
+    x = np.array([1.0, 3.0])
+    f(x)
+    f(x)
+    sys.modules["first_import_for_compile_tests"].scale = 5.0
+    np.testing.assert_array_equal(f(x).data, [5.0, 15.0])
+    static = compile(lambda x, m: x * m.scale)  # a module as a static argument
+    mod = sys.modules["first_import_for_compile_tests"]
+    static(x, mod)
+    static(x, mod)
+    mod.scale = 7.0
+    np.testing.assert_array_equal(static(x, mod).data, [7.0, 21.0])
 
 
 def test_more_reachable_objects_than_the_budget_is_refused_not_unguarded():
