@@ -9,12 +9,14 @@ new dynamic items back into the same structure.
 
 from __future__ import annotations
 
+import array
 import functools
 import math
 import operator
 import random
 import sys
 import types
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,6 +31,7 @@ __all__: list[str] = []  # package-internal
 
 SCALARS = (bool, int, float, str, bytes, complex, type(None))
 _SKIP = (types.BuiltinFunctionType, np.ndarray, np.dtype, np.generic, CompileError)
+_BOUND_BUILTINS = (types.BuiltinMethodType, types.MethodWrapperType)
 MAX_SCAN = 100_000
 _FOREIGN = ("numpy", "builtins", *LIBRARY, *getattr(sys, "stdlib_module_names", ()))
 
@@ -99,18 +102,23 @@ class Scan:
                 self.values.append(obj)
             elif isinstance(obj, (np.random.Generator, np.random.RandomState)):
                 self.generators.append(obj)
+            elif isinstance(obj, _BOUND_BUILTINS):  # CFG.get: what it is bound to
+                owner = getattr(obj, "__self__", None)
+                if owner is not None and not isinstance(owner, types.ModuleType):
+                    stack.append((owner, root))
             elif isinstance(obj, _SKIP):
                 continue
-            elif isinstance(obj, (list, set)):
+            elif isinstance(obj, (list, set, deque, array.array)):
                 self.snapshots.append([obj, None, tuple(obj)])
                 stack.extend((x, root) for x in obj)
             elif isinstance(obj, (tuple, frozenset)):
                 stack.extend((x, root) for x in obj)
-            elif isinstance(obj, dict):
+            elif isinstance(obj, (dict, types.MappingProxyType)):
                 self.snapshots.append([obj, tuple(obj), tuple(obj.values())])
                 stack.extend((x, root) for x in obj.values())
             elif isinstance(obj, type):
                 self.cls(obj, root)
+                self.cls(type(obj), root)  # a user metaclass's attributes
             elif isinstance(obj, types.ModuleType):  # its attributes, by name
                 self.module(obj, self._names, root)
             elif isinstance(obj, types.FunctionType):
@@ -129,9 +137,12 @@ class Scan:
                 stack.extend((x, root) for x in (obj.func, *obj.args, *obj.keywords.values()))
             else:
                 self.cls(type(obj), root)
+                if not _foreign(type(obj).__module__):  # obj.__class__ = Other
+                    self.attrs.append((obj, "__class__", type(obj)))
                 attrs = getattr(obj, "__dict__", None)
                 if type(attrs) is dict and id(attrs) not in seen:
                     seen.add(id(attrs))
+                    self.attrs.append((obj, "__dict__", attrs))  # obj.__dict__ = {...}
                     self.snapshots.append([attrs, tuple(attrs), tuple(attrs.values())])
                     stack.extend((x, root) for x in attrs.values())
                 # the slots of user classes (the library's own, e.g. a MaskBox holding the
@@ -158,6 +169,9 @@ class Scan:
     def function(self, fn: types.FunctionType, root: str | None = None) -> None:
         for name in ("__defaults__", "__kwdefaults__", "__code__"):
             self.attrs.append((fn, name, getattr(fn, name)))
+        if fn.__dict__:  # its own attributes (f.scale): the dict, and that it stays
+            self.attrs.append((fn, "__dict__", fn.__dict__))
+            self.add(fn.__dict__, root or f"an attribute of {fn.__qualname__}")
         for cell in fn.__closure__ or ():
             try:
                 contents = cell.cell_contents

@@ -9,6 +9,8 @@ after replays on new data.
 
 from __future__ import annotations
 
+import array
+import collections
 import contextvars
 import math
 import pathlib
@@ -1095,7 +1097,60 @@ def _module_in_cell():
     return (lambda x: x * mod.scale), (lambda: setattr(mod, "scale", 5.0))
 
 
+DEQUE = collections.deque([2.0])
+ARRAY = array.array("d", [2.0])
+PROXIED = {"k": 2.0}
+PROXY = types.MappingProxyType(PROXIED)
+GETK = PROXIED.get  # a bound builtin method: what it reads is its __self__
+
+
+class Meta(type):
+    mt = 2.0
+
+
+class WithMeta(metaclass=Meta):
+    pass
+
+
+def _own_attribute(x):
+    return x * _own_attribute.scale
+
+
+_own_attribute.scale = 2.0
+
+
+class Plain:
+    scale = 2.0
+
+    def __init__(self):
+        self.k = 2.0
+
+
+class Other:
+    scale = 5.0
+
+
+PLAIN_A, PLAIN_B = Plain(), Plain()
+
+
 HOLES = {
+    "global deque": (lambda x: x * DEQUE[0], lambda: DEQUE.__setitem__(0, 5.0)),
+    "global array.array": (lambda x: x * ARRAY[0], lambda: ARRAY.__setitem__(0, 5.0)),
+    "mappingproxy": (lambda x: x * PROXY["k"], lambda: PROXIED.update(k=5.0)),
+    "bound dict.get": (lambda x: x * GETK("k"), lambda: PROXIED.update(k=7.0)),
+    "metaclass attribute": (lambda x: x * WithMeta.mt, lambda: setattr(Meta, "mt", 5.0)),
+    "a function's own attribute": (
+        _own_attribute,
+        lambda: setattr(_own_attribute, "scale", 5.0),
+    ),
+    "obj.__dict__ replaced": (
+        lambda x: x * PLAIN_A.k,
+        lambda: setattr(PLAIN_A, "__dict__", {"k": 5.0}),
+    ),
+    "obj.__class__ reassigned": (
+        lambda x: x * PLAIN_B.scale,
+        lambda: setattr(PLAIN_B, "__class__", Other),
+    ),
     "module imported inside": (_imported_inside, lambda: setattr(IMPORTED, "scale", 5.0)),
     "module in a list": (lambda x: x * HELD[0].scale, lambda: setattr(HELD[0], "scale", 5.0)),
     "module as an attribute": (
@@ -1176,6 +1231,20 @@ def test_a_module_imported_inside_for_the_first_time_is_guarded(tmp_path, monkey
     static(x, mod)
     mod.scale = 7.0
     np.testing.assert_array_equal(static(x, mod).data, [7.0, 21.0])
+
+
+def test_a_layer_replaced_in_a_deque_is_seen():
+    """Issue 22.3: a deque was not walked, so a layer replaced in it kept the old one."""
+    layers = collections.deque([nn.Linear(2, 1, rng=0)])
+    f = compile(lambda x: layers[0](x).sum())
+    x = np.ones((3, 2))
+    f(x)
+    f(x)
+    layers[0] = nn.Linear(2, 1, rng=1)
+    out = f(x)
+    assert out.data == layers[0](ag.Value(x)).sum().data
+    out.backward()
+    assert layers[0].weight.grad is not None
 
 
 def test_more_reachable_objects_than_the_budget_is_refused_not_unguarded():
