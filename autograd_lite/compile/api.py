@@ -326,7 +326,11 @@ class CompiledFunction:
         builder.validate()
         plan.outdef = (tree, leaves)
         plan.single = tree is None and leaves == [("n", 0)]
-        plan.scan = scan if (scan.snapshots or scan.guards or scan.cells or scan.attrs) else None
+        plan.scan = (
+            scan
+            if (scan.snapshots or scan.guards or scan.cells or scan.attrs or scan.reads)
+            else None
+        )
         plan.op = defop(
             f"compiled {self._name}",
             functools.partial(_op_forward, plan),

@@ -10,14 +10,17 @@ new dynamic items back into the same structure.
 from __future__ import annotations
 
 import array
+import contextvars
 import functools
 import math
 import operator
+import os
 import random
 import sys
 import types
+import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -61,6 +64,7 @@ class Scan:
         self.guards: list[tuple[dict, str, Any]] = []  # globals: (dict, name, value)
         self.attrs: list[tuple[Any, str, Any]] = []  # slots, defaults: (obj, name, value)
         self.cells: list[tuple[Any, Any]] = []
+        self.reads: list[tuple[Callable[[], Any], Any]] = []  # ContextVar, weakref: (read, value)
         self.too_big: str | None = None  # where the walk ran out of budget
         self._seen: set[int] = set()
         self._classes: set[type] = set()
@@ -102,6 +106,13 @@ class Scan:
                 self.values.append(obj)
             elif isinstance(obj, (np.random.Generator, np.random.RandomState)):
                 self.generators.append(obj)
+            elif isinstance(obj, contextvars.ContextVar):  # its value in this context
+                read = functools.partial(obj.get, _MISSING)
+                self.reads.append((read, read()))
+                stack.append((read(), root))
+            elif isinstance(obj, weakref.ref):  # what it refers to (or that it died)
+                self.reads.append((obj, obj()))
+                stack.append((obj(), root))
             elif isinstance(obj, _BOUND_BUILTINS):  # CFG.get: what it is bound to
                 owner = getattr(obj, "__self__", None)
                 if owner is not None and not isinstance(owner, types.ModuleType):
@@ -227,6 +238,8 @@ class Scan:
                     self.module(value, names, root)
                 elif walk:
                     self.add(value, root)
+                elif value is os.environ:  # read by key: every key and value guarded
+                    self.snapshots.append([value, tuple(value), tuple(value.values())])
 
     def hold(self) -> bool:
         """True while every guarded container, cell and global is as traced."""
@@ -256,6 +269,10 @@ class Scan:
                 now = cell.cell_contents
             except ValueError:
                 return False
+            if now is not expected and not _same_scalar(now, expected):
+                return False
+        for read, expected in self.reads:
+            now = read()
             if now is not expected and not _same_scalar(now, expected):
                 return False
         return True

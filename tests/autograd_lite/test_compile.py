@@ -13,6 +13,7 @@ import array
 import collections
 import contextvars
 import math
+import os
 import pathlib
 import random
 import secrets
@@ -20,6 +21,7 @@ import sys
 import time
 import types
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -1133,7 +1135,25 @@ class Other:
 PLAIN_A, PLAIN_B = Plain(), Plain()
 
 
+CONTEXT = contextvars.ContextVar("context_for_compile_tests", default=2.0)
+
+
+class Target:
+    k = 2.0
+
+
+TARGET_A = Target()
+REFERRED = weakref.ref(TARGET_A)
+os.environ["AUTOGRAD_LITE_COMPILE_TEST_SCALE"] = "2"
+
+
 HOLES = {
+    "ContextVar": (lambda x: x * CONTEXT.get(), lambda: CONTEXT.set(5.0)),
+    "weakref target changed": (lambda x: x * REFERRED().k, lambda: setattr(TARGET_A, "k", 7.0)),
+    "os.environ": (
+        lambda x: x * float(os.environ["AUTOGRAD_LITE_COMPILE_TEST_SCALE"]),
+        lambda: os.environ.__setitem__("AUTOGRAD_LITE_COMPILE_TEST_SCALE", "5"),
+    ),
     "global deque": (lambda x: x * DEQUE[0], lambda: DEQUE.__setitem__(0, 5.0)),
     "global array.array": (lambda x: x * ARRAY[0], lambda: ARRAY.__setitem__(0, 5.0)),
     "mappingproxy": (lambda x: x * PROXY["k"], lambda: PROXIED.update(k=5.0)),
@@ -1320,14 +1340,16 @@ def test_an_unguarded_change_before_the_second_call_names_both_causes():
     f(np.ones(2))
     box.env = {"k": "5"}  # guarded: a retrace, no refusal
     np.testing.assert_array_equal(f(np.ones(2)).data, [5.0, 5.0])
-    h = compile(lambda x: x * float(_UNGUARDED.get()))
+    h = compile(lambda x: x * sys.modules["unguarded_for_compile_tests"].scale)
     h(np.ones(2))
-    _UNGUARDED.set("5")
+    _UNGUARDED.scale = 5.0  # reached through sys.modules[...]: not guarded
     with pytest.raises(CompileError, match=r"(?s)changed between the calls.*randomness or a clock"):
         h(np.ones(2))
 
 
-_UNGUARDED = contextvars.ContextVar("unguarded_for_compile_tests", default="2")
+_UNGUARDED = types.ModuleType("unguarded_for_compile_tests")
+_UNGUARDED.scale = 2.0
+sys.modules[_UNGUARDED.__name__] = _UNGUARDED
 
 
 def test_the_second_call_check_keeps_generators_and_live_constants():
