@@ -148,12 +148,14 @@ class Scan:
                 stack.extend((x, root) for x in (obj.func, *obj.args, *obj.keywords.values()))
             else:
                 self.cls(type(obj), root)
-                if not _foreign(type(obj).__module__):  # obj.__class__ = Other
+                user = not _foreign(type(obj).__module__)
+                if user:  # obj.__class__ = Other
                     self.attrs.append((obj, "__class__", type(obj)))
                 attrs = getattr(obj, "__dict__", None)
                 if type(attrs) is dict and id(attrs) not in seen:
                     seen.add(id(attrs))
-                    self.attrs.append((obj, "__dict__", attrs))  # obj.__dict__ = {...}
+                    if user:  # obj.__dict__ = {...} (the library's objects never do it)
+                        self.attrs.append((obj, "__dict__", attrs))
                     self.snapshots.append([attrs, tuple(attrs), tuple(attrs.values())])
                     stack.extend((x, root) for x in attrs.values())
                 # the slots of user classes (the library's own, e.g. a MaskBox holding the
