@@ -113,6 +113,10 @@ class Scan:
             elif isinstance(obj, weakref.ref):  # what it refers to (or that it died)
                 self.reads.append((obj, obj()))
                 stack.append((obj(), root))
+            elif _foreign(type(obj).__module__) and hasattr(type(obj), "__length_hint__"):
+                # a list/tuple/range iterator: its position, by the items it has left
+                read = functools.partial(operator.length_hint, obj)
+                self.reads.append((read, read()))
             elif isinstance(obj, _BOUND_BUILTINS):  # CFG.get: what it is bound to
                 owner = getattr(obj, "__self__", None)
                 if owner is not None and not isinstance(owner, types.ModuleType):

@@ -1253,6 +1253,14 @@ def test_a_module_imported_inside_for_the_first_time_is_guarded(tmp_path, monkey
     np.testing.assert_array_equal(static(x, mod).data, [7.0, 21.0])
 
 
+def test_an_iterator_read_inside_is_guarded_by_its_position():
+    """Issue 22.5: a schedule iterator read inside (next(it)) gave its first value at every
+    call; its position (the items left) is guarded, so each call sees the next value."""
+    it = iter([1.0, 1.0, 0.5, 0.25])
+    f = compile(lambda x: x * next(it))
+    assert [f(np.ones(1)).data[0] for _ in range(4)] == [1.0, 1.0, 0.5, 0.25]
+
+
 def test_a_layer_replaced_in_a_deque_is_seen():
     """Issue 22.3: a deque was not walked, so a layer replaced in it kept the old one."""
     layers = collections.deque([nn.Linear(2, 1, rng=0)])
