@@ -117,6 +117,11 @@ class Scan:
                 # a list/tuple/range iterator: its position, by the items it has left
                 read = functools.partial(operator.length_hint, obj)
                 self.reads.append((read, read()))
+            elif type(obj) is np.ndarray and obj.dtype == object:  # layers in an array
+                flat = obj.reshape(-1)  # a view (live) unless it had to copy
+                flat = flat if np.shares_memory(flat, obj) or not obj.size else obj
+                self.snapshots.append([flat, None, tuple(flat)])
+                stack.extend((x, root) for x in flat)
             elif isinstance(obj, _BOUND_BUILTINS):  # CFG.get: what it is bound to
                 owner = getattr(obj, "__self__", None)
                 if owner is not None and not isinstance(owner, types.ModuleType):
@@ -212,6 +217,10 @@ class Scan:
             mod = sys.modules.get(name)  # ``import name`` inside the function
             if isinstance(mod, types.ModuleType) and g.get(name) is not mod:
                 self.module(mod, names, root or f"the module {name!r}")
+        for text in _strings(fn.__code__):  # sys.modules['m'], import_module('m')
+            mod = sys.modules.get(text)
+            if isinstance(mod, types.ModuleType):
+                self.module(mod, names, root or f"the module {text!r}")
         if "globals" in names and "globals" not in g:  # globals()[...]: all of them
             self.snapshots.append([g, tuple(g), tuple(g.values())])
 
@@ -329,6 +338,14 @@ def _names(code: types.CodeType) -> Iterator[str]:
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
             yield from _names(c)
+
+
+def _strings(code: types.CodeType) -> Iterator[str]:
+    for c in code.co_consts:
+        if type(c) is str:
+            yield c
+        elif isinstance(c, types.CodeType):
+            yield from _strings(c)
 
 
 def _same_scalar(a: Any, b: Any) -> bool:

@@ -1147,7 +1147,22 @@ REFERRED = weakref.ref(TARGET_A)
 os.environ["AUTOGRAD_LITE_COMPILE_TEST_SCALE"] = "2"
 
 
+OBJECTS = np.empty(1, dtype=object)
+OBJECTS[0] = types.SimpleNamespace(k=2.0)
+BY_NAME = types.ModuleType("by_name_for_compile_tests")
+BY_NAME.scale = 2.0
+sys.modules[BY_NAME.__name__] = BY_NAME
+
+
 HOLES = {
+    "object ndarray item replaced": (
+        lambda x: x * OBJECTS[0].k,
+        lambda: OBJECTS.__setitem__(0, types.SimpleNamespace(k=5.0)),
+    ),
+    "sys.modules[name]": (
+        lambda x: x * sys.modules["by_name_for_compile_tests"].scale,
+        lambda: setattr(BY_NAME, "scale", 5.0),
+    ),
     "ContextVar": (lambda x: x * CONTEXT.get(), lambda: CONTEXT.set(5.0)),
     "weakref target changed": (lambda x: x * REFERRED().k, lambda: setattr(TARGET_A, "k", 7.0)),
     "os.environ": (
@@ -1340,7 +1355,7 @@ def test_a_random_number_returned_as_it_is_is_refused_on_the_second_call():
     assert [g(np.ones(2))[1:] for _ in range(3)] == [(3.0, "label")] * 3
 
 
-def test_an_unguarded_change_before_the_second_call_names_both_causes():
+def test_an_unguarded_change_before_the_second_call_names_both_causes(tmp_path):
     """Issue 22.5: a value changed where compile does not guard it was refused as
     "randomness or a clock" only; the message says both possible causes."""
     box = types.SimpleNamespace(env={"k": "2"})
@@ -1348,16 +1363,13 @@ def test_an_unguarded_change_before_the_second_call_names_both_causes():
     f(np.ones(2))
     box.env = {"k": "5"}  # guarded: a retrace, no refusal
     np.testing.assert_array_equal(f(np.ones(2)).data, [5.0, 5.0])
-    h = compile(lambda x: x * sys.modules["unguarded_for_compile_tests"].scale)
+    path = tmp_path / "scale.txt"
+    path.write_text("2")
+    h = compile(lambda x: x * float(path.read_text()))
     h(np.ones(2))
-    _UNGUARDED.scale = 5.0  # reached through sys.modules[...]: not guarded
+    path.write_text("5")  # a file: not guarded
     with pytest.raises(CompileError, match=r"(?s)changed between the calls.*randomness or a clock"):
         h(np.ones(2))
-
-
-_UNGUARDED = types.ModuleType("unguarded_for_compile_tests")
-_UNGUARDED.scale = 2.0
-sys.modules[_UNGUARDED.__name__] = _UNGUARDED
 
 
 def test_the_second_call_check_keeps_generators_and_live_constants():
