@@ -310,6 +310,9 @@ class Scan:
         for obj, name, expected in self.attrs:
             if not _same_value(getattr(obj, name, _MISSING), expected):
                 return f"the attribute {name!r} changed from {short(expected)}"
+        for read, expected in self.reads:
+            if not _same_value(read(), expected):
+                return "a ContextVar's value, a weakref's target or an iterator's position changed"
         return "a captured variable changed"
 
 
