@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.compile.build import Builder, flatten_outputs, same, unflatten, walk_params
+from autograd_lite.compile.build import (
+    Builder,
+    flatten_outputs,
+    live_arrays,
+    same,
+    unflatten,
+    walk_params,
+)
 from autograd_lite.compile.codegen import Codegen
 from autograd_lite.compile.frames import CompileError, Site, describe_site, is_library
 from autograd_lite.compile.guards import (
@@ -326,11 +333,9 @@ class CompiledFunction:
         builder.validate()
         plan.outdef = (tree, leaves)
         plan.single = tree is None and leaves == [("n", 0)]
-        plan.scan = (
-            scan
-            if (scan.snapshots or scan.guards or scan.cells or scan.attrs or scan.reads)
-            else None
-        )
+        scan.content_guards(live_arrays(plan))
+        guarded = scan.snapshots or scan.guards or scan.cells or scan.attrs or scan.reads
+        plan.scan = scan if guarded or scan.contents else None
         plan.op = defop(
             f"compiled {self._name}",
             functools.partial(_op_forward, plan),

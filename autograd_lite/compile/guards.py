@@ -36,6 +36,7 @@ SCALARS = (bool, int, float, str, bytes, complex, type(None))
 _SKIP = (types.BuiltinFunctionType, np.ndarray, np.dtype, np.generic, CompileError)
 _BOUND_BUILTINS = (types.BuiltinMethodType, types.MethodWrapperType)
 MAX_SCAN = 100_000
+_MAX_GUARDED_ARRAY = 4096  # items of a reached array, not read live, guarded by content
 _FOREIGN = ("numpy", "builtins", *LIBRARY, *getattr(sys, "stdlib_module_names", ()))
 
 
@@ -65,6 +66,9 @@ class Scan:
         self.attrs: list[tuple[Any, str, Any]] = []  # slots, defaults: (obj, name, value)
         self.cells: list[tuple[Any, Any]] = []
         self.reads: list[tuple[Callable[[], Any], Any]] = []  # ContextVar, weakref: (read, value)
+        self.arrays: list[np.ndarray] = []  # reached; see content_guards
+        self.contents: list[tuple[np.ndarray, bytes]] = []
+        self._own: set[int] = set()  # arrays held by this library's objects
         self.too_big: str | None = None  # where the walk ran out of budget
         self._seen: set[int] = set()
         self._classes: set[type] = set()
@@ -122,6 +126,8 @@ class Scan:
                 flat = flat if np.shares_memory(flat, obj) or not obj.size else obj
                 self.snapshots.append([flat, None, tuple(flat)])
                 stack.extend((x, root) for x in flat)
+            elif type(obj) is np.ndarray:
+                self.arrays.append(obj)
             elif isinstance(obj, _BOUND_BUILTINS):  # CFG.get: what it is bound to
                 owner = getattr(obj, "__self__", None)
                 if owner is not None and not isinstance(owner, types.ModuleType):
@@ -167,6 +173,8 @@ class Scan:
                         self.attrs.append((obj, "__dict__", attrs))
                     self.snapshots.append([attrs, tuple(attrs), tuple(attrs.values())])
                     stack.extend((x, root) for x in attrs.values())
+                    if not user:  # a layer's buffers: its ops read them (or refuse)
+                        self._own.update(id(x) for x in attrs.values() if type(x) is np.ndarray)
                 # the slots of user classes (the library's own, e.g. a MaskBox holding the
                 # last dropout mask, are its scratch state, rewritten by its ops)
                 for name in () if _foreign(type(obj).__module__) else _slot_names(type(obj)):
@@ -223,6 +231,14 @@ class Scan:
                 self.module(mod, names, root or f"the module {text!r}")
         if "globals" in names and "globals" not in g:  # globals()[...]: all of them
             self.snapshots.append([g, tuple(g), tuple(g.values())])
+
+    def content_guards(self, live: set[int]) -> None:
+        """The arrays reached that the plan does not read live (``live``: the ids of its
+        constants), up to ``_MAX_GUARDED_ARRAY`` items, guarded by their bytes: a number
+        computed from one with numpy while tracing (``x * S[0]``) would be frozen."""
+        for a in self.arrays:
+            if id(a) not in live and id(a) not in self._own and a.size <= _MAX_GUARDED_ARRAY:
+                self.contents.append((a, a.tobytes()))
 
     def imports(self) -> None:
         """After the trace: the modules the function imported inside itself for the first
@@ -290,7 +306,7 @@ class Scan:
             now = read()
             if now is not expected and not _same_scalar(now, expected):
                 return False
-        return True
+        return all(a.tobytes() == content for a, content in self.contents)
 
     def changed(self) -> str:
         """What no longer holds, in words (for the retrace warning)."""
@@ -310,6 +326,9 @@ class Scan:
         for obj, name, expected in self.attrs:
             if not _same_value(getattr(obj, name, _MISSING), expected):
                 return f"the attribute {name!r} changed from {short(expected)}"
+        for a, content in self.contents:
+            if a.tobytes() != content:
+                return f"a captured array of shape {a.shape} changed in place"
         for read, expected in self.reads:
             if not _same_value(read(), expected):
                 return "a ContextVar's value, a weakref's target or an iterator's position changed"

@@ -1154,7 +1154,14 @@ BY_NAME.scale = 2.0
 sys.modules[BY_NAME.__name__] = BY_NAME
 
 
+INDEXED = np.array([2.0])
+
+
 HOLES = {
+    "captured array indexed with numpy": (
+        lambda x: x * INDEXED[0],  # a numpy number computed while tracing
+        lambda: INDEXED.__setitem__(0, 5.0),
+    ),
     "object ndarray item replaced": (
         lambda x: x * OBJECTS[0].k,
         lambda: OBJECTS.__setitem__(0, types.SimpleNamespace(k=5.0)),
