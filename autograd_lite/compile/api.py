@@ -22,7 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.compile.build import Builder, flatten_outputs, same, unflatten, walk_params
+from autograd_lite.compile.build import (
+    Builder,
+    flatten_outputs,
+    live_arrays,
+    same,
+    unflatten,
+    walk_params,
+)
 from autograd_lite.compile.codegen import Codegen
 from autograd_lite.compile.frames import CompileError, Site, describe_site, is_library
 from autograd_lite.compile.guards import (
@@ -35,6 +42,8 @@ from autograd_lite.compile.guards import (
     key_of,
     rebuild,
     rng_state,
+    same_float,
+    short,
     static_objects,
 )
 from autograd_lite.compile.plan import Plan, Run
@@ -113,6 +122,8 @@ class CompiledFunction:
                 other = plans[i]
                 datas = other.input_data(dyn)
                 if datas is not None:
+                    if not other.rechecked:  # its first replay, as for plans[0]
+                        self._recheck(other, args, kwargs, dyn)
                     plans.insert(0, plans.pop(i))
                     self._plans.move_to_end(key)
                     self._mru = other
@@ -173,11 +184,12 @@ class CompiledFunction:
         state.tracer = tracer
         open_blocks.traces += 1
         raised: Exception | None = None
+        result: Any = None
         try:
             _swap_all(tracer, plan.scan.values if plan.scan is not None else [])
             _swap_all(tracer, plan.externals)
             _swap_all(tracer, wrappers)
-            self.fn(*call[0], **call[1])
+            result = self.fn(*call[0], **call[1])
         except Exception as e:
             raised = e
         finally:
@@ -195,16 +207,19 @@ class CompiledFunction:
         if error is not None:
             where = f"it raised {type(error).__name__}: {str(error).splitlines()[0]}"
         else:
-            where = _first_difference(plan, tracer.tape)
+            where = _first_difference(plan, tracer.tape) or _other_outputs(plan, result)
+        del result
         if where is not None:
             plan.rechecked = False
             raise CompileError(
-                f"compiled {self._name} is not deterministic: traced again on its second "
-                f"call, {where}\nrandomness or a clock read outside an op (a Generator made "
-                "inside the function, another library's random numbers, secrets, time) would "
-                "be frozen into every later call. Draw them outside and pass them as "
-                "arguments, or inside an op that takes a Generator as a parameter (as "
-                "nn.Dropout does)"
+                f"compiled {self._name} gave another forward when traced again on its "
+                f"second call: {where}.\nEither a value the function reads changed between "
+                "the calls where compile does not guard it (see docs/compile.md, 'not "
+                "guarded': pass it as an argument), or randomness or a clock was read outside "
+                "an op (a Generator made inside the function, another library's random "
+                "numbers, secrets, time); either would be frozen into every later call. Pass "
+                "such values as arguments, or draw random numbers inside an op that takes a "
+                "Generator as a parameter (as nn.Dropout does)"
             )
 
     # ------------------------------------------------------------------ replay
@@ -304,6 +319,7 @@ class CompiledFunction:
         result = trace(tracer)
         if tracer.error is not None:
             raise tracer.error
+        scan.imports()
         self._check_randomness(before, gens, tracer, lambda: trace(Tracer()))
         call.clear()  # (no reference to a wrapper may remain: see _check_stashed)
         out_leaves: list[Any] = []
@@ -317,7 +333,9 @@ class CompiledFunction:
         builder.validate()
         plan.outdef = (tree, leaves)
         plan.single = tree is None and leaves == [("n", 0)]
-        plan.scan = scan if (scan.snapshots or scan.guards or scan.cells or scan.attrs) else None
+        scan.content_guards(live_arrays(plan))
+        guarded = scan.snapshots or scan.guards or scan.cells or scan.attrs or scan.reads
+        plan.scan = scan if guarded or scan.contents else None
         plan.op = defop(
             f"compiled {self._name}",
             functools.partial(_op_forward, plan),
@@ -421,6 +439,18 @@ def _first_difference(plan: Plan, tape: list[Entry]) -> str | None:
     return None
 
 
+def _other_outputs(plan: Plan, result: Any) -> str | None:
+    """Where a second trace's result differs from the plan's outputs that are no Values
+    (constants returned as they are: a random float returned would be frozen), in words."""
+    leaves: list[Any] = []
+    if flatten_outputs(result, leaves) != plan.outdef[0] or len(leaves) != len(plan.outdef[1]):
+        return "it returned a result of another structure"
+    for (kind, x), now in zip(plan.outdef[1], leaves):
+        if kind == "c" and not _same_const(x, now):
+            return f"it returned {short(now)} where it had returned {short(x)}"
+    return None
+
+
 def _same_const(a: Any, b: Any) -> bool:
     """Two traces' constants agree: the same object (read live by the plan), or equal
     values; Generators only by identity (a new one would draw other numbers)."""
@@ -430,7 +460,7 @@ def _same_const(a: Any, b: Any) -> bool:
     if t is not type(b):
         return False
     if t is float:
-        return a == b or (a != a and b != b)
+        return same_float(a, b)
     if t is np.ndarray:
         return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
     if t is tuple or t is list:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,21 @@ def _bases(a: np.ndarray) -> Iterator[int]:
     while a is not None:
         yield id(a)
         a = a.base if isinstance(a.base, np.ndarray) else None
+
+
+def live_arrays(plan: Plan) -> set[int]:
+    """The ids of the arrays a plan reads live (its ops' constants and parameters, the data
+    of live Values) and of the arrays they are views of."""
+    return {
+        i
+        for c in chain(
+            (c for ins in plan.instrs for c in ins.consts),
+            (c for ins in plan.instrs for c in walk_params(ins.params)),
+            (v.data for v in plan.externals),
+        )
+        if isinstance(c, np.ndarray)
+        for i in _bases(c)
+    }
 
 
 def _order(root: Value, is_input: Callable[[Value], bool]) -> list[Value]:

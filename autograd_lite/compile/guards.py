@@ -9,12 +9,18 @@ new dynamic items back into the same structure.
 
 from __future__ import annotations
 
+import array
+import contextvars
 import functools
+import math
 import operator
+import os
 import random
 import sys
 import types
-from collections.abc import Iterator
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -28,7 +34,9 @@ __all__: list[str] = []  # package-internal
 
 SCALARS = (bool, int, float, str, bytes, complex, type(None))
 _SKIP = (types.BuiltinFunctionType, np.ndarray, np.dtype, np.generic, CompileError)
+_BOUND_BUILTINS = (types.BuiltinMethodType, types.MethodWrapperType)
 MAX_SCAN = 100_000
+_MAX_GUARDED_ARRAY = 4096  # items of a reached array, not read live, guarded by content
 _FOREIGN = ("numpy", "builtins", *LIBRARY, *getattr(sys, "stdlib_module_names", ()))
 
 
@@ -57,9 +65,15 @@ class Scan:
         self.guards: list[tuple[dict, str, Any]] = []  # globals: (dict, name, value)
         self.attrs: list[tuple[Any, str, Any]] = []  # slots, defaults: (obj, name, value)
         self.cells: list[tuple[Any, Any]] = []
+        self.reads: list[tuple[Callable[[], Any], Any]] = []  # ContextVar, weakref: (read, value)
+        self.arrays: list[np.ndarray] = []  # reached; see content_guards
+        self.contents: list[tuple[np.ndarray, bytes]] = []
+        self._own: set[int] = set()  # arrays held by this library's objects
         self.too_big: str | None = None  # where the walk ran out of budget
         self._seen: set[int] = set()
         self._classes: set[type] = set()
+        self._names: set[str] = set()  # every name in the bytecode walked so far
+        self._modules: dict[int, tuple[types.ModuleType, set[str], str]] = {}
         self._stack: list[tuple[Any, str]] = []
         self._root = "the function"
 
@@ -67,6 +81,20 @@ class Scan:
         self._stack.append((obj, root or self._root))
 
     def run(self) -> None:
+        """Walk until nothing is left: a module reached (however: a global, a cell, an
+        attribute, an argument, an import inside) has its attributes guarded by every name
+        of the bytecode walked, also of code walked after it was reached."""
+        while True:
+            self._walk()
+            if self.too_big is not None:
+                return
+            late = [m for m in self._modules.values() if self._names - m[1]]
+            if not late:
+                return
+            for mod, _, root in late:
+                self.module(mod, self._names, root)
+
+    def _walk(self) -> None:
         from autograd_lite.compile.api import CompiledFunction  # late: api imports guards
 
         stack, seen = self._stack, self._seen
@@ -82,20 +110,43 @@ class Scan:
                 self.values.append(obj)
             elif isinstance(obj, (np.random.Generator, np.random.RandomState)):
                 self.generators.append(obj)
+            elif isinstance(obj, contextvars.ContextVar):  # its value in this context
+                read = functools.partial(obj.get, _MISSING)
+                self.reads.append((read, read()))
+                stack.append((read(), root))
+            elif isinstance(obj, weakref.ref):  # what it refers to (or that it died)
+                self.reads.append((obj, obj()))
+                stack.append((obj(), root))
+            elif _foreign(type(obj).__module__) and hasattr(type(obj), "__length_hint__"):
+                # a list/tuple/range iterator: its position, by the items it has left
+                read = functools.partial(operator.length_hint, obj)
+                self.reads.append((read, read()))
+            elif type(obj) is np.ndarray and obj.dtype == object:  # layers in an array
+                flat = obj.reshape(-1)  # a view (live) unless it had to copy
+                flat = flat if np.shares_memory(flat, obj) or not obj.size else obj
+                self.snapshots.append([flat, None, tuple(flat)])
+                stack.extend((x, root) for x in flat)
+            elif type(obj) is np.ndarray:
+                self.arrays.append(obj)
+            elif isinstance(obj, _BOUND_BUILTINS):  # CFG.get: what it is bound to
+                owner = getattr(obj, "__self__", None)
+                if owner is not None and not isinstance(owner, types.ModuleType):
+                    stack.append((owner, root))
             elif isinstance(obj, _SKIP):
                 continue
-            elif isinstance(obj, (list, set)):
+            elif isinstance(obj, (list, set, deque, array.array)):
                 self.snapshots.append([obj, None, tuple(obj)])
                 stack.extend((x, root) for x in obj)
             elif isinstance(obj, (tuple, frozenset)):
                 stack.extend((x, root) for x in obj)
-            elif isinstance(obj, dict):
+            elif isinstance(obj, (dict, types.MappingProxyType)):
                 self.snapshots.append([obj, tuple(obj), tuple(obj.values())])
                 stack.extend((x, root) for x in obj.values())
             elif isinstance(obj, type):
                 self.cls(obj, root)
-            elif isinstance(obj, types.ModuleType):
-                continue  # its attributes are guarded by name (see function)
+                self.cls(type(obj), root)  # a user metaclass's attributes
+            elif isinstance(obj, types.ModuleType):  # its attributes, by name
+                self.module(obj, self._names, root)
             elif isinstance(obj, types.FunctionType):
                 if not is_library(obj.__module__):  # the library's own state is no input
                     self.function(obj, root)
@@ -112,11 +163,18 @@ class Scan:
                 stack.extend((x, root) for x in (obj.func, *obj.args, *obj.keywords.values()))
             else:
                 self.cls(type(obj), root)
+                user = not _foreign(type(obj).__module__)
+                if user:  # obj.__class__ = Other
+                    self.attrs.append((obj, "__class__", type(obj)))
                 attrs = getattr(obj, "__dict__", None)
                 if type(attrs) is dict and id(attrs) not in seen:
                     seen.add(id(attrs))
+                    if user:  # obj.__dict__ = {...} (the library's objects never do it)
+                        self.attrs.append((obj, "__dict__", attrs))
                     self.snapshots.append([attrs, tuple(attrs), tuple(attrs.values())])
                     stack.extend((x, root) for x in attrs.values())
+                    if not user:  # a layer's buffers: its ops read them (or refuse)
+                        self._own.update(id(x) for x in attrs.values() if type(x) is np.ndarray)
                 # the slots of user classes (the library's own, e.g. a MaskBox holding the
                 # last dropout mask, are its scratch state, rewritten by its ops)
                 for name in () if _foreign(type(obj).__module__) else _slot_names(type(obj)):
@@ -141,6 +199,9 @@ class Scan:
     def function(self, fn: types.FunctionType, root: str | None = None) -> None:
         for name in ("__defaults__", "__kwdefaults__", "__code__"):
             self.attrs.append((fn, name, getattr(fn, name)))
+        if fn.__dict__:  # its own attributes (f.scale): the dict, and that it stays
+            self.attrs.append((fn, "__dict__", fn.__dict__))
+            self.add(fn.__dict__, root or f"an attribute of {fn.__qualname__}")
         for cell in fn.__closure__ or ():
             try:
                 contents = cell.cell_contents
@@ -152,6 +213,7 @@ class Scan:
             self.add(x, root or f"a default of {fn.__qualname__}")
         g = fn.__globals__
         names = set(_names(fn.__code__))
+        self._names |= names
         for name in names:
             if name in g:
                 value = g[name]
@@ -160,16 +222,46 @@ class Scan:
                     self.module(value, names, root or f"the global {name!r}")
                 else:
                     self.add(value, root or f"the global {name!r}")
+            mod = sys.modules.get(name)  # ``import name`` inside the function
+            if isinstance(mod, types.ModuleType) and g.get(name) is not mod:
+                self.module(mod, names, root or f"the module {name!r}")
+        for text in _strings(fn.__code__):  # sys.modules['m'], import_module('m')
+            mod = sys.modules.get(text)
+            if isinstance(mod, types.ModuleType):
+                self.module(mod, names, root or f"the module {text!r}")
+        if "globals" in names and "globals" not in g:  # globals()[...]: all of them
+            self.snapshots.append([g, tuple(g), tuple(g.values())])
+
+    def content_guards(self, live: set[int]) -> None:
+        """The arrays reached that the plan does not read live (``live``: the ids of its
+        constants), up to ``_MAX_GUARDED_ARRAY`` items, guarded by their bytes: a number
+        computed from one with numpy while tracing (``x * S[0]``) would be frozen."""
+        for a in self.arrays:
+            if id(a) not in live and id(a) not in self._own and a.size <= _MAX_GUARDED_ARRAY:
+                self.contents.append((a, a.tobytes()))
+
+    def imports(self) -> None:
+        """After the trace: the modules the function imported inside itself for the first
+        time (not in ``sys.modules`` before), guarded as the others."""
+        for name in sorted(self._names):
+            mod = sys.modules.get(name)
+            if isinstance(mod, types.ModuleType) and id(mod) not in self._modules:
+                self.module(mod, self._names, f"the module {name!r}")
+        self.run()
 
     def module(self, mod: types.ModuleType, names: set[str], root: str) -> None:
         """The attributes of ``mod`` the code may read (any of its bytecode's names), each
-        guarded; walked unless the module is numpy's, the standard library's or ours."""
-        if id(mod) in self._seen:
-            return
+        guarded; walked unless the module is numpy's, the standard library's or ours.
+        Called again with more names, it guards the new ones."""
         self._seen.add(id(mod))
+        entry = self._modules.get(id(mod))
+        if entry is None:
+            entry = self._modules[id(mod)] = (mod, set(), root)
+        new = names - entry[1]
+        entry[1].update(new)
         d = mod.__dict__
         walk = not _foreign(mod.__name__)
-        for name in names:
+        for name in new:
             if name in d:
                 value = d[name]
                 self.guards.append((d, name, value))
@@ -177,6 +269,8 @@ class Scan:
                     self.module(value, names, root)
                 elif walk:
                     self.add(value, root)
+                elif value is os.environ:  # read by key: every key and value guarded
+                    self.snapshots.append([value, tuple(value), tuple(value.values())])
 
     def hold(self) -> bool:
         """True while every guarded container, cell and global is as traced."""
@@ -208,7 +302,11 @@ class Scan:
                 return False
             if now is not expected and not _same_scalar(now, expected):
                 return False
-        return True
+        for read, expected in self.reads:
+            now = read()
+            if now is not expected and not _same_scalar(now, expected):
+                return False
+        return all(a.tobytes() == content for a, content in self.contents)
 
     def changed(self) -> str:
         """What no longer holds, in words (for the retrace warning)."""
@@ -228,6 +326,12 @@ class Scan:
         for obj, name, expected in self.attrs:
             if not _same_value(getattr(obj, name, _MISSING), expected):
                 return f"the attribute {name!r} changed from {short(expected)}"
+        for a, content in self.contents:
+            if a.tobytes() != content:
+                return f"a captured array of shape {a.shape} changed in place"
+        for read, expected in self.reads:
+            if not _same_value(read(), expected):
+                return "a ContextVar's value, a weakref's target or an iterator's position changed"
         return "a captured variable changed"
 
 
@@ -258,8 +362,30 @@ def _names(code: types.CodeType) -> Iterator[str]:
             yield from _names(c)
 
 
+def _strings(code: types.CodeType) -> Iterator[str]:
+    for c in code.co_consts:
+        if type(c) is str:
+            yield c
+        elif isinstance(c, types.CodeType):
+            yield from _strings(c)
+
+
 def _same_scalar(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and isinstance(a, SCALARS) and a == b
+    """The same immutable scalar: equal type and value, floats bit-for-bit in effect (``-0.0``
+    is not ``0.0``: ``1/x`` differs; NaN is NaN)."""
+    if type(a) is not type(b) or not isinstance(a, SCALARS):
+        return False
+    if isinstance(a, complex):
+        return same_float(a.real, b.real) and same_float(a.imag, b.imag)
+    if isinstance(a, float):
+        return same_float(a, b)
+    return a == b
+
+
+def same_float(a: float, b: float) -> bool:
+    if a != a:
+        return b != b
+    return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
 
 
 def short(x: Any) -> str:
@@ -299,7 +425,7 @@ def key_of(x: Any, dyn: list) -> Any:
     if t is list or t is tuple:
         return (t, tuple([key_of(i, dyn) for i in x]))
     if t is dict:
-        return (t, tuple([(k, key_of(v, dyn)) for k, v in x.items()]))
+        return (t, tuple([(_static_key(k), key_of(v, dyn)) for k, v in x.items()]))
     if x is None or t is int or t is bool or t is str or t is bytes:
         return (t, x)
     if isinstance(x, (np.integer, np.bool_)):
@@ -312,9 +438,23 @@ def key_of(x: Any, dyn: list) -> Any:
         return ("a", x.shape, x.dtype)
     if isinstance(x, tuple) and hasattr(x, "_fields"):  # a namedtuple
         return (t, tuple([key_of(i, dyn) for i in x]))
-    if t is frozenset and all(type(i) in _VALUE_TYPES for i in x):
-        return (t, x)
+    if t is frozenset:
+        return (t, frozenset([_static_key(i) for i in x]))
     return ("o", _Identity(x))
+
+
+def _static_key(x: Any) -> Any:
+    """A dict key or set item in a signature: an immutable scalar by (type, value, sign of
+    zero), a tuple item by item, anything else by identity (``__eq__``/``__hash__`` may call
+    different objects equal: ``0.0 == -0.0``, ``1 == True``, ``compare=False`` fields)."""
+    t = type(x)
+    if t is float or t is complex:
+        return (t, x, repr(x))  # repr: the sign of a zero, and NaN
+    if t in _VALUE_TYPES:
+        return (t, x)
+    if t is tuple:
+        return (t, tuple([_static_key(i) for i in x]))
+    return _Identity(x)
 
 
 _VALUE_TYPES = frozenset({int, bool, str, bytes, float, complex, type(None)})
@@ -357,9 +497,10 @@ def static_objects(x: Any) -> Iterator[Any]:
     stack = [x]
     while stack:
         item = stack.pop()
-        if isinstance(item, (list, tuple)):
+        if isinstance(item, (list, tuple, frozenset, set)):
             stack.extend(item)
         elif isinstance(item, dict):
+            stack.extend(item.keys())
             stack.extend(item.values())
         elif not isinstance(item, (Value, np.ndarray, np.generic, *SCALARS)):
             yield item

@@ -9,13 +9,19 @@ after replays on new data.
 
 from __future__ import annotations
 
+import array
+import collections
+import contextvars
 import math
+import os
 import pathlib
 import random
 import secrets
+import sys
 import time
 import types
 import warnings
+import weakref
 
 import numpy as np
 import pytest
@@ -888,6 +894,45 @@ def test_static_arguments_that_compare_equal_get_their_own_plan():
     assert h.traces == 1
 
 
+def test_static_dict_keys_and_set_items_are_keyed_by_identity_or_exact_value():
+    """Issue 22.4 inside containers: dict keys were kept by value and set items by
+    equality, so keys whose __eq__ says True, 0.0 vs -0.0 and 1 vs True shared a plan."""
+
+    class Eq:
+        def __init__(self, k):
+            self.k = k
+
+        def __eq__(self, other):
+            return True
+
+        def __hash__(self):
+            return 0
+
+    x = np.array([1.0, 3.0])
+    f = compile(lambda x, d: sum(x * k.k for k in d))
+    assert f(x, {Eq(2.0): 0}).data.tolist() == [2.0, 6.0]
+    assert f(x, {Eq(5.0): 0}).data.tolist() == [5.0, 15.0]
+    with np.errstate(divide="ignore"):
+        g = compile(lambda x, fs: 1.0 / (x * next(iter(fs))))
+        assert g(x, frozenset({0.0})).data.tolist() == [math.inf] * 2
+        assert g(x, frozenset({-0.0})).data.tolist() == [-math.inf] * 2
+        z = compile(lambda x, d: 1.0 / (x * next(iter(d))))
+        assert z(x, {0.0: 1}).data.tolist() == [math.inf] * 2
+        assert z(x, {-0.0: 1}).data.tolist() == [-math.inf] * 2
+    t = compile(lambda x, d: x * (2.0 if type(next(iter(d))) is bool else 3.0))
+    assert t(x, {1: 0}).data.tolist() == [3.0, 9.0]
+    assert t(x, {True: 0}).data.tolist() == [2.0, 6.0]
+    box = Eq(2.0)  # an object held as a key is guarded like any other static object
+    assert f(x, {box: 0}).data.tolist() == [2.0, 6.0]
+    f(x, {box: 0})
+    box.k = 7.0
+    assert f(x, {box: 0}).data.tolist() == [7.0, 21.0]
+    same = compile(lambda x, d: x * d[("a", 1)])  # immutable keys still share a plan
+    same(x, {("a", 1): 2.0})
+    same(x, {("a", 1): 3.0})
+    assert same.traces == 1
+
+
 def test_enable_grad_inside_under_an_outer_no_grad_requires_grad_as_eagerly():
     """Issue 22.6: eagerly, a result made under enable_grad() requires grad even when the
     caller is under no_grad; the compiled one did not, and backward then failed."""
@@ -1011,7 +1056,159 @@ class Computed:
 COMPUTED = Computed()
 
 
+ZERO = 0.0
+ZEROS = {"z": 0.0}
+
+
+class ZeroCfg:
+    z = 0.0
+
+
+def _zero_cell():
+    z = 0.0
+
+    def fn(x):
+        return 1.0 / (x * z)
+
+    def change():
+        nonlocal z
+        z = -0.0
+
+    return fn, change
+
+
+IMPORTED = types.ModuleType("imported_for_compile_tests")  # imported inside a function
+IMPORTED.scale = 2.0
+sys.modules[IMPORTED.__name__] = IMPORTED
+HELD = [types.ModuleType("held_for_compile_tests")]
+HELD[0].scale = 2.0
+HOLDER = types.SimpleNamespace(mod=types.ModuleType("attr_for_compile_tests"))
+HOLDER.mod.scale = 2.0
+GG = 2.0
+
+
+def _imported_inside(x):
+    import imported_for_compile_tests as m
+
+    return x * m.scale
+
+
+def _module_in_cell():
+    mod = types.ModuleType("cell_for_compile_tests")
+    mod.scale = 2.0
+    return (lambda x: x * mod.scale), (lambda: setattr(mod, "scale", 5.0))
+
+
+DEQUE = collections.deque([2.0])
+ARRAY = array.array("d", [2.0])
+PROXIED = {"k": 2.0}
+PROXY = types.MappingProxyType(PROXIED)
+GETK = PROXIED.get  # a bound builtin method: what it reads is its __self__
+
+
+class Meta(type):
+    mt = 2.0
+
+
+class WithMeta(metaclass=Meta):
+    pass
+
+
+def _own_attribute(x):
+    return x * _own_attribute.scale
+
+
+_own_attribute.scale = 2.0
+
+
+class Plain:
+    scale = 2.0
+
+    def __init__(self):
+        self.k = 2.0
+
+
+class Other:
+    scale = 5.0
+
+
+PLAIN_A, PLAIN_B = Plain(), Plain()
+
+
+CONTEXT = contextvars.ContextVar("context_for_compile_tests", default=2.0)
+
+
+class Target:
+    k = 2.0
+
+
+TARGET_A = Target()
+REFERRED = weakref.ref(TARGET_A)
+os.environ["AUTOGRAD_LITE_COMPILE_TEST_SCALE"] = "2"
+
+
+OBJECTS = np.empty(1, dtype=object)
+OBJECTS[0] = types.SimpleNamespace(k=2.0)
+BY_NAME = types.ModuleType("by_name_for_compile_tests")
+BY_NAME.scale = 2.0
+sys.modules[BY_NAME.__name__] = BY_NAME
+
+
+INDEXED = np.array([2.0])
+
+
 HOLES = {
+    "captured array indexed with numpy": (
+        lambda x: x * INDEXED[0],  # a numpy number computed while tracing
+        lambda: INDEXED.__setitem__(0, 5.0),
+    ),
+    "object ndarray item replaced": (
+        lambda x: x * OBJECTS[0].k,
+        lambda: OBJECTS.__setitem__(0, types.SimpleNamespace(k=5.0)),
+    ),
+    "sys.modules[name]": (
+        lambda x: x * sys.modules["by_name_for_compile_tests"].scale,
+        lambda: setattr(BY_NAME, "scale", 5.0),
+    ),
+    "ContextVar": (lambda x: x * CONTEXT.get(), lambda: CONTEXT.set(5.0)),
+    "weakref target changed": (lambda x: x * REFERRED().k, lambda: setattr(TARGET_A, "k", 7.0)),
+    "os.environ": (
+        lambda x: x * float(os.environ["AUTOGRAD_LITE_COMPILE_TEST_SCALE"]),
+        lambda: os.environ.__setitem__("AUTOGRAD_LITE_COMPILE_TEST_SCALE", "5"),
+    ),
+    "global deque": (lambda x: x * DEQUE[0], lambda: DEQUE.__setitem__(0, 5.0)),
+    "global array.array": (lambda x: x * ARRAY[0], lambda: ARRAY.__setitem__(0, 5.0)),
+    "mappingproxy": (lambda x: x * PROXY["k"], lambda: PROXIED.update(k=5.0)),
+    "bound dict.get": (lambda x: x * GETK("k"), lambda: PROXIED.update(k=7.0)),
+    "metaclass attribute": (lambda x: x * WithMeta.mt, lambda: setattr(Meta, "mt", 5.0)),
+    "a function's own attribute": (
+        _own_attribute,
+        lambda: setattr(_own_attribute, "scale", 5.0),
+    ),
+    "obj.__dict__ replaced": (
+        lambda x: x * PLAIN_A.k,
+        lambda: setattr(PLAIN_A, "__dict__", {"k": 5.0}),
+    ),
+    "obj.__class__ reassigned": (
+        lambda x: x * PLAIN_B.scale,
+        lambda: setattr(PLAIN_B, "__class__", Other),
+    ),
+    "module imported inside": (_imported_inside, lambda: setattr(IMPORTED, "scale", 5.0)),
+    "module in a list": (lambda x: x * HELD[0].scale, lambda: setattr(HELD[0], "scale", 5.0)),
+    "module as an attribute": (
+        lambda x: x * HOLDER.mod.scale,
+        lambda: setattr(HOLDER.mod, "scale", 5.0),
+    ),
+    "module in a cell": _module_in_cell(),
+    "globals()[name]": (lambda x: x * globals()["GG"], lambda: globals().update(GG=5.0)),
+    # -0.0 == 0.0, yet 1/x gives -inf for one and +inf for the other
+    "global 0.0 to -0.0": (lambda x: 1.0 / (x * ZERO), lambda: globals().update(ZERO=-0.0)),
+    "dict value 0.0 to -0.0": (lambda x: 1.0 / (x * ZEROS["z"]), lambda: ZEROS.update(z=-0.0)),
+    "class attribute 0.0 to -0.0": (
+        lambda x: 1.0 / (x * ZeroCfg.z),
+        lambda: setattr(ZeroCfg, "z", -0.0),
+    ),
+    "cell 0.0 to -0.0": _zero_cell(),
     "read by a property": (lambda x: x * COMPUTED.scale, lambda: SCALE.update(k=5.0)),
     "read by __getattr__": (lambda x: x * COMPUTED.k, lambda: SCALE.update(k=7.0)),
     # name: (function of x, change)
@@ -1038,6 +1235,7 @@ def _swapped(d):
 
 
 @pytest.mark.parametrize("hole", sorted(HOLES))
+@np.errstate(divide="ignore")  # the -0.0 holes divide by zero (to tell -inf from inf)
 def test_a_change_after_the_first_call_is_seen(hole):
     """Issue 22.2: each of these changes was never seen (the plan kept the old value)."""
     fn, change = HOLES[hole]
@@ -1046,8 +1244,58 @@ def test_a_change_after_the_first_call_is_seen(hole):
     np.testing.assert_array_equal(f(x).data, fn(Value(x)).data)
     change()
     want = fn(Value(x)).data
-    np.testing.assert_array_equal(f(x).data, want)
+    got = f(x).data
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
     assert f.traces == 2
+
+
+def test_a_module_imported_inside_for_the_first_time_is_guarded(tmp_path, monkeypatch):
+    """Issue 22.2: a module first imported inside the traced call (not in sys.modules when
+    the guards were set up) had its attributes unguarded."""
+    (tmp_path / "first_import_for_compile_tests.py").write_text("scale = 2.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "first_import_for_compile_tests", raising=False)
+
+    def fn(x):
+        import first_import_for_compile_tests as m
+
+        return x * m.scale
+
+    f = compile(fn)
+    x = np.array([1.0, 3.0])
+    f(x)
+    f(x)
+    sys.modules["first_import_for_compile_tests"].scale = 5.0
+    np.testing.assert_array_equal(f(x).data, [5.0, 15.0])
+    static = compile(lambda x, m: x * m.scale)  # a module as a static argument
+    mod = sys.modules["first_import_for_compile_tests"]
+    static(x, mod)
+    static(x, mod)
+    mod.scale = 7.0
+    np.testing.assert_array_equal(static(x, mod).data, [7.0, 21.0])
+
+
+def test_an_iterator_read_inside_is_guarded_by_its_position():
+    """Issue 22.5: a schedule iterator read inside (next(it)) gave its first value at every
+    call; its position (the items left) is guarded, so each call sees the next value."""
+    it = iter([1.0, 1.0, 0.5, 0.25])
+    f = compile(lambda x: x * next(it))
+    assert [f(np.ones(1)).data[0] for _ in range(4)] == [1.0, 1.0, 0.5, 0.25]
+
+
+def test_a_layer_replaced_in_a_deque_is_seen():
+    """Issue 22.3: a deque was not walked, so a layer replaced in it kept the old one."""
+    layers = collections.deque([nn.Linear(2, 1, rng=0)])
+    f = compile(lambda x: layers[0](x).sum())
+    x = np.ones((3, 2))
+    f(x)
+    f(x)
+    layers[0] = nn.Linear(2, 1, rng=1)
+    out = f(x)
+    assert out.data == layers[0](ag.Value(x)).sum().data
+    out.backward()
+    assert layers[0].weight.grad is not None
 
 
 def test_more_reachable_objects_than_the_budget_is_refused_not_unguarded():
@@ -1087,9 +1335,49 @@ def test_randomness_from_sources_not_seen_is_refused_on_the_second_call(source):
     f(np.ones(2))
     with pytest.raises(
         CompileError,
-        match=r"not deterministic: traced again on its second call.*test_compile\.py:\d+",
+        match=r"traced again on its second call.*test_compile\.py:\d+",
     ):
         f(np.ones(2))
+
+
+def test_a_plan_found_for_another_guard_state_is_rechecked_too():
+    """Issue 22.5: a plan replayed through the per-guard-state path skipped the first-replay
+    check, so default_rng() inside gave the same draw on calls 0, 2, 4 without a word."""
+    mode = [1.0]
+    f = compile(lambda x: x * np.random.default_rng().normal(size=2) * mode[0])
+    f(np.ones(2))
+    mode[0] = 2.0
+    f(np.ones(2))  # another guard state: its own trace
+    mode[0] = 1.0
+    with pytest.raises(CompileError, match=r"traced again on its second call"):
+        f(np.ones(2))  # the first plan's first replay
+
+
+def test_a_random_number_returned_as_it_is_is_refused_on_the_second_call():
+    """Issue 22.5: a constant output (no Value) was frozen; the recheck compares it too."""
+    f = compile(lambda x: (x * 2.0, float(np.random.default_rng().random())))
+    f(np.ones(2))
+    with pytest.raises(CompileError, match=r"it returned .* where it had returned"):
+        f(np.ones(2))
+    g = compile(lambda x: (x * 2.0, 3.0, "label"))  # a constant that stays is fine
+    assert [g(np.ones(2))[1:] for _ in range(3)] == [(3.0, "label")] * 3
+
+
+def test_an_unguarded_change_before_the_second_call_names_both_causes(tmp_path):
+    """Issue 22.5: a value changed where compile does not guard it was refused as
+    "randomness or a clock" only; the message says both possible causes."""
+    box = types.SimpleNamespace(env={"k": "2"})
+    f = compile(lambda x: x * float(box.env["k"]))
+    f(np.ones(2))
+    box.env = {"k": "5"}  # guarded: a retrace, no refusal
+    np.testing.assert_array_equal(f(np.ones(2)).data, [5.0, 5.0])
+    path = tmp_path / "scale.txt"
+    path.write_text("2")
+    h = compile(lambda x: x * float(path.read_text()))
+    h(np.ones(2))
+    path.write_text("5")  # a file: not guarded
+    with pytest.raises(CompileError, match=r"(?s)changed between the calls.*randomness or a clock"):
+        h(np.ones(2))
 
 
 def test_the_second_call_check_keeps_generators_and_live_constants():
