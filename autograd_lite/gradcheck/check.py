@@ -299,8 +299,9 @@ def _backward_owner(e: BaseException | None) -> str:
         tb = exc.__traceback__
         while tb is not None:
             op = getattr(tb.tb_frame.f_locals.get("node"), "_op", None)
-            if tb.tb_frame.f_code.co_name == "_run_backward" and getattr(op, "name", None):
-                return f"{op.name!r} (declared with defop)"
+            name = getattr(op, "name", None)
+            if tb.tb_frame.f_code.co_name == "_run_backward" and name:
+                return f"{name!r} (declared with defop)"
             tb = tb.tb_next
     return "a Function"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -41,7 +41,9 @@ def at_element(run: Run, t: Target, k: int, step: float) -> tuple[np.ndarray, fl
             return run.values(), moved - d
         finally:
             v.data = d
-    flat = d.reshape(-1)  # a view: d is our contiguous float64 copy
+    # Value.data is a float or an ndarray, and type() ruled the float out (mypy does not
+    # narrow the other branch of a type() test)
+    flat = cast(np.ndarray, d).reshape(-1)  # a view: d is our contiguous float64 copy
     original = flat[k]
     flat[k] = original + step
     try:
@@ -66,7 +68,7 @@ def _at_many(run: Run, t: Target, ks: list[int], step: float) -> tuple[np.ndarra
     d = t.value.data
     if type(d) is float:
         return at_element(run, t, 0, step)
-    flat = d.reshape(-1)
+    flat = cast(np.ndarray, d).reshape(-1)  # an ndarray, as in at_element
     original = flat[ks].copy()
     flat[ks] = original + step
     try:
@@ -109,7 +111,7 @@ def look_closer(
     phi: Callable[[float], tuple[np.ndarray, float]],
     f0: np.ndarray,
     a: np.ndarray,
-    rows: Sequence[int],
+    rows: Sequence[int] | np.ndarray,
     scale: float,
     opts: Options,
 ) -> dict[int, tuple]:

@@ -154,6 +154,7 @@ def _check_node(
 ) -> list[NodeCheck]:
     """The node's VJP for each input that needs a gradient, against its own forward."""
     op = node._op
+    assert op is not None, "_nodes() leaves the leaves out: every node here was made by an op"
     pos = position[id(node)]
     name = node.op or type(op).__name__
     site = _site(node)
@@ -184,7 +185,7 @@ def _check_node(
     g = cotangent(rng, recorded.shape)
     g_flat = g.reshape(-1)
     seed: Any = float(g) if type(node.data) is float else g.astype(node.dtype)
-    vjp = getattr(op, "vjp", None) or op._vjp  # the protocol's name; _vjp before the split
+    vjp = op.vjp
     counter.backward += 1
     try:
         grads = list(vjp(node, seed, False))
@@ -244,28 +245,28 @@ def _compare_node(
         ds[i] = float(base + delta) if is_float else base + delta
         return float(g @ forward(ds).reshape(-1))
 
+    # (where, phi, the VJP's value, the scale of the input's entries)
+    probes: list[tuple[str, Callable[[float], tuple[np.ndarray, float]], float, float]] = []
     if check.mode == "full":
-        probes = []
         for k in range(x.size):
 
-            def phi(s: float, k: int = k) -> tuple[np.ndarray, float]:
+            def phi_k(s: float, k: int = k) -> tuple[np.ndarray, float]:
                 delta = np.zeros(base.shape)
                 step = float((base.flat[k] + s) - base.flat[k])
                 delta.flat[k] = step
                 return np.array([moved(delta)]), step
 
             where = f"d(v.out) / d in{i}{fmt_index(unravel(k, x.shape))}"
-            probes.append((where, phi, float(a.flat[k]), abs(float(base.flat[k]))))
+            probes.append((where, phi_k, float(a.flat[k]), abs(float(base.flat[k]))))
     else:
-        probes = []
         scale = float(np.max(np.abs(base), initial=0.0))
         for p in range(FAST_MODE_PROJECTIONS):
             u = random_unit(rng, base.shape)
 
-            def phi(s: float, u: np.ndarray = u) -> tuple[np.ndarray, float]:
+            def phi_u(s: float, u: np.ndarray = u) -> tuple[np.ndarray, float]:
                 return np.array([moved(s * u)]), s
 
-            probes.append((f"projection {p}: v.J.u", phi, float(np.sum(a * u)), scale))
+            probes.append((f"projection {p}: v.J.u", phi_u, float(np.sum(a * u)), scale))
     worst = []
     for where, phi, a_k, scale in probes:
         h = opts.eps * max(1.0, scale) if check.mode == "directional" else opts.eps

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 
@@ -124,7 +124,7 @@ def full_check(
     """Every entry of ``t``'s Jacobian; mismatches are examined for noise and kinks."""
     numerical, noise = central_differences(run, t, opts)
     connected = analytical is not None
-    a = analytical if connected else np.zeros_like(numerical)
+    a = analytical if analytical is not None else np.zeros_like(numerical)
     if not connected and not np.any(numerical):
         return _unused(t, opts, order, numerical.size)
     with np.errstate(all="ignore"):
@@ -138,12 +138,16 @@ def full_check(
         data = np.ravel(t.value.data)
         severity = nan_as_inf(np.where(bad, rel, -1.0)).max(axis=0)
         confirmed = 0
-        for k in np.argsort(-severity, kind="stable"):
+        for k in map(int, np.argsort(-severity, kind="stable")):
             if not bad[:, k].any() or confirmed >= _CONFIRM_LIMIT:
                 break
             rows = np.nonzero(bad[:, k])[0]
+
+            def phi(s: float, k: int = k) -> tuple[np.ndarray, float]:
+                return at_element(run, t, k, s)
+
             found = look_closer(
-                lambda s, k=k: at_element(run, t, k, s),
+                phi,
                 f0,
                 a[:, k],
                 rows,
@@ -299,7 +303,7 @@ def fast_checks(
     per input each); an input whose projections disagree gets its full Jacobian checked."""
     rng = np.random.default_rng(opts.seed)
     wrt = [t.value for t in targets]
-    stats = [{"proj": [], "connected": False} for _ in targets]
+    stats: list[_Stats] = [{"proj": [], "connected": False} for _ in targets]
     n_proj = min(FAST_MODE_MAX_PROJECTIONS, max(FAST_MODE_PROJECTIONS, 24 // len(targets)))
     for p in range(n_proj):
         v = cotangent(rng, (f0.size,))
@@ -376,6 +380,14 @@ def fast_checks(
             )
         checks.append(check)
     return checks
+
+
+class _Stats(TypedDict):
+    """One target's fast-mode record: its projections and whether backprop reached it."""
+
+    proj: list[tuple[int, float, float]]  # (projection, analytical, numerical)
+    connected: bool
+    bars: NotRequired[list[float]]  # the noise bar of each projection
 
 
 def _detection(t: Target, bars: list[float], n_proj: int) -> str:
