@@ -46,6 +46,16 @@ class Instr:
         "raw_exact",
     )
 
+    # filled by the builder right after construction (see ``build.Builder.build``);
+    # annotations without values, so ``__slots__`` still holds them
+    op: Op
+    slots: tuple[int | None, ...]  # an input's slot, or None for a constant
+    consts: tuple[Any, ...]  # the constant where ``slots`` has None
+    params: tuple[Any, ...]
+    out: int
+    site: Site | None
+    needs: tuple[bool, ...]  # set only when ``fclass`` is not None
+
     def __init__(self) -> None:
         self.ctx: int | None = None  # slot of a Function's Context
         self.fclass: type[Function] | None = None
