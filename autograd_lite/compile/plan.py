@@ -63,6 +63,12 @@ class Instr:
         self.scalar = False
         self.raw_exact = True  # the forward returned a float or an ndarray (no normalize)
 
+    def slot(self, i: int) -> int:
+        """The slot of input ``i``, which the caller knows is a traced Value, not a constant."""
+        s = self.slots[i]
+        assert s is not None, f"input {i} of {self.op.name!r} is a constant, not a slot"
+        return s
+
     def args(self, vals: list) -> list:
         return [c if s is None else vals[s] for s, c in zip(self.slots, self.consts)]
 
@@ -188,7 +194,8 @@ class Plan:
     ) -> list:
         """Gradients of the inputs from output ``k``'s seed ``g``, with each op's ``vjp``
         called on stand-in nodes exactly as the engine's backward walk calls it."""
-        grads: dict[int, Any] = {self.out_slots[k]: g}
+        # keyed by slot; None collects what a rule returns for a constant input (dropped)
+        grads: dict[int | None, Any] = {self.out_slots[k]: g}
         for b in self.back[k] or ():
             g = grads.pop(b.slot, None)
             if g is None:
