@@ -609,6 +609,7 @@ class Codegen:
                 edge = p.edges.get((b.slot, i))
                 spec = self.reduction(edge, kinds[s], t, f"{b.slot}_{i}")
                 if mode == "tensor":  # the kinds are known: no checks
+                    assert edge is not None  # vjp_mode "tensor" checked every needed edge
                     if spec is not None:
                         lines.append(f"{pad}{t} = {spec[2]}")
                         if ".sum(" in spec[2]:

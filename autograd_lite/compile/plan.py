@@ -146,7 +146,9 @@ class Plan:
         self.back: list[list[Back] | None] = []
         self.random = False
         self.scan: Scan | None = None
-        self.op: Op | None = None
+        # the plan's own op, made by ``Compiled._trace`` right after the build and before
+        # the plan is ever called: typed Op so the per-call ``record`` needs no narrowing
+        self.op: Op = None  # type: ignore[assignment]
         self._code: Callable = _no_code
         self.buffer_kinds: list[tuple] = []
         self.pool: list[tuple] = []  # buffer sets no live call uses
@@ -174,6 +176,7 @@ class Plan:
             args = ins.args(vals)
             if ins.fclass is not None:
                 out, ctx = run_function(ins.fclass, ins.needs, args)
+                assert ins.ctx is not None  # the builder gives a Context slot with fclass
                 vals[ins.ctx] = ctx
             else:
                 try:
@@ -249,7 +252,9 @@ class Plan:
             if type(d) is float:
                 if sig[0] != "float":
                     return None
-            elif type(d) is not sig[0] or d.shape != sig[1] or d.dtype != sig[2]:
+            # mypy does not narrow on ``type(d) is float`` (a subclass could pass); the
+            # exact check is kept (this runs on every call) and d is an ndarray here
+            elif type(d) is not sig[0] or d.shape != sig[1] or d.dtype != sig[2]:  # type: ignore[union-attr]
                 return None
             if v.requires_grad is not sig[-1]:
                 return None
