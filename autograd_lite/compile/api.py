@@ -205,7 +205,7 @@ class CompiledFunction:
             return  # and the check waits for the next call
         error = raised or tracer.error
         if error is not None:
-            where = f"it raised {type(error).__name__}: {str(error).splitlines()[0]}"
+            where: str | None = f"it raised {type(error).__name__}: {str(error).splitlines()[0]}"
         else:
             where = _first_difference(plan, tracer.tape) or _other_outputs(plan, result)
         del result
@@ -520,7 +520,7 @@ def _live_data(plan: Plan) -> list | None:
         if type(d) is float:
             if sig[0] != "float":
                 return None
-        elif type(d) is not sig[0] or d.shape != sig[1] or d.dtype != sig[2]:
+        elif type(d) is not sig[0] or d.shape != sig[1] or d.dtype != sig[2]:  # type: ignore[union-attr]  # an ndarray: no narrowing on type(d) is
             return None
         if v.requires_grad is not sig[-1]:
             return None

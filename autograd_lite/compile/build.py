@@ -37,7 +37,7 @@ def walk_params(x: Any) -> Iterator[Any]:
             yield item
 
 
-def _bases(a: np.ndarray) -> Iterator[int]:
+def _bases(a: np.ndarray | None) -> Iterator[int]:
     while a is not None:
         yield id(a)
         a = a.base if isinstance(a.base, np.ndarray) else None
@@ -194,6 +194,7 @@ class Builder:
                 if slot < p.n_inputs:
                     continue
                 ins = instr_of[slot]
+                assert n._inputs is not None  # n was made by a traced op: it has inputs
                 needed = tuple(
                     isinstance(x, Value) and bool(REQUIRES_GRAD.__get__(x)) for x in n._inputs
                 )

@@ -19,7 +19,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -185,7 +185,7 @@ class Codegen:
                     for i, s in enumerate(ins.slots)
                     if s is not None and uses[s] == 1 and template.count("{" + str(i) + "}") == 1
                 )
-        read = set(p.out_slots)
+        read: set[int | None] = set(p.out_slots)  # None (a constant input) is harmless
         for steps in p.back:
             for b in steps or ():
                 ins = b.instr
@@ -197,6 +197,7 @@ class Codegen:
                     continue
                 for i in needed:
                     t = templates[i]
+                    assert t is not None  # all(templates[i] for i in needed) above
                     read.update(s for j, s in enumerate(ins.slots) if "{" + str(j) + "}" in t)
                     if "{4}" in t:
                         read.add(b.slot)
@@ -232,19 +233,19 @@ class Codegen:
         if not ins.raw_exact or not isinstance(out, tuple) or not out[0]:
             return None  # a 0-d result is a numpy scalar made a 0-d array: left generic
         if op in UNARY or op is prim.SIGMOID or op is prim.RELU:
-            return "unary" if array(0) and kinds[ins.slots[0]] == out else None
+            return "unary" if array(0) and kinds[ins.slot(0)] == out else None
         if op in BINARY:
             return "binary" if operand(0) and operand(1) else None
         n = 3 if op is prim.LINEAR else 2
         if not all(array(i) for i in range(n)):
             return None
-        (xs, xd), (ws, wd) = kinds[ins.slots[0]], kinds[ins.slots[1]]
+        (xs, xd), (ws, wd) = kinds[ins.slot(0)], kinds[ins.slot(1)]
         if len(xs) != 2 or len(ws) != 2 or (xs[0], ws[1]) != out[0]:
             return None
         if np.result_type(xd, wd) != out[1]:
             return None
         if op is prim.LINEAR:
-            bs, bd = kinds[ins.slots[2]]
+            bs, bd = kinds[ins.slot(2)]
             if np.result_type(out[1], bd) != out[1] or np.broadcast_shapes(out[0], bs) != out[0]:
                 return None  # x @ w + b in place would cast or broadcast differently
         return "matmul"
@@ -272,7 +273,7 @@ class Codegen:
     def backward_reads(self) -> set[int]:
         """The forward values some backward step reads (they must stay as computed)."""
         p = self.plan
-        read = set(p.out_slots)
+        read: set[int | None] = set(p.out_slots)  # None (a constant input): discarded below
         for steps in p.back:
             for b in steps or ():
                 ins = b.instr
@@ -300,8 +301,8 @@ class Codegen:
                         for i in needed:
                             if i < 2:
                                 read.add(ins.slots[1 - i])
-                read.discard(None)  # type: ignore[arg-type]
-        return read
+                read.discard(None)
+        return cast("set[int]", read)  # None was just discarded
 
     def plan_buffers(self) -> None:
         """Give each tensor template's result a buffer of the call's buffer set, or the
@@ -357,7 +358,7 @@ class Codegen:
         op = ins.op
         if kind == "mse":
             p = self.plan
-            (ps, pd), (ts, td) = p.slot_kind[ins.slots[0]], p.slot_kind[ins.slots[1]]
+            (ps, pd), (ts, td) = p.slot_kind[ins.slot(0)], p.slot_kind[ins.slot(1)]
             dkind = (np.broadcast_shapes(ps, ts), np.result_type(pd, td))
             size = self.bind(f"K{ins.out}", int(np.prod(dkind[0])))
             who = self.bind(f"N{ins.out}", op.name)
@@ -426,7 +427,7 @@ class Codegen:
             mask = "" if fresh else f", {self.new_buffer((node_kind[0], np.dtype(bool)))}"
             lines.append(f"{pad}{t} = _np_multiply({g}, _np_greater({args[0]}, 0{mask}){dest})")
         elif op is prim.MSE:  # g * (sign * 2 / size) * (p - t)
-            (ps, _), (ts, _) = p.slot_kind[ins.slots[0]], p.slot_kind[ins.slots[1]]
+            (ps, _), (ts, _) = p.slot_kind[ins.slot(0)], p.slot_kind[ins.slot(1)]
             size = int(np.prod(np.broadcast_shapes(ps, ts)))
             c = literal((1.0 if i == 0 else -1.0) * 2.0 / max(size, 1))
             if c is None:
@@ -436,7 +437,7 @@ class Codegen:
         elif i == 0:  # matmul, linear: d/dx = g @ w.T
             lines.append(f"{pad}{t} = _np_matmul({g}, {args[1]}.T{dest})")
         else:  # d/dw = x.T @ g, or for one row the outer product x.T * g (as the rule does)
-            rows = p.slot_kind[ins.slots[0]][0][0]
+            rows = p.slot_kind[ins.slot(0)][0][0]
             f = "_np_multiply" if rows == 1 else "_np_matmul"
             lines.append(f"{pad}{t} = {f}({args[0]}.T, {g}{dest})")
         return False
@@ -570,7 +571,7 @@ class Codegen:
                 fields = _tfields(args, params, gname, f"v{b.slot}")
                 templates = self.vjp_templates(ins) or ()
                 for i in needed:
-                    terms.setdefault(ins.slots[i], []).append(
+                    terms.setdefault(ins.slot(i), []).append(
                         "(" + (templates[i] or "").format(*fields) + ")"
                     )
                 continue
@@ -581,7 +582,7 @@ class Codegen:
                 if gname in shared or any(s in self.buf for s in ins.slots if s is not None):
                     shared.add(f"T{b.slot}")
             for i in needed:
-                s = ins.slots[i]
+                s = ins.slot(i)  # b.needed[i]: input i is a traced Value
                 t = f"t{b.slot}_{i}"
                 if mode == "tensor":
                     fresh = s < p.n_inputs or p.random
@@ -608,6 +609,7 @@ class Codegen:
                 edge = p.edges.get((b.slot, i))
                 spec = self.reduction(edge, kinds[s], t, f"{b.slot}_{i}")
                 if mode == "tensor":  # the kinds are known: no checks
+                    assert edge is not None  # vjp_mode "tensor" checked every needed edge
                     if spec is not None:
                         lines.append(f"{pad}{t} = {spec[2]}")
                         if ".sum(" in spec[2]:

@@ -21,7 +21,7 @@ import types
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -277,7 +277,7 @@ class Scan:
         for snap in self.snapshots:
             c = snap[0]
             keys = snap[1]
-            now = tuple(c.values()) if keys is not None else tuple(c)
+            now: Any = tuple(c.values()) if keys is not None else tuple(c)  # reused below
             old = snap[2]
             if len(now) != len(old) or not all(map(operator.is_, now, old)):
                 if keys is not None and tuple(c) != keys:
@@ -395,7 +395,7 @@ def short(x: Any) -> str:
 
 def rng_state(g: Any) -> Any:
     if isinstance(g, np.random.RandomState):
-        s = g.get_state()
+        s = cast(tuple, g.get_state())  # legacy form (the default): MT19937's tuple
         return (bytes(s[1].data), s[2], s[3], s[4])
     return repr(g.bit_generator.state)
 
@@ -421,7 +421,8 @@ def key_of(x: Any, dyn: list) -> Any:
     if isinstance(x, Value):
         dyn.append(x)
         d = x.data
-        return ("V", x.requires_grad, None if type(d) is float else (d.shape, d.dtype))
+        # not narrowed by mypy from ``type(d) is float``; d is an ndarray in the else branch
+        return ("V", x.requires_grad, None if type(d) is float else (d.shape, d.dtype))  # type: ignore[union-attr]
     if t is list or t is tuple:
         return (t, tuple([key_of(i, dyn) for i in x]))
     if t is dict:

@@ -46,12 +46,28 @@ class Instr:
         "raw_exact",
     )
 
+    # filled by the builder right after construction (see ``build.Builder.build``);
+    # annotations without values, so ``__slots__`` still holds them
+    op: Op
+    slots: tuple[int | None, ...]  # an input's slot, or None for a constant
+    consts: tuple[Any, ...]  # the constant where ``slots`` has None
+    params: tuple[Any, ...]
+    out: int
+    site: Site | None
+    needs: tuple[bool, ...]  # set only when ``fclass`` is not None
+
     def __init__(self) -> None:
         self.ctx: int | None = None  # slot of a Function's Context
         self.fclass: type[Function] | None = None
         self.random = False
         self.scalar = False
         self.raw_exact = True  # the forward returned a float or an ndarray (no normalize)
+
+    def slot(self, i: int) -> int:
+        """The slot of input ``i``, which the caller knows is a traced Value, not a constant."""
+        s = self.slots[i]
+        assert s is not None, f"input {i} of {self.op.name!r} is a constant, not a slot"
+        return s
 
     def args(self, vals: list) -> list:
         return [c if s is None else vals[s] for s, c in zip(self.slots, self.consts)]
@@ -130,7 +146,9 @@ class Plan:
         self.back: list[list[Back] | None] = []
         self.random = False
         self.scan: Scan | None = None
-        self.op: Op | None = None
+        # the plan's own op, made by ``Compiled._trace`` right after the build and before
+        # the plan is ever called: typed Op so the per-call ``record`` needs no narrowing
+        self.op: Op = None  # type: ignore[assignment]
         self._code: Callable = _no_code
         self.buffer_kinds: list[tuple] = []
         self.pool: list[tuple] = []  # buffer sets no live call uses
@@ -158,6 +176,7 @@ class Plan:
             args = ins.args(vals)
             if ins.fclass is not None:
                 out, ctx = run_function(ins.fclass, ins.needs, args)
+                assert ins.ctx is not None  # the builder gives a Context slot with fclass
                 vals[ins.ctx] = ctx
             else:
                 try:
@@ -178,7 +197,8 @@ class Plan:
     ) -> list:
         """Gradients of the inputs from output ``k``'s seed ``g``, with each op's ``vjp``
         called on stand-in nodes exactly as the engine's backward walk calls it."""
-        grads: dict[int, Any] = {self.out_slots[k]: g}
+        # keyed by slot; None collects what a rule returns for a constant input (dropped)
+        grads: dict[int | None, Any] = {self.out_slots[k]: g}
         for b in self.back[k] or ():
             g = grads.pop(b.slot, None)
             if g is None:
@@ -232,7 +252,9 @@ class Plan:
             if type(d) is float:
                 if sig[0] != "float":
                     return None
-            elif type(d) is not sig[0] or d.shape != sig[1] or d.dtype != sig[2]:
+            # mypy does not narrow on ``type(d) is float`` (a subclass could pass); the
+            # exact check is kept (this runs on every call) and d is an ndarray here
+            elif type(d) is not sig[0] or d.shape != sig[1] or d.dtype != sig[2]:  # type: ignore[union-attr]
                 return None
             if v.requires_grad is not sig[-1]:
                 return None

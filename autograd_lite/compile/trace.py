@@ -11,6 +11,7 @@ unless the engine itself reads (:data:`~autograd_lite.compile.frames.ENGINE`). T
 from __future__ import annotations
 
 import sys
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -204,7 +205,7 @@ class Tracer:
             if isinstance(x, Value) and type(x) not in _UNTRACED:
                 self.swap(x)
         codes = LIBRARY_CODE
-        f = sys._getframe(2)
+        f: types.FrameType | None = sys._getframe(2)
         while f is not None:
             code = f.f_code
             lib = codes.get(code)
