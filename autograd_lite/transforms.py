@@ -423,6 +423,7 @@ def jacobian(
         raise ValueError(f"jacobian: mode must be 'reverse' or 'forward', got {mode!r}")
     items, many = _tuple(inputs)
     cg = create_graph
+    many_out = False  # set again by both branches below (the forward one once at least)
     if mode == "reverse":
         xs = _leaves(items, cg, "jacobian")
         with enable_grad():

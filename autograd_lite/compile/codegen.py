@@ -459,7 +459,9 @@ class Codegen:
         if type(op.vjps) is not tuple:  # variadic
             f = self.bind(f"V{b.slot}", op.vjps)
             return {i: f"{f}({i}, {call_args})" for i in needed}
-        return {i: f"{self.bind(f'V{b.slot}_{i}', op.vjps[i])}({call_args})" for i in needed}
+        # op.vjps is a tuple here (checked above); pyright does not narrow on `type(x) is not`
+        rules: tuple[Callable, ...] = op.vjps  # pyright: ignore[reportAssignmentType]
+        return {i: f"{self.bind(f'V{b.slot}_{i}', rules[i])}({call_args})" for i in needed}
 
     # ------------------------------------------------------------------- forward
     def forward(self, lines: list[str]) -> None:

@@ -111,6 +111,8 @@ class Run:
     the plan when the call's result is dropped."""
 
     __slots__ = ("plan", "saved", "slow", "buffers")
+    # the suspended generator (fast path), the list of values (slow path), or None once dropped
+    saved: Any
 
     def __init__(self, plan: Plan, saved: Any, slow: bool, buffers: tuple | None = None) -> None:
         self.plan, self.saved, self.slow, self.buffers = plan, saved, slow, buffers
@@ -277,7 +279,9 @@ class Plan:
                 if grads is not None:
                     return grads
             if self.random:  # nothing computed in place: the values are still in the frame
-                frame = gen.gi_frame.f_locals
+                # the generator is suspended (its send above yielded None, or it was never
+                # resumed), so gi_frame is not None
+                frame = gen.gi_frame.f_locals  # pyright: ignore[reportOptionalMemberAccess]
                 vals = [frame.get(f"v{s}") for s in range(self.n_slots)]
             else:  # a rule raised, or anomaly mode: compute the values again, one by one
                 vals = self.forward_interp(list(datas))

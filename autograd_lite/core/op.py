@@ -62,7 +62,9 @@ class Op:
         self.label = label or name
         self.commutative = commutative
         self.joint = joint
-        self.nin = len(vjps) if type(vjps) is tuple else None  # None: any number
+        # None: any number. vjps is a tuple when len() runs; pyright does not narrow the
+        # Callable member of the union on `type(vjps) is tuple`
+        self.nin = len(vjps) if type(vjps) is tuple else None  # pyright: ignore[reportArgumentType]
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"

@@ -399,6 +399,7 @@ def _detection(t: Target, bars: list[float], n_proj: int) -> str:
     largest bar used.
     """
     lo, hi = 0.0, 10.0
+    q = hi  # set again by every step below
     for _ in range(60):  # erf(q / sqrt 2)^P = 0.01, by bisection
         q = (lo + hi) / 2
         lo, hi = (q, hi) if math.erf(q / math.sqrt(2)) ** n_proj < 0.01 else (lo, q)

@@ -12,7 +12,7 @@ passes.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -41,21 +41,23 @@ class Target:
         return self.value.size
 
 
+NamedParams = Callable[[], Iterable[tuple[str, Any]]]  # a module's named_parameters
+
+
 def named_params(params: Any, fn: Any) -> list[tuple[str, Value]]:
     """``params`` as (name, Value) pairs; by default ``fn.named_parameters()`` if it has one."""
     if params is None:
-        named = getattr(fn, "named_parameters", None)
+        named: NamedParams | None = getattr(fn, "named_parameters", None)
         return list(named()) if callable(named) else []
     named = getattr(params, "named_parameters", None)
+    pairs: list[tuple[str, Any]]
     if callable(named):
         pairs = list(named())
     elif isinstance(params, Mapping):
         pairs = [(str(k), p) for k, p in params.items()]
     else:
         seq = [params] if isinstance(params, Value) else list(params)
-        pairs = [
-            (p.name if getattr(p, "name", None) else f"params[{i}]", p) for i, p in enumerate(seq)
-        ]
+        pairs = [(getattr(p, "name", None) or f"params[{i}]", p) for i, p in enumerate(seq)]
     for name, p in pairs:
         if not isinstance(p, Value):
             raise TypeError(f"params: {name} is a {type(p).__name__}, not a Value")
@@ -275,7 +277,7 @@ def _reachable_names(fn: Any, modules: list[Any] | None = None) -> dict[int, str
         if isinstance(obj, Value):
             names.setdefault(id(obj), obj.name or var)
             return
-        named = getattr(obj, "named_parameters", None)
+        named: NamedParams | None = getattr(obj, "named_parameters", None)
         if callable(named) and not isinstance(obj, type):
             try:
                 pairs = list(named())

@@ -80,7 +80,7 @@ def load_digits() -> tuple[np.ndarray, np.ndarray]:
             "(pip install 'autograd-lite[examples]' once published), "
             "or pip install scikit-learn"
         ) from None
-    d = sk_load_digits()
+    d: Any = sk_load_digits()  # a Bunch (sklearn is untyped; pyright infers Bunch | tuple)
     return d.data / 16.0, d.target.astype(np.int64)
 
 

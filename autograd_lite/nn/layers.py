@@ -34,15 +34,16 @@ class _Cast(Function):
     name = "cast"
 
     @staticmethod
-    def forward(ctx: Any, x: Any, dtype: np.dtype) -> np.ndarray:
+    def forward(ctx: Any, *inputs: Any) -> np.ndarray:  # inputs: (x, dtype)
+        x, dtype = inputs
         ctx.source = np.asarray(x).dtype
         return np.asarray(x, dtype=dtype)
 
     @staticmethod
-    def backward(ctx: Any, g: Any) -> tuple[Any, None]:
-        if isinstance(g, Value):  # create_graph: stay differentiable
-            return _Cast.apply(g, ctx.source), None
-        return np.asarray(g, dtype=ctx.source), None
+    def backward(ctx: Any, grad: Any) -> tuple[Any, None]:
+        if isinstance(grad, Value):  # create_graph: stay differentiable
+            return _Cast.apply(grad, ctx.source), None
+        return np.asarray(grad, dtype=ctx.source), None
 
 
 def cast(x: Value, dtype: Any) -> Value:

@@ -120,7 +120,7 @@ class Module:
     def named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         """This module and every submodule below it, each once, with dotted names."""
         seen: set[int] = set()
-        stack = [(prefix, self)]
+        stack: list[tuple[str, Module]] = [(prefix, self)]
         while stack:
             name, m = stack.pop()
             if id(m) in seen:

@@ -37,7 +37,7 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         name = type(self).__name__
-        if hasattr(params, "named_parameters") and callable(params.named_parameters):
+        if callable(getattr(params, "named_parameters", None)):
             raise TypeError(f"{name}: got a Module; pass model.parameters()")
         if isinstance(params, (str, bytes)) or not (
             isinstance(params, Value) or hasattr(params, "__iter__")

@@ -292,8 +292,6 @@ def load(
                 state[key] = _read_member(archive, info, where, budget, max_bytes)
             except (OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError) as e:
                 raise ValueError(f"load: {path} is damaged (reading {name!r}: {e})") from None
-            except NotImplementedError as e:  # e.g. an unsupported compression method
-                raise ValueError(f"load: {path}: cannot read {name!r} ({e})") from None
     return state
 
 

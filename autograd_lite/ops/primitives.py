@@ -300,7 +300,7 @@ def _count(shp: tuple[int, ...], axis: Axis) -> int:
 
 
 def _mean_forward(x: Any, axis: Axis, keepdims: bool) -> Any:
-    if type(x) is float and axis is None:
+    if axis is None and type(x) is float:  # this order leaves x Any (not float) below
         return x
     count = _count(x.shape, axis)
     acc = np.float32 if x.dtype == np.float16 else None  # as numpy's and PyTorch's mean

@@ -57,7 +57,7 @@ class GraphvizNotFoundError(graphviz.ExecutableNotFound):
         RuntimeError.__init__(self, message)
 
 
-def _friendly(e: graphviz.ExecutableNotFound) -> GraphvizNotFoundError:
+def _friendly(e: graphviz.exceptions.ExecutableNotFound) -> GraphvizNotFoundError:
     if isinstance(e, GraphvizNotFoundError):
         return e
     msg = str(e)

@@ -301,7 +301,9 @@ def draw_graph(
             port = ""
         g.body.append(f"\t{a2} -> {b2}{port}\n")
     if color is not None:
-        with g.subgraph(name="cluster_scale") as sc:
+        # subgraph(name=...) without graph= returns a context manager; graphviz's annotation
+        # says Optional for both uses
+        with g.subgraph(name="cluster_scale") as sc:  # pyright: ignore[reportOptionalContextManager]
             sc.attr(label="colour scale", style="rounded", color="#9ca3af", fontsize="11")
             sc.node("scale", coloring.scale_label(color, reference), shape="plain")
     if legend:
@@ -436,7 +438,8 @@ def _flow_note(color: str, reference: float, counts: Counter[str]) -> str:
 
 
 def _add_legend(g: graphviz.Digraph) -> None:
-    with g.subgraph(name="cluster_legend") as lg:
+    # a context manager without graph= (graphviz annotates both uses Optional)
+    with g.subgraph(name="cluster_legend") as lg:  # pyright: ignore[reportOptionalContextManager]
         lg.attr(label="legend", style="rounded", color="#9ca3af", fontsize="11")
         samples = [
             ("input", "input (leaf)"),
@@ -455,7 +458,7 @@ def _add_legend(g: graphviz.Digraph) -> None:
                 lg.edge(prev, f"legend{i}", style="invis")
             prev = f"legend{i}"
         lg.node("legend_bad", "NaN / inf", **dict(STYLE["intermediate"], **NONFINITE))
-        lg.edge(prev, "legend_bad", style="invis")
+        lg.edge(f"legend{len(samples) - 1}", "legend_bad", style="invis")
 
 
 def to_dot(root: Value | Sequence[Value], **options: Any) -> str:

@@ -11,6 +11,7 @@ calls nested deeper than ``k`` as one box each (shapes, parameter count).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import graphviz  # type: ignore[import-untyped]  # graphviz ships no types (no py.typed)
@@ -24,7 +25,7 @@ from autograd_lite.viz.walk import Walk
 
 def _module_paths(names: Any) -> dict[int, str]:
     """{id(module): dotted path} from ``names=model`` (a model with ``named_modules()``)."""
-    named = getattr(names, "named_modules", None)
+    named: Callable[[], Iterable[tuple[Any, Any]]] | None = getattr(names, "named_modules", None)
     if not callable(named):
         return {}
     paths: dict[int, str] = {}
@@ -42,7 +43,7 @@ def _shape_text(v: Any) -> str:
 
 
 def _param_count(module: Any) -> int | None:
-    params = getattr(module, "parameters", None)
+    params: Callable[[], Iterable[Any]] | None = getattr(module, "parameters", None)
     if not callable(params):
         return None
     try:

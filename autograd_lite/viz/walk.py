@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from autograd_lite.core.modes import is_finite as _finite
@@ -25,9 +25,10 @@ def resolve_names(names: Any) -> tuple[dict[Value, str], set[Value]]:
     """``names`` as {Value: name}, and the Values that are a module's parameters."""
     if names is None:
         return {}, set()
-    is_module = hasattr(names, "named_parameters") and callable(names.named_parameters)
-    if is_module:
-        pairs: Iterable[Any] = names.named_parameters()
+    named: Callable[[], Iterable[Any]] | None = getattr(names, "named_parameters", None)
+    is_module = callable(named)
+    if callable(named):
+        pairs: Iterable[Any] = named()
     elif isinstance(names, Mapping):
         pairs = names.items()
     elif isinstance(names, Iterable) and not isinstance(names, (str, bytes)):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -145,6 +146,18 @@ def test_mypy_finds_no_error_in_the_package() -> None:
     assert "source files" in run.stdout, run.stdout + run.stderr  # it ran and checked
     errors = [line for line in run.stdout.splitlines() if ": error:" in line]
     assert errors == [] and run.returncode == 0, "\n".join(errors)
+
+
+def test_pyright_finds_no_error_in_the_package() -> None:
+    """``pyright autograd_lite nn`` (issue 20), from the checkout's root, as CI runs it."""
+    pyright = shutil.which("pyright")
+    if pyright is None:
+        pytest.skip("pyright is not installed")
+    run = subprocess.run(
+        [pyright, "autograd_lite", "nn"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    # the summary line itself: "0 errors" alone would also be found in "30 errors"
+    assert re.search(r"(?m)^0 errors, ", run.stdout), run.stdout + run.stderr
 
 
 def test_pyright_finds_no_error_in_a_user_script(project: pathlib.Path) -> None:
