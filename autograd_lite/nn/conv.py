@@ -44,6 +44,22 @@ def _ints(value: Any, nd: int, who: str, what: str, low: int = 1) -> tuple[int, 
     return F._ints(value, nd, who, what, low)
 
 
+def _weight_and_bias(
+    shape: tuple[int, ...], fan_in: int, out: int, bias: bool, rng: Any, dtype: Any, who: str
+) -> tuple[Parameter, Parameter | None]:
+    """PyTorch's default init: the weight of ``shape`` and, with ``bias``, a bias of ``out``
+    channels, both uniform in +-1/sqrt(fan_in)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{who}: dtype must be a floating type, got {dtype}")
+    rng = _init.as_rng(rng)
+    make = _init.linear_default
+    weight = Parameter(make(shape, fan_in=fan_in, rng=rng, dtype=dtype))
+    if not bias:
+        return weight, None
+    return weight, Parameter(make((out,), fan_in=fan_in, rng=rng, dtype=dtype))
+
+
 class _ConvNd(Module):
     """The shared body of Conv1d and Conv2d (``nd`` spatial axes)."""
 
@@ -75,18 +91,10 @@ class _ConvNd(Module):
         self.padding = (
             padding if isinstance(padding, str) else _ints(padding, self.nd, who, "padding", 0)
         )
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"{who}: dtype must be a floating type, got {dtype}")
-        rng = _init.as_rng(rng)
-        fan_in = self.in_channels * math.prod(self.kernel_size)
         shape = (self.out_channels, self.in_channels, *self.kernel_size)
-        make = _init.linear_default
-        self.weight = Parameter(make(shape, fan_in=fan_in, rng=rng, dtype=dtype))
-        self.bias = (
-            Parameter(make((self.out_channels,), fan_in=fan_in, rng=rng, dtype=dtype))
-            if bias
-            else None
+        fan_in = self.in_channels * math.prod(self.kernel_size)
+        self.weight, self.bias = _weight_and_bias(
+            shape, fan_in, self.out_channels, bias, rng, dtype, who
         )
 
     def forward(self, x: Any) -> Value:
@@ -232,18 +240,10 @@ class ConvTranspose2d(Module):
                 f"{who}: output_padding {self.output_padding} must be smaller than the stride "
                 f"{self.stride} or the dilation {self.dilation}"
             )
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"{who}: dtype must be a floating type, got {dtype}")
-        rng = _init.as_rng(rng)
-        fan_in = self.out_channels * math.prod(self.kernel_size)
         shape = (self.in_channels, self.out_channels, *self.kernel_size)
-        make = _init.linear_default
-        self.weight = Parameter(make(shape, fan_in=fan_in, rng=rng, dtype=dtype))
-        self.bias = (
-            Parameter(make((self.out_channels,), fan_in=fan_in, rng=rng, dtype=dtype))
-            if bias
-            else None
+        fan_in = self.out_channels * math.prod(self.kernel_size)
+        self.weight, self.bias = _weight_and_bias(
+            shape, fan_in, self.out_channels, bias, rng, dtype, who
         )
 
     def forward(self, x: Any) -> Value:
