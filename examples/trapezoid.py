@@ -5,9 +5,9 @@ hidden layers, tanh output) by plain full-batch gradient descent, and needs 250,
 to reach a test RMSE of 0.065; it promises mini-batches and Adam as the fix. Here is the
 same network trained with ``nn.optim.Adam`` on mini-batches of 32: a far lower RMSE in
 0.2% of the epochs. ``--compare`` also trains it the post's way (full batch, plain SGD)
-for the same number of epochs, to show the difference. ``--compile`` runs each step's
-loss through ``ag.compile`` (one trace per batch size, then replays; the same numbers) and
-prints the wall time. Predictions are plotted as a PNG.
+for the same number of epochs, to show the difference. ``--compile`` runs each whole
+step (loss, backward, update) through ``ag.compile`` (one trace per batch size, then
+replays; the same numbers) and prints the wall time. Predictions are plotted as a PNG.
 
     python examples/trapezoid.py [--epochs 500] [--compare] [--compile] [--quick]
 """
@@ -47,7 +47,7 @@ def train(
     epochs: int, adam: bool = True, seed: int = 0, n_train: int = 400, compile: bool = False
 ) -> tuple[nn.Module, list]:
     """Adam on mini-batches of 32, or (``adam=False``) the post's full-batch gradient descent;
-    ``compile``: the loss of each step through ``ag.compile``."""
+    ``compile``: each whole step (loss, backward, update) through ``ag.compile``."""
     x, y = nn.datasets.trapezoid(n_train, rng=seed)
     x_test, y_test = nn.datasets.trapezoid(200, rng=seed + 1)
     model = make_network(seed)
@@ -58,17 +58,18 @@ def train(
         opt, batch_size = nn.optim.SGD(model.parameters(), lr=1e-1), n_train
     rng = np.random.default_rng(seed)
 
-    def loss_fn(xb: np.ndarray, yb: np.ndarray) -> ag.Value:
-        return nn.mse_loss(model(xb), yb)
+    def train_step(xb: np.ndarray, yb: np.ndarray) -> ag.Value:
+        opt.zero_grad()
+        loss = nn.mse_loss(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
 
-    step_loss = ag.compile(loss_fn) if compile else loss_fn
+    step = ag.compile(train_step) if compile else train_step
     curve = []
     for epoch in progress(range(epochs), "adam" if adam else "plain GD", total=epochs):
         for xb, yb in nn.data.batches(x, y, batch_size, rng=rng):
-            loss = step_loss(xb, yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            step(xb, yb)
         if (epoch + 1) % max(1, epochs // 10) == 0:
             curve.append((epoch + 1, rmse(model, x_test, y_test)))
             log(f"epoch {epoch + 1}/{epochs}: test RMSE {curve[-1][1]:.4f}")
@@ -132,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", default="out", help="folder for the plot ('' for none)")
     parser.add_argument("--quick", action="store_true", help="150 epochs")
     parser.add_argument(
-        "--compile", action="store_true", help="compile each step's loss with ag.compile"
+        "--compile", action="store_true", help="compile each whole training step with ag.compile"
     )
     args = parser.parse_args(argv)
     run(150 if args.quick else args.epochs, args.compare, args.seed, args.out or None, args.compile)

@@ -16,7 +16,7 @@ drawings work as with eager code.
 Never a silently wrong answer: anything a replay could not reproduce is refused while
 tracing with a :class:`CompileError` that names the user's line — ``bool()``,
 ``float()``, ``.item()``, comparisons, reading ``.data``/``.grad``/``.numpy()`` of a
-traced Value, ``backward()`` inside the function, randomness drawn from numpy's or
+traced Value, ``grad()`` inside the function, randomness drawn from numpy's or
 Python's global generator (or from a Generator reachable from the function) outside an
 op, keeping a reference to a traced Value, ops whose replay differs from the trace,
 a second trace (on the first replay) whose ops or constants differ from the first
@@ -24,6 +24,12 @@ a second trace (on the first replay) whose ops or constants differ from the firs
 Everything the function can reach is guarded (see :class:`~autograd_lite.compile.guards.Scan`):
 change it and the next call traces again (with a warning past ``max_retraces``); at most
 ``max_plans`` plans are kept, the least recently used dropped first.
+
+A function that calls ``loss.backward()`` is a **whole training step**: the forward is a
+plan as above, and the library calls around it (``zero_grad``, ``opt.step()``, clipping,
+schedules, marked by :func:`autograd_lite.core.modes.replayed`) and the updates written by
+hand (``p.data -= lr * p.grad``) are replayed in order after the engine's backward of the
+loss's node (see ``step``).
 
 No user text ever reaches ``exec``: the generated code is made of fixed templates,
 generated variable names and numeric literals (``repr`` of finite floats, checked);
@@ -42,10 +48,12 @@ The modules, by job (each one's docstring says more):
 - ``build``: a trace turned into a plan, and checked to be replayable.
 - ``templates``: the op table's scalar and numpy templates generated code is made of.
 - ``codegen``: a plan as straight-line Python, from the templates.
+- ``recheck``: where a second trace differs from a plan (on the first replay).
+- ``step``: a whole training step: its replayed calls and updates around the plan.
 
 What it may import: autograd_lite's value, modes, op, backward and function modules, the
 primitives and functional; never viz or cli (viz imports this package). Inside it:
-frames <- trace <- guards <- plan <- build, codegen (<- templates) <- api; ``guards``
+frames <- trace <- guards <- plan <- build, codegen (<- templates) <- recheck <- step <- api; ``guards``
 names :class:`CompiledFunction` by a late import, as ``api`` imports it.
 """
 

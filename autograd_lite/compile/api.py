@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from autograd_lite.compile import step as whole_step
 from autograd_lite.compile.build import (
     Builder,
     flatten_outputs,
@@ -31,7 +32,7 @@ from autograd_lite.compile.build import (
     walk_params,
 )
 from autograd_lite.compile.codegen import Codegen
-from autograd_lite.compile.frames import CompileError, Site, describe_site, is_library
+from autograd_lite.compile.frames import CompileError, describe_site
 from autograd_lite.compile.guards import (
     MAX_SCAN,
     SCALARS,
@@ -42,12 +43,11 @@ from autograd_lite.compile.guards import (
     key_of,
     rebuild,
     rng_state,
-    same_float,
-    short,
     static_objects,
 )
 from autograd_lite.compile.plan import Plan, Run
-from autograd_lite.compile.trace import Entry, Tracer
+from autograd_lite.compile.recheck import first_difference, other_outputs, watch
+from autograd_lite.compile.trace import Tracer
 from autograd_lite.core.modes import open_blocks, state
 from autograd_lite.core.op import defop, record
 from autograd_lite.core.value import Value, leaf
@@ -179,7 +179,7 @@ class CompiledFunction:
         }
         saved = [(g, _get_rng(g)) for g in gens.values()]
         globals_before = (np.random.get_state(), random.getstate())
-        tracer = Tracer()
+        tracer = Tracer(plan.step.trace if plan.step is not None else None)
         prev = state.tracer
         state.tracer = tracer
         open_blocks.traces += 1
@@ -207,7 +207,15 @@ class CompiledFunction:
         if error is not None:
             where: str | None = f"it raised {type(error).__name__}: {str(error).splitlines()[0]}"
         else:
-            where = _first_difference(plan, tracer.tape) or _other_outputs(plan, result)
+            where = (
+                first_difference(plan, tracer.tape[: tracer.step.backward_at])
+                or (
+                    whole_step.difference(plan, plan.step, tracer, wrappers)
+                    if plan.step is not None
+                    else None
+                )
+                or other_outputs(plan, result)
+            )
         del result
         if where is not None:
             plan.rechecked = False
@@ -228,6 +236,16 @@ class CompiledFunction:
             *[x if isinstance(x, Value) else d for x, d in zip(dyn, datas)],
             *plan.externals,
         )
+        if plan.step is not None:  # a whole training step
+            nodes = whole_step.run(
+                plan,
+                plan.step,
+                dyn,
+                datas,
+                lambda outs, run, datas: whole_step.forward_nodes(plan, outs, run, inputs, datas),
+            )
+            plan.calls += 1
+            return self._assemble(plan, nodes, inputs, datas)
         outs, run = plan.run_forward(datas)
         plan.calls += 1
         if plan.single and not plan.grad_inside:  # one Value returned, as most losses do
@@ -245,17 +263,19 @@ class CompiledFunction:
         return self._result_nodes(plan, outs, run, inputs, datas)
 
     def _result_nodes(self, plan: Plan, outs: list, run: Run, inputs: tuple, datas: list) -> Any:
-        op = plan.op
-        nodes = [
-            record(out, op, inputs, track, (run, k), datas)
-            for k, (out, track) in enumerate(zip(outs, plan.out_track))
-        ]
+        return self._assemble(
+            plan, whole_step.forward_nodes(plan, list(outs), run, inputs, datas), inputs, datas
+        )
+
+    def _assemble(self, plan: Plan, nodes: list, inputs: tuple, datas: list) -> Any:
         leaves = []
         for kind, x in plan.outdef[1]:
             if kind == "n":
                 leaves.append(nodes[x])
             elif kind == "c":
                 leaves.append(x)
+            elif kind == "h":  # what a replayed call returned (clip_grad_norm_'s norm)
+                leaves.append(x.result)
             else:
                 obj = inputs[x]
                 leaves.append(obj if isinstance(obj, Value) else leaf(datas[x], False))
@@ -320,7 +340,7 @@ class CompiledFunction:
         if tracer.error is not None:
             raise tracer.error
         scan.imports()
-        self._check_randomness(before, gens, tracer, lambda: trace(Tracer()))
+        self._check_randomness(before, gens, tracer, lambda: trace(Tracer(tracer.step)))
         call.clear()  # (no reference to a wrapper may remain: see _check_stashed)
         out_leaves: list[Any] = []
         tree = flatten_outputs(result, out_leaves)
@@ -328,7 +348,16 @@ class CompiledFunction:
         plan = Plan(self._name, ", ".join(describe_key_item(k) for k in key[0][1]))
         plan.arg_is_value = arg_is_value
         builder = Builder(plan, tracer, wrappers)
-        leaves = builder.build(out_leaves)
+        whole = tracer.step.backward_at is not None
+        if whole:  # the forward's ops: a plan as usual; the rest, a Step (see step.py)
+            full, tracer.tape = tracer.tape, tracer.tape[: tracer.step.backward_at]
+            leaves = builder.build(whole_step.outputs(tracer.step, full, out_leaves))[1:]
+            builder.restore(tracer.step.snapshot)
+            tracer.tape = full
+        else:
+            leaves = builder.build(out_leaves)
+        if tracer.step.active:
+            plan.step = whole_step.build(plan, tracer, wrappers, leaves, out_leaves)
         _check_stashed(tracer, wrappers, out_leaves)
         builder.validate()
         plan.outdef = (tree, leaves)
@@ -386,7 +415,7 @@ class CompiledFunction:
             return (*global_rng_states(), *[rng_state(g) for g in drawn])
 
         states = (np.random.get_state(), random.getstate(), [g.bit_generator.state for g in drawn])
-        where = _watch(again, snapshot)
+        where = watch(again, snapshot)
         np.random.set_state(states[0])
         random.setstate(states[1])
         for g, st in zip(drawn, states[2]):
@@ -421,92 +450,6 @@ def _set_rng(g: Any, st: Any) -> None:
         g.setstate(st)
 
 
-def _first_difference(plan: Plan, tape: list[Entry]) -> str | None:
-    """Where a second trace's ops or constants differ from the plan's, in words."""
-    for ins, e in zip(plan.instrs, tape):
-        if e.op is not ins.op or len(e.inputs) != len(ins.slots):
-            return (
-                f"it applied {e.op.name!r} at {describe_site(e.site)} where it had "
-                f"applied {ins.op.name!r}"
-            )
-        for s, c, x in zip(ins.slots, ins.consts, e.inputs):
-            if (s is None) == isinstance(x, Value) or (s is None and not _same_const(c, x)):
-                return f"a constant of {e.op.name!r} at {describe_site(e.site)} changed"
-        if not _same_const(ins.params, e.params):
-            return f"a parameter of {e.op.name!r} at {describe_site(e.site)} changed"
-    if len(tape) != len(plan.instrs):
-        return f"it applied {len(tape)} ops where it had applied {len(plan.instrs)}"
-    return None
-
-
-def _other_outputs(plan: Plan, result: Any) -> str | None:
-    """Where a second trace's result differs from the plan's outputs that are no Values
-    (constants returned as they are: a random float returned would be frozen), in words."""
-    leaves: list[Any] = []
-    if flatten_outputs(result, leaves) != plan.outdef[0] or len(leaves) != len(plan.outdef[1]):
-        return "it returned a result of another structure"
-    for (kind, x), now in zip(plan.outdef[1], leaves):
-        if kind == "c" and not _same_const(x, now):
-            return f"it returned {short(now)} where it had returned {short(x)}"
-    return None
-
-
-def _same_const(a: Any, b: Any) -> bool:
-    """Two traces' constants agree: the same object (read live by the plan), or equal
-    values; Generators only by identity (a new one would draw other numbers)."""
-    if a is b:
-        return True
-    t = type(a)
-    if t is not type(b):
-        return False
-    if t is float:
-        return same_float(a, b)
-    if t is np.ndarray:
-        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
-    if t is tuple or t is list:
-        return len(a) == len(b) and all(map(_same_const, a, b))
-    if t is dict:
-        return a.keys() == b.keys() and all(_same_const(a[k], b[k]) for k in a)
-    if isinstance(a, (np.random.Generator, np.random.RandomState, random.Random)):
-        return False
-    if isinstance(a, (*SCALARS, np.generic, np.dtype, slice)):
-        return bool(a == b) or (a != a and b != b)
-    if isinstance(a, types.FunctionType):
-        return a.__code__ is b.__code__
-    return True  # another object of the same type (a Context, a scratch box): its role
-
-
-def _watch(run: Callable[[], Any], snapshot: Callable[[], Any]) -> Site | None:
-    """The user line after which ``snapshot()`` first changes while ``run`` runs (traced
-    line by line: slow, only to name the line in an error)."""
-    found: list[Site | None] = []
-    last = [snapshot()]
-
-    def trace(frame: types.FrameType, event: str, arg: Any) -> Any:
-        module = frame.f_globals.get("__name__") or ""
-        if found or is_library(module) or module.split(".")[0] in ("random", "numpy"):
-            return None
-        if event in ("line", "return"):
-            now = snapshot()
-            if now != last[0]:  # the line this frame ran last (or is returning from) drew
-                line = frame.f_lineno if event == "return" else lines.get(frame, frame.f_lineno)
-                found.append((frame.f_code.co_filename, line, frame.f_code.co_name))
-                return None
-            lines[frame] = frame.f_lineno
-        return trace
-
-    lines: dict[types.FrameType, int] = {}
-    old = sys.gettrace()
-    sys.settrace(trace)
-    try:
-        run()
-    except Exception:  # only the line is wanted: the error is raised after
-        pass
-    finally:
-        sys.settrace(old)
-    return found[0] if found else None
-
-
 def _swap_all(tracer: Tracer, values: list[Value]) -> None:
     for v in values:
         tracer.swap(v)
@@ -536,10 +479,18 @@ def _check_stashed(tracer: Tracer, wrappers: list[Value], outputs: list[Any]) ->
     for e in tape:  # a module call's record on the Value it returned (autograd_lite.core.scope)
         for call in getattr(e.node, "_calls", ()):
             tuples[id(call.inputs)] = call.inputs
+    held = tracer.step.values()  # a whole step's references (each also in this list)
     refs = Counter(
         map(
             id,
-            chain((e.node for e in tape), chain.from_iterable(tuples.values()), outputs, wrappers),
+            chain(
+                (e.node for e in tape),
+                chain.from_iterable(tuples.values()),
+                outputs,
+                wrappers,
+                held,
+                held,
+            ),
         )
     )
     kept = _kept([e.node for e in tape] + wrappers, refs)

@@ -103,6 +103,12 @@ class Builder:
         self.data.append(raw(v))
         return s
 
+    def restore(self, snapshot: dict[int, Any]) -> None:
+        """The live Values' data as the ops read it (a whole step updates it later)."""
+        for slot, v in enumerate([*self.wrappers, *self.plan.externals]):
+            if id(v) in snapshot:
+                self.data[slot] = snapshot[id(v)]
+
     def build(self, outputs: list[Any]) -> list[Any]:
         p, tape = self.plan, self.tracer.tape
         for w in self.wrappers:

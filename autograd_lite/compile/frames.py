@@ -34,6 +34,8 @@ ENGINE = frozenset(
         "autograd_lite.compile.frames",
         "autograd_lite.compile.guards",
         "autograd_lite.compile.plan",
+        "autograd_lite.compile.recheck",
+        "autograd_lite.compile.step",
         "autograd_lite.compile.templates",
         "autograd_lite.compile.trace",
     }

@@ -167,7 +167,12 @@ class Scan:
                 if user:  # obj.__class__ = Other
                     self.attrs.append((obj, "__class__", type(obj)))
                 attrs = getattr(obj, "__dict__", None)
-                if type(attrs) is dict and id(attrs) not in seen:
+                live = getattr(type(obj), "_read_live", None)
+                if live is not None and not user and type(attrs) is dict:
+                    # an optimizer's or a schedule's state, read by its own replayed
+                    # calls at every replay (core.modes.replayed): not guarded
+                    stack.extend((x, root) for k, x in attrs.items() if k not in live)
+                elif type(attrs) is dict and id(attrs) not in seen:
                     seen.add(id(attrs))
                     if user:  # obj.__dict__ = {...} (the library's objects never do it)
                         self.attrs.append((obj, "__dict__", attrs))

@@ -162,6 +162,7 @@ class Plan:
         self.single = False  # the function returns one traced Value, nothing around it
         self.grad_inside = False  # traced under no_grad, an output made under enable_grad
         self.rechecked = False  # traced a second time, on the first replay (api: _recheck)
+        self.step: Any = None  # a whole training step's calls and updates (see step.py)
 
     # -------------------------------------------------------------- interpretive replay
     def forward_interp(

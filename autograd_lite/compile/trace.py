@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
+
+import numpy as np
 
 from autograd_lite.compile.frames import (
     ENGINE,
@@ -27,7 +29,7 @@ from autograd_lite.compile.frames import (
 )
 from autograd_lite.core.modes import state
 from autograd_lite.core.op import Op, defop, record
-from autograd_lite.core.value import Value
+from autograd_lite.core.value import Value, leaf
 
 __all__: list[str] = []  # package-internal
 
@@ -51,35 +53,66 @@ def _refuse(what: str, why: str = HIDDEN, hint: str = _HINT, depth: int = 3) -> 
 
 
 def _get_data(self: Value) -> Any:
-    if state.tracer is not None:
+    tracer = state.tracer
+    if tracer is not None:
         caller = sys._getframe(1).f_globals.get("__name__")
-        if caller not in ENGINE:
+        if caller not in ENGINE and not tracer.step.host_depth:
             if caller == "autograd_lite.core.backward":
                 _refuse(
-                    "backward()/grad() inside a compiled function",
-                    "a plan replays the forward only; gradients are taken from its result",
-                    "Return the loss and call loss.backward() on the compiled function's result",
+                    "grad() inside a compiled function",
+                    "a plan replays ops and loss.backward(), not autograd_lite.grad",
+                    "Call loss.backward() inside, or return the loss and call grad() outside",
                 )
+            found, value = tracer.step.read(tracer, self, "data")
+            if found:
+                return value
             who = "reading .data" if not is_library(caller) else f"{caller} reading .data"
             _refuse(f"{who} of a traced Value")
     return _DATA.__get__(self)
 
 
 def _set_data(self: Value, value: Any) -> None:
-    if state.tracer is not None and sys._getframe(1).f_globals.get("__name__") not in ENGINE:
-        _refuse("assigning .data of a traced Value", "the assignment would happen only once")
+    tracer = state.tracer
+    if (
+        tracer is not None
+        and sys._getframe(1).f_globals.get("__name__") not in ENGINE
+        and not tracer.step.host_depth
+    ):
+        if not tracer.step.write(tracer, self, "data", value):
+            _refuse(
+                "assigning .data of a traced Value",
+                "the assignment would happen only once",
+                "Update parameters after loss.backward() (p.data -= lr * p.grad), with a "
+                "value computed by ops",
+            )
+        return  # written (by the step trace)
     _DATA.__set__(self, value)
 
 
 def _get_grad(self: Value) -> Any:
-    if state.tracer is not None and sys._getframe(1).f_globals.get("__name__") not in ENGINE:
-        _refuse("reading .grad of a traced Value")
+    tracer = state.tracer
+    if (
+        tracer is not None
+        and sys._getframe(1).f_globals.get("__name__") not in ENGINE
+        and not tracer.step.host_depth
+    ):
+        found, value = tracer.step.read(tracer, self, "grad")
+        if found:
+            return value
+        _refuse("reading .grad of a traced Value (before loss.backward(), or of a non-leaf)")
     return _GRAD.__get__(self)
 
 
 def _set_grad(self: Value, value: Any) -> None:
-    if state.tracer is not None and sys._getframe(1).f_globals.get("__name__") not in ENGINE:
-        _refuse("assigning .grad of a traced Value", "the assignment would happen only once")
+    tracer = state.tracer
+    if (
+        tracer is not None
+        and sys._getframe(1).f_globals.get("__name__") not in ENGINE
+        and not tracer.step.host_depth
+    ):
+        if not tracer.step.write(tracer, self, "grad", value):
+            _refuse("assigning .grad of a traced Value", "the assignment would happen only once")
+        return  # written (by the step trace)
     _GRAD.__set__(self, value)
 
 
@@ -88,7 +121,12 @@ def _get_requires_grad(self: Value) -> bool:
 
 
 def _set_requires_grad(self: Value, value: bool) -> None:
-    if state.tracer is not None and sys._getframe(1).f_globals.get("__name__") not in ENGINE:
+    tracer = state.tracer
+    if (
+        tracer is not None
+        and sys._getframe(1).f_globals.get("__name__") not in ENGINE
+        and not tracer.step.host_depth
+    ):
         _refuse(
             "assigning .requires_grad of a traced Value", "the assignment would happen only once"
         )
@@ -97,7 +135,7 @@ def _set_requires_grad(self: Value, value: bool) -> None:
 
 def _refusing(what: str, base: str) -> Callable:
     def method(self: Value, *args: Any) -> Any:
-        if state.tracer is not None:
+        if state.tracer is not None and not state.tracer.step.host_depth:
             _refuse(what)
         return getattr(untraced(type(self)), base)(self, *args)
 
@@ -139,6 +177,7 @@ _TRACED_NAMESPACE: dict[str, Any] = {
     "__int__": lambda self: _refuse("int() of a traced Value"),
     "__index__": lambda self: _refuse("using a traced Value as an integer (index, size, range)"),
     "__array__": lambda self, *a, **k: _refuse("converting a traced Value to a numpy array"),
+    "__setitem__": lambda self, *a: _refuse("item assignment into a traced Value"),
     "detach": _detach,
     "__repr__": _traced_repr,
     "__format__": _traced_format,
@@ -181,12 +220,22 @@ class Entry:
 
 
 class Tracer:
-    """Records each op applied in this thread (called by ``op.record``) and guards Values."""
+    """Records each op applied in this thread (called by ``op.record``) and guards Values;
+    ``step`` records the rest of a whole training step (see :class:`StepTrace`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, first: StepTrace | None = None) -> None:
         self.tape: list[Entry] = []
         self.swapped: list[tuple[Value, type]] = []
         self.error: CompileError | None = None
+        self.step = StepTrace(first)
+
+    def backward(self, root: Value, gradient: Any, create_graph: bool, run: Callable) -> None:
+        """``root.backward()`` inside the function (called by ``core.backward.backward``)."""
+        self.step.backward(self, root, gradient, create_graph, run)
+
+    def host(self, fn: Callable, changes: str, args: tuple, kwargs: dict) -> Any:
+        """A replayed library call (``core.modes.replayed``) inside the function."""
+        return self.step.host(self, fn, changes, args, kwargs)
 
     def swap(self, v: Value) -> None:
         cls = type(v)
@@ -216,3 +265,238 @@ class Tracer:
             f = f.f_back
         site = None if f is None else (f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
         self.tape.append(Entry(v, op, inputs, params, site))
+
+
+# ------------------------------------------------------------------ the whole step
+
+
+class Host:
+    """A replayed library call (an optimizer's step, zero_grad, clipping, a schedule): run
+    while tracing and again, with the same arguments, at every replay."""
+
+    __slots__ = ("fn", "changes", "args", "kwargs", "site", "at", "result")
+
+    def __init__(self, fn: Callable, changes: str, args: tuple, kwargs: dict, site: Site | None):
+        self.fn, self.changes, self.args, self.kwargs, self.site = fn, changes, args, kwargs, site
+        self.at = 0  # the tape's length when it was called
+        self.result: Any = None
+
+    def __call__(self) -> Any:
+        return self.fn(*self.args, **self.kwargs)
+
+
+class Read:
+    """``p.data`` or ``p.grad`` of a leaf read after ``backward()``: a stand-in Value (or
+    None) for what the attribute holds then, read live at every replay."""
+
+    __slots__ = ("value", "target", "attr")
+
+    def __init__(self, value: Value | None, target: Value, attr: str) -> None:
+        self.value, self.target, self.attr = value, target, attr
+
+
+class Write:
+    """``p.data = v`` or ``p.grad = v`` of a leaf: ``value`` a traced Value or a constant
+    (None or a number, for a gradient), written at every replay."""
+
+    __slots__ = ("target", "attr", "value", "site")
+
+    def __init__(self, target: Value, attr: str, value: Any, site: Site | None) -> None:
+        self.target, self.attr, self.value, self.site = target, attr, value, site
+
+
+_CONSTANT_GRADS = (type(None), int, float)
+
+
+class StepTrace:
+    """What a trace of a whole training step records besides ops: where ``backward()`` was
+    called, and after it (or before, for gradients reset), in order, the replayed library
+    calls (:class:`Host`), the reads and the writes of leaves' ``.data``/``.grad``.
+
+    With ``first`` (the trace again on the first replay, or to find a line), nothing is
+    run or written: calls return what they returned the first time, reads stand for the
+    first trace's values, so the function's ops and constants can be compared.
+    """
+
+    def __init__(self, first: StepTrace | None = None) -> None:
+        self.first = first
+        self.host_depth = 0  # inside a replayed call or the engine's backward: no checks
+        self.backward_at: int | None = None  # the tape's length at backward()
+        self.root: Value | None = None
+        self.site: Site | None = None
+        self.events: list[Host | Read | Write] = []  # after backward(), in order
+        self.before: list[Host | Write] = []  # before backward(): replayed before the ops
+        self.current: dict[tuple[int, str], Read | Write] = {}
+        self.snapshot: dict[int, Any] = {}  # inputs' data at backward(), before any update
+        self._reads = 0
+
+    @property
+    def active(self) -> bool:
+        return self.backward_at is not None or bool(self.before)
+
+    def values(self) -> list[Value]:
+        """The Values it refers to (each once per reference it holds)."""
+        got = [] if self.root is None else [self.root]
+        for x in (*self.before, *self.events):
+            if isinstance(x, (Read, Write)):
+                got.append(x.target)
+                if isinstance(x.value, Value):
+                    got.append(x.value)
+        return got
+
+    def backward(
+        self, tracer: Tracer, root: Value, gradient: Any, create_graph: bool, run: Callable
+    ) -> None:
+        if self.backward_at is not None:
+            _refuse(
+                "a second backward() inside a compiled function",
+                "a compiled step takes one backward()",
+                "Sum the losses and call backward() once",
+                depth=4,
+            )
+        if create_graph or gradient is not None:
+            _refuse(
+                "backward(gradient or create_graph) inside a compiled function",
+                "a compiled step takes loss.backward() of a one-element loss",
+                "Call loss.backward() with no arguments, or take higher-order gradients outside",
+                depth=4,
+            )
+        if not any(e.node is root for e in tracer.tape):
+            _refuse(
+                "backward() of a Value not computed inside the compiled function",
+                "only the function's own ops are replayed",
+                "Compute the loss inside the compiled function",
+                depth=4,
+            )
+        self.backward_at = len(tracer.tape)
+        self.root = root
+        self.site = site_of(user_frame(3))
+        if self.first is not None:
+            return
+        produced = {id(e.node) for e in tracer.tape}
+        for e in tracer.tape:
+            for x in e.inputs:
+                if isinstance(x, Value) and id(x) not in produced and id(x) not in self.snapshot:
+                    d = _DATA.__get__(x)
+                    self.snapshot[id(x)] = d.copy() if type(d) is not float else d
+        self.host_depth += 1
+        try:
+            run()
+        finally:
+            self.host_depth -= 1
+
+    def host(self, tracer: Tracer, fn: Callable, changes: str, args: tuple, kwargs: dict) -> Any:
+        if self.host_depth:  # called by another replayed call: part of it
+            return fn(*args, **kwargs)
+        produced = {id(e.node) for e in tracer.tape}
+        args = tuple(_fixed(a, produced, fn) for a in args)
+        kwargs = {k: _fixed(a, produced, fn) for k, a in kwargs.items()}
+        h = Host(fn, changes, args, kwargs, site_of(user_frame(3)))
+        h.at = len(tracer.tape)
+        if self.backward_at is None:
+            if changes == "data" and tracer.tape:
+                _refuse(
+                    f"{fn.__qualname__}() between the ops and loss.backward() of a compiled "
+                    "function",
+                    "the ops read the parameters once, before it",
+                    "Call it after loss.backward() (or before the first op)",
+                    depth=4,
+                )
+            self.before.append(h)
+        else:
+            self.events.append(h)
+            self.current.clear()  # it may change any .data or .grad: read them again
+        if self.first is not None:
+            hosts = [x for x in (*self.first.before, *self.first.events) if isinstance(x, Host)]
+            mine = sum(isinstance(x, Host) for x in (*self.before, *self.events)) - 1
+            h.result = hosts[mine].result if mine < len(hosts) else None
+            return h.result
+        self.host_depth += 1
+        try:
+            h.result = fn(*args, **kwargs)
+        finally:
+            self.host_depth -= 1
+        return h.result
+
+    def read(self, tracer: Tracer, v: Value, attr: str) -> tuple[bool, Any]:
+        """(True, the stand-in) for ``v.data``/``v.grad`` of a leaf after backward()."""
+        if self.backward_at is None or v._op is not None:
+            return False, None
+        now = self.current.get((id(v), attr))
+        if now is not None:
+            return True, now.value
+        if self.first is not None:  # the first trace's value, in the same order
+            reads = [r for r in self.first.events if isinstance(r, Read)]
+            old = reads[self._reads].value if self._reads < len(reads) else None
+            data = None if old is None else _DATA.__get__(old)
+        else:
+            data = _DATA.__get__(v) if attr == "data" else _GRAD.__get__(v)
+        self._reads += 1
+        if data is None:
+            value = None
+        else:
+            # as it is now (a copy: a replayed call may change it in place)
+            data = data.copy() if type(data) is np.ndarray else float(data)
+            value = leaf(data, False)
+            tracer.swap(value)
+        r = Read(value, v, attr)
+        self.events.append(r)
+        self.current[(id(v), attr)] = r
+        return True, value
+
+    def write(self, tracer: Tracer, v: Value, attr: str, value: Any) -> bool:
+        """Record ``v.data = value`` (``v.grad = value``); False where it cannot be replayed."""
+        if v._op is not None:
+            return False
+        traced = isinstance(value, Value) and type(value) in _UNTRACED
+        if self.backward_at is None:  # p.grad = None before the ops: reset first
+            if attr != "grad" or type(value) not in _CONSTANT_GRADS:
+                return False
+            w = Write(v, attr, value, site_of(user_frame(3)))
+            self.before.append(w)
+        else:
+            if traced:
+                made = next((i for i, e in enumerate(tracer.tape) if e.node is value), None)
+                if made is not None and made < self.backward_at:
+                    return False  # a result of the forward: not an update
+            elif attr != "grad" or type(value) not in _CONSTANT_GRADS:
+                return False
+            w = Write(v, attr, value, site_of(user_frame(3)))
+            self.events.append(w)
+            self.current[(id(v), attr)] = w
+        if self.first is None:
+            apply_write(v, attr, _DATA.__get__(value) if traced else value)
+        return True
+
+
+def apply_write(v: Value, attr: str, data: Any) -> None:
+    """``v.data = data`` into its array in place (as ``p.data -= ...`` does) when the
+    shapes agree, else by assignment; ``v.grad = data`` by assignment (its own copy)."""
+    if attr == "data":
+        old = _DATA.__get__(v)
+        if type(old) is np.ndarray and type(data) is np.ndarray and old.shape == data.shape:
+            np.copyto(old, data, casting="same_kind")
+        else:
+            _DATA.__set__(v, data.copy() if type(data) is np.ndarray else data)
+    else:
+        _GRAD.__set__(v, data.copy() if type(data) is np.ndarray else data)
+
+
+def _fixed(a: Any, produced: set[int], fn: Callable) -> Any:
+    """A replayed call's argument, as it will be passed again: an iterator (such as
+    ``model.parameters()``) as the tuple it gave; never a Value the trace computed."""
+    if isinstance(a, Value):
+        if id(a) in produced:
+            _refuse(
+                f"passing a Value computed inside the compiled function to {fn.__qualname__}()",
+                "the call is replayed with the same arguments",
+                "Pass parameters (leaves) only",
+                depth=5,
+            )
+        return a
+    if isinstance(a, Iterator):
+        return tuple(_fixed(x, produced, fn) for x in a)
+    if isinstance(a, (list, tuple)):
+        for x in a:
+            _fixed(x, produced, fn)
+    return a

@@ -282,6 +282,12 @@ def backward(output: Value, gradient: Any = None, create_graph: bool = False) ->
     cycle, as in PyTorch, freed only by the garbage collector; a warning says so).
     Prefer :func:`grad` with ``create_graph=True``, which makes no cycle.
     """
+    tracer = modes.state.tracer
+    if tracer is not None and modes.open_blocks.traces:  # a compiled function's whole step
+        tracer.backward(
+            output, gradient, create_graph, lambda: _run_backward([output], [gradient], False, True)
+        )
+        return
     if create_graph:
         warnings.warn(
             "backward(create_graph=True) makes a reference cycle between each leaf and its "

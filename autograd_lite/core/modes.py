@@ -15,7 +15,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +24,7 @@ __all__ = [
     "creation_site",
     "detect_anomaly",
     "enable_grad",
+    "replayed",
     "is_finite",
     "is_grad_enabled",
     "no_grad",
@@ -74,6 +75,28 @@ thread: the recorder tests the plain attribute ``hooks`` (their sum) once and re
 slower thread-local ``state`` only when one is open (it saves about 5% of recording a
 scalar op)."""
 open_blocks._anomaly = open_blocks._traces = open_blocks._observers = open_blocks.hooks = 0
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def replayed(changes: str) -> Callable[[_F], _F]:
+    """Mark a library call that changes state outside the graph (``changes``: "data" for an
+    optimizer's step, "grad" for zero_grad and clipping, "state" for a schedule): inside a
+    compiled function it is recorded, run, and run again at every replay, reading its
+    state live (see docs/compile.md, "The whole training step")."""
+
+    def mark(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            tracer = state.tracer
+            if tracer is not None and open_blocks.traces:
+                return tracer.host(fn, changes, args, kwargs)
+            return fn(*args, **kwargs)
+
+        return call  # type: ignore[return-value]  # same signature, by functools.wraps
+
+    return mark
 
 
 def is_grad_enabled() -> bool:

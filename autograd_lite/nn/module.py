@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, cast
 
 import numpy as np
 
+from autograd_lite.core.modes import replayed
 from autograd_lite.core.scope import record_call as _record_call
 from autograd_lite.core.scope import tick as _tick
 from autograd_lite.core.value import Parameter, Value
@@ -163,6 +164,7 @@ class Module:
         """The buffers (arrays saved with the state but not trained)."""
         return [b for _, b in self.named_buffers()]
 
+    @replayed("grad")
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget the gradients: every parameter's ``.grad`` becomes None (PyTorch's default;
         the next backward then stores its gradient without adding), or zeros with

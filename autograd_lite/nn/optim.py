@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from autograd_lite.core.modes import replayed
 from autograd_lite.core.value import Value
 from autograd_lite.nn.module import reset_grad
 
@@ -34,6 +35,9 @@ __all__ = [
 
 class Optimizer:
     """Base class: parameter groups, ``zero_grad``, per-parameter state, state dicts."""
+
+    # read live by step() at every replay of a compiled whole step, so not guarded there
+    _read_live = ("state", "param_groups")
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         name = type(self).__name__
@@ -94,6 +98,7 @@ class Optimizer:
                 yield k, p, g
                 k += 1
 
+    @replayed("grad")
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Set every parameter's ``.grad`` to None (PyTorch's default), or to zeros with
         ``set_to_none=False``."""
@@ -101,6 +106,7 @@ class Optimizer:
             for p in g["params"]:
                 reset_grad(p, set_to_none)
 
+    @replayed("data")
     def step(self) -> None:
         """Update every parameter that has a gradient (``.grad`` not None), in place.
 
@@ -451,6 +457,8 @@ class LRScheduler:
     per epoch, after the optimizer's steps.
     """
 
+    _read_live = ("last_epoch", "optimizer")  # as Optimizer's (see there)
+
     def __init__(self, optimizer: Optimizer) -> None:
         if not isinstance(optimizer, Optimizer):
             raise TypeError(
@@ -469,6 +477,7 @@ class LRScheduler:
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):
             g["lr"] = base * self.factor(self.last_epoch)
 
+    @replayed("state")
     def step(self) -> None:
         """Advance one epoch and set each group's lr for it."""
         self.last_epoch += 1

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from autograd_lite.core.modes import replayed
 from autograd_lite.core.value import Value
 from autograd_lite.nn import activations as act
 from autograd_lite.nn.conv import AvgPool2d, Conv1d, Conv2d, Flatten, MaxPool2d
@@ -25,6 +26,7 @@ def _with_grads(params: Iterable[Value] | Value) -> list[Value]:
     return [p for p in params if p.grad is not None]
 
 
+@replayed("grad")
 def clip_grad_norm_(
     params: Iterable[Value] | Value,
     max_norm: float,
@@ -72,6 +74,7 @@ def clip_grad_norm_(
     return total
 
 
+@replayed("grad")
 def clip_grad_value_(params: Iterable[Value] | Value, clip_value: float) -> None:
     """Clamp every gradient element into [-clip_value, clip_value], in place (no rescaling
     of the others, unlike :func:`clip_grad_norm_`)."""

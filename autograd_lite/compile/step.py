@@ -1,0 +1,291 @@
+"""The whole training step compiled: ``loss.backward()``, optimizer steps and parameter
+updates inside a compiled function.
+
+A trace that called ``backward()`` (see :class:`~autograd_lite.compile.trace.StepTrace`)
+becomes a :class:`Step` beside its plan, which replays, in the order it was traced:
+
+1. the replayed library calls and gradient resets made before the first op
+   (``opt.zero_grad()``, ``p.grad = None``);
+2. the plan of the ops before ``backward()``, its results recorded as nodes as usual;
+3. ``backward()`` of the loss's node, by the engine, so gradients accumulate, hooks run and
+   every ``.grad`` is set exactly as eagerly;
+4. after it, in order, each replayed call (``clip_grad_norm_``, ``opt.step()``, a
+   schedule's ``step()``: each reads its state, learning rate included, live) and each
+   :class:`Update`: the ops between two of them on the leaves' ``.data``/``.grad`` read
+   then (``p.data -= lr * p.grad``), a plan of their own whose results are written back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from autograd_lite.compile.build import Builder, walk_params
+from autograd_lite.compile.codegen import Codegen
+from autograd_lite.compile.frames import CompileError, describe_site
+from autograd_lite.compile.plan import Plan
+from autograd_lite.compile.recheck import first_difference, same_const
+from autograd_lite.compile.trace import Host, Read, StepTrace, Tracer, Write, apply_write
+from autograd_lite.core.op import record
+from autograd_lite.core.value import Value
+
+__all__: list[str] = []  # package-internal
+
+
+class Update:
+    """The ops between two replayed calls after ``backward()``, and the writes they feed.
+
+    Its plan's inputs: the call's dynamic arguments, then each read's live value, then live
+    Values; each write takes an output (``"n"``), an input slot (``"i"``) or a constant.
+    """
+
+    __slots__ = ("plan", "reads", "writes", "start", "end")
+
+    def __init__(self, plan: Plan, reads: list[tuple[Read, Any]], start: int, end: int) -> None:
+        self.plan, self.start, self.end = plan, start, end
+        self.reads = reads  # each with its target, or the index of the argument Value it is
+        # (the write, its target or the index of the argument Value it is, kind, x)
+        self.writes: list[tuple[Write, Value | int, str, Any]] = []
+
+    def __call__(self, args: list, dyn: list) -> None:
+        plan = self.plan
+        datas = list(args)
+        for r, target in self.reads:
+            datas.append(_live(plan, r, dyn[target] if type(target) is int else target, len(datas)))
+        for v in plan.externals:
+            datas.append(v.data)
+        outs, _ = plan.run_forward(datas) if plan.instrs else ((), None)
+        for w, target, kind, x in self.writes:
+            value = outs[x] if kind == "n" else datas[x] if kind == "i" else x
+            apply_write(dyn[target] if isinstance(target, int) else target, w.attr, value)
+
+
+class Step:
+    """A plan's whole-step part: what runs before its ops and after its node's backward."""
+
+    __slots__ = ("trace", "before", "after", "wrappers", "reread")
+
+    def __init__(self, trace: StepTrace, wrappers: list[Value]) -> None:
+        self.trace = trace
+        self.wrappers = wrappers  # the trace's stand-ins for the dynamic arguments
+        self.before: list[Host | Write] = list(trace.before)
+        self.after: list[Host | Update] = []
+        # a call before the ops changed the parameters: read them again after it
+        self.reread = any(isinstance(h, Host) and h.changes == "data" for h in self.before)
+
+
+def outputs(step: StepTrace, tape: list, out_leaves: list[Any]) -> list[Any]:
+    """The forward plan's outputs: the loss, then the function's results the forward made
+    or read; a replayed call's result is returned as it is (refused in an op)."""
+    assert step.backward_at is not None and step.root is not None
+    late = {id(e.node): e for e in tape[step.backward_at :]}
+    reads = {id(r.value) for r in step.events if isinstance(r, Read) and r.value is not None}
+    for x in out_leaves:
+        if isinstance(x, Value) and (id(x) in late or id(x) in reads):
+            raise CompileError(
+                "a compiled step returned a value computed after loss.backward() (at "
+                f"{describe_site(late[id(x)].site) if id(x) in late else 'a .data/.grad read'}"
+                "): return the loss or other results of the forward, and read the "
+                "parameters after the call"
+            )
+    return [step.root, *out_leaves]
+
+
+def build(
+    plan: Plan, tracer: Tracer, wrappers: list[Value], leaves: list, out_leaves: list
+) -> Step:
+    """The :class:`Step` of a traced whole step; ``plan`` holds its forward already. A
+    result that is what a replayed call returned becomes ``("h", call)`` in ``leaves``."""
+    trace = tracer.step
+    step = Step(trace, wrappers)
+    hosts = [x for x in (*trace.before, *trace.events) if isinstance(x, Host)]
+    for i, x in enumerate(out_leaves):
+        h = next((h for h in hosts if x is h.result and not isinstance(x, Value)), None)
+        if h is not None and x is not None:
+            leaves[i] = ("h", h)
+    tape = tracer.tape
+    b = trace.backward_at
+    if b is None:  # only calls before the ops (opt.zero_grad() with the loss returned)
+        return step
+    stand_ins = {id(r.value) for r in trace.events if isinstance(r, Read) and r.value is not None}
+    arg_ids = {id(w): i for i, w in enumerate(wrappers)}
+    for h in hosts:
+        for a in walk_params((h.args, h.kwargs)):
+            if isinstance(a, Value) and id(a) in arg_ids:
+                raise CompileError(
+                    f"an argument Value passed to {h.fn.__qualname__}() at "
+                    f"{describe_site(h.site)} inside a compiled step: the call is replayed "
+                    "with the same objects; pass parameters the function can see instead"
+                )
+    start = b
+    reads: list[Read] = []
+    writes: list[Write] = []
+    for item in [*trace.events, None]:
+        if item is None or isinstance(item, Host):
+            end = item.at if item is not None else len(tape)
+            if reads or writes or end > start:
+                step.after.append(_update(plan.name, tape, start, end, reads, writes, wrappers))
+            if item is not None:
+                step.after.append(item)
+                start, reads, writes = end, [], []
+        elif isinstance(item, Read):
+            if item.value is not None:
+                reads.append(item)
+        else:
+            writes.append(item)
+    for u in step.after:
+        if isinstance(u, Update):
+            for e in tape[u.start : u.end]:
+                for x in e.inputs:
+                    ok = (
+                        not isinstance(x, Value)
+                        or id(x) in arg_ids
+                        or any(x is r.value for r, _ in u.reads)
+                        or any(x is e2.node for e2 in tape[u.start : u.end])
+                        or (x._op is None and id(x) not in stand_ins)
+                    )
+                    if not ok:
+                        raise CompileError(
+                            f"op {e.op.name!r} at {describe_site(e.site)}, after "
+                            "loss.backward() in a compiled step, takes a value computed "
+                            "before it or before a replayed call (opt.step(), clipping...): "
+                            "updates may use only .data/.grad read after the last such call, "
+                            "the arguments and constants"
+                        )
+    return step
+
+
+def _update(
+    name: str,
+    tape: list,
+    start: int,
+    end: int,
+    reads: list[Read],
+    writes: list[Write],
+    wrappers: list[Value],
+) -> Update:
+    plan = Plan(f"{name} (update)", "")
+    sub = Tracer()
+    sub.tape = tape[start:end]
+    builder = Builder(plan, sub, [*wrappers, *(r.value for r in reads if r.value is not None)])
+    made = [w.value for w in writes if isinstance(w.value, Value)]
+    plan.n_args = len(wrappers)
+    plan.arg_is_value = [True] * len(wrappers)
+    leaves = builder.build(made)
+    plan.out_track = [False] * len(plan.out_slots)
+    plan.back = [None] * len(plan.out_slots)
+    builder.validate()
+    plan._code = Codegen(plan).generate()
+    index = {id(w): i for i, w in enumerate(wrappers)}
+    u = Update(plan, [(r, index.get(id(r.target), r.target)) for r in reads], start, end)
+    it = iter(leaves)
+    for w in writes:
+        target = index.get(id(w.target), w.target)
+        if isinstance(w.value, Value):
+            kind, x = next(it)
+            if kind not in ("n", "i"):
+                raise CompileError(
+                    f"the update at {describe_site(w.site)} in a compiled step writes a "
+                    "value it cannot replay; compute it with ops after loss.backward()"
+                )
+            u.writes.append((w, target, kind, x))
+        else:
+            u.writes.append((w, target, "c", w.value))
+    return u
+
+
+def _live(plan: Plan, r: Read, target: Value, slot: int) -> Any:
+    """What ``r`` reads of ``target`` now, checked against what it read while tracing."""
+    now = target.data if r.attr == "data" else target.grad
+    kind = plan.slot_kind[slot]
+    if kind == "float":
+        if type(now) is float:
+            return now
+        if isinstance(now, (int, np.integer, np.floating)) and not isinstance(now, bool):
+            return float(now)
+    elif type(now) is np.ndarray and (now.shape, now.dtype) == kind:
+        return now
+    raise CompileError(
+        f"compiled {plan.name}: the {'.data' if r.attr == 'data' else '.grad'} of a leaf read "
+        f"after backward() was {_kind_text(kind)} when traced, now {_now_text(now)}; the step "
+        "cannot be replayed (trace it again by calling the function uncompiled once)"
+    )
+
+
+def _kind_text(kind: Any) -> str:
+    return "a float" if kind == "float" else f"an array of shape {kind[0]} {kind[1]}"
+
+
+def _now_text(x: Any) -> str:
+    if type(x) is np.ndarray:
+        return f"an array of shape {x.shape} {x.dtype}"
+    return "None" if x is None else type(x).__name__
+
+
+def run(
+    plan: Plan, step: Step, dyn: list, datas: list, nodes: Callable[[list, Any, list], list]
+) -> list:
+    """One replay of a whole step; the nodes of the forward's outputs (the loss first)."""
+    for first in step.before:
+        if isinstance(first, Host):
+            first.result = first()
+        else:
+            apply_write(first.target, first.attr, first.value)
+    if step.reread:
+        datas[plan.n_args :] = [v.data for v in plan.externals]
+    outs, run_ = plan.run_forward(datas)
+    made = nodes(list(outs), run_, datas)
+    if step.trace.backward_at is None:
+        return made
+    made[0].backward()
+    args = datas[: plan.n_args]
+    for then in step.after:
+        if isinstance(then, Host):
+            then.result = then()
+        else:
+            then(args, dyn)
+    return made
+
+
+def forward_nodes(plan: Plan, outs: list, run_: Any, inputs: tuple, datas: list) -> list:
+    return [
+        record(out, plan.op, inputs, track, (run_, k), datas)
+        for k, (out, track) in enumerate(zip(outs, plan.out_track))
+    ]
+
+
+def difference(plan: Plan, step: Step, tracer: Tracer, wrappers: list[Value]) -> str | None:
+    """Where a second (dry) trace of a whole step (its arguments: ``wrappers``) differs
+    from the first, in words."""
+    again, first = tracer.step, step.trace
+    ids = [{id(w): i for i, w in enumerate(ws)} for ws in (step.wrappers, wrappers)]
+
+    def other(a: Value, b: Value) -> bool:  # the same leaf, or the same argument
+        return a is not b and (id(a) not in ids[0] or ids[0][id(a)] != ids[1].get(id(b)))
+
+    if again.backward_at != first.backward_at:
+        return "it called backward() after another number of ops"
+    kinds = [type(x) for x in (*first.before, *first.events)]
+    if kinds != [type(x) for x in (*again.before, *again.events)]:
+        return "it made other calls, reads or writes around backward()"
+    for x, y in zip((*first.before, *first.events), (*again.before, *again.events)):
+        if isinstance(x, Host):
+            assert isinstance(y, Host)
+            if x.fn is not y.fn or not same_const(x.args, y.args):
+                return f"it called {y.fn.__qualname__}() at {describe_site(y.site)} otherwise"
+        elif isinstance(x, Write):
+            assert isinstance(y, Write)
+            if other(x.target, y.target) or x.attr != y.attr:
+                return f"it wrote another attribute at {describe_site(y.site)}"
+        elif isinstance(x, Read):
+            assert isinstance(y, Read)
+            if other(x.target, y.target) or x.attr != y.attr:
+                return "it read another attribute after backward()"
+    for u in step.after:
+        if isinstance(u, Update):
+            where = first_difference(u.plan, tracer.tape[u.start : u.end])
+            if where is not None:
+                return where
+    return None

@@ -1,0 +1,398 @@
+"""The whole training step compiled: backward(), optimizers, schedules, clipping and
+hand-written updates inside ``ag.compile``, equal to eager to the bit, step by step."""
+
+from __future__ import annotations
+
+import copy
+import pathlib
+import random
+import time
+
+import numpy as np
+import pytest
+
+import autograd_lite as ag
+from autograd_lite import nn
+from autograd_lite.compile import CompileError
+from autograd_lite.core.value import Value
+
+HERE = pathlib.Path(__file__)
+SOURCE = HERE.read_text().splitlines()
+
+
+def line_of(marker: str) -> str:
+    hits = [i + 1 for i, text in enumerate(SOURCE) if marker in text and "line_of(" not in text]
+    assert len(hits) == 1, marker
+    return f"{HERE}:{hits[0]}"
+
+
+def same(a, b):
+    """Equal to the bit: type, shape, dtype, values (NaN where NaN)."""
+    assert type(a) is type(b), (type(a), type(b))
+    if isinstance(a, np.ndarray):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        assert np.array_equal(a, b, equal_nan=True), np.max(np.abs(a - b))
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            same(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            same(x, y)
+    else:
+        assert a == b or (a != a and b != b), (a, b)
+
+
+def _data(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 5)), rng.integers(0, 3, n)
+
+
+OPTIMIZERS = {
+    "sgd": lambda ps: nn.optim.SGD(ps, lr=0.1),
+    "sgd-momentum-wd": lambda ps: nn.optim.SGD(ps, lr=0.05, momentum=0.9, weight_decay=1e-3),
+    "sgd-nesterov": lambda ps: nn.optim.SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
+    "adam": lambda ps: nn.optim.Adam(ps, lr=0.01),
+    "adamw": lambda ps: nn.optim.AdamW(ps, lr=0.01, weight_decay=0.1),
+    "rmsprop": lambda ps: nn.optim.RMSprop(ps, lr=0.01, momentum=0.5),
+}
+
+
+def _run(base, compiled, make_opt, schedule, clip, steps=12):
+    model = copy.deepcopy(base)
+    opt = make_opt(model.parameters())
+    sched = nn.optim.StepLR(opt, step_size=3, gamma=0.5) if schedule else None
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = nn.cross_entropy(model(x), y)
+        loss.backward()
+        norm = nn.utils.clip_grad_norm_(model.parameters(), 0.3) if clip else None
+        opt.step()
+        if sched is not None:
+            sched.step()
+        return loss, norm
+
+    f = ag.compile(step) if compiled else step
+    x, y = _data()
+    history = []
+    for i in range(steps):
+        loss, norm = f(x[(i % 4) * 16 :][:16], y[(i % 4) * 16 :][:16])
+        history.append(
+            (
+                loss.data,
+                norm,
+                [p.data.copy() for p in model.parameters()],
+                [p.grad.copy() for p in model.parameters()],
+                copy.deepcopy(opt.state_dict()),
+            )
+        )
+    return history, (f.traces if compiled else None)
+
+
+@pytest.mark.parametrize("schedule,clip", [(False, False), (True, True)])
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_a_compiled_step_equals_eager_to_the_bit(name, schedule, clip):
+    base = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+    eager, _ = _run(base, False, OPTIMIZERS[name], schedule, clip)
+    compiled, traces = _run(base, True, OPTIMIZERS[name], schedule, clip)
+    assert traces == 1  # the learning rate and the state are read live: no retrace
+    for e, c in zip(eager, compiled):
+        same(e, c)
+
+
+def test_a_learning_rate_changed_by_hand_is_read_live():
+    model = nn.Linear(5, 3)
+    twin = copy.deepcopy(model)
+    opts = [nn.optim.SGD(m.parameters(), lr=0.1, momentum=0.9) for m in (model, twin)]
+
+    def make(m, opt):
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.cross_entropy(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
+    eager, compiled = make(twin, opts[1]), ag.compile(make(model, opts[0]))
+    x, y = _data(16)
+    for i in range(6):
+        for opt in opts:
+            opt.param_groups[0]["lr"] = 0.1 / (i + 1)
+        same(eager(x, y).data, compiled(x, y).data)
+    assert compiled.traces == 1
+    for p, q in zip(model.parameters(), twin.parameters()):
+        same(p.data, q.data)
+
+
+def _scalar_net(seed=0):
+    r = random.Random(seed)
+    w = [[Value(r.uniform(-1, 1)) for _ in range(3)] for _ in range(4)]
+    v = [Value(r.uniform(-1, 1)) for _ in range(4)]
+    return w, v, [p for row in w for p in row] + v
+
+
+def _micrograd_step(w, v, params):
+    def step(xs, ys, lr):
+        loss = 0.0
+        for x, y in zip(xs, ys):
+            h = [sum((a * b for a, b in zip(row, x)), 0.0).tanh() for row in w]
+            out = sum((a * b for a, b in zip(v, h)), 0.0)
+            loss = loss + (out - y) ** 2
+        for p in params:
+            p.grad = 0.0  # micrograd's idiom
+        loss.backward()
+        for p in params:
+            p.data -= lr * p.grad
+        return loss
+
+    return step
+
+
+def test_a_micrograd_style_step_with_hand_written_updates_equals_eager():
+    xs = [[0.5, -1.0, 2.0], [1.0, 0.3, -0.5], [-0.2, 0.8, 0.1]]
+    ys = [1.0, -1.0, 1.0]
+    runs = []
+    for compiled in (False, True):
+        w, v, params = _scalar_net()
+        step = _micrograd_step(w, v, params)
+        f = ag.compile(step) if compiled else step
+        losses = [f(xs, ys, 0.05 if i < 4 else 0.01).data for i in range(8)]
+        runs.append((losses, [p.data for p in params], [p.grad for p in params]))
+        if compiled:
+            assert f.traces == 1
+            assert type(params[0].data) is float and type(params[0].grad) is float
+    same(runs[0], runs[1])
+
+
+def test_gradients_accumulate_across_compiled_steps_as_eagerly():
+    # no zero_grad: each backward adds into .grad, as eagerly; the update reads the sum
+    runs = []
+    for compiled in (False, True):
+        p = Value(np.array([1.0, -2.0, 0.5]))
+
+        def step(x):
+            loss = ((p * x) ** 2).sum()
+            loss.backward()
+            p.data = p.data - 0.01 * p.grad
+            return loss
+
+        f = ag.compile(step) if compiled else step
+        runs.append(([f(np.array([0.5, 1.0, 2.0]) * i).data for i in range(1, 5)], p.data, p.grad))
+    same(runs[0], runs[1])
+
+
+def test_module_zero_grad_and_a_global_learning_rate():
+    global LR
+    LR = 0.1
+    models = [nn.Linear(4, 2)]
+    models.append(copy.deepcopy(models[0]))
+
+    def make(m):
+        def step(x):
+            m.zero_grad()
+            loss = (m(x) ** 2).mean()
+            loss.backward()
+            for p in m.parameters():
+                p.data -= LR * p.grad
+            return loss
+
+        return step
+
+    eager, compiled = make(models[1]), ag.compile(make(models[0]))
+    x = np.random.default_rng(3).standard_normal((8, 4))
+    for i in range(5):
+        LR = 0.1 / (1 + i // 2)  # a guarded global: a change traces again
+        same(eager(x).data, compiled(x).data)
+    for p, q in zip(models[0].parameters(), models[1].parameters()):
+        same(p.data, q.data)
+        same(p.grad, q.grad)
+    assert compiled.traces == 3
+
+
+def test_dropout_inside_a_compiled_step_draws_as_eagerly():
+    runs = []
+    for compiled in (False, True):
+        model = nn.Sequential(nn.Linear(6, 6), nn.Dropout(0.5, rng=7), nn.Linear(6, 1))
+        if runs:
+            model.load_state_dict(runs[0][2])
+        opt = nn.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = (model(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = ag.compile(step) if compiled else step
+        start = copy.deepcopy(model.state_dict())
+        x = np.random.default_rng(1).standard_normal((5, 6))
+        losses = [f(x).data for _ in range(5)]
+        runs.append((losses, [p.data.copy() for p in model.parameters()], start))
+    same(runs[0][:2], runs[1][:2])
+
+
+# ------------------------------------------------------------------ refusals
+
+
+def _refused(fn, *args, match=None):
+    with pytest.raises(CompileError, match=match) as err:
+        ag.compile(fn)(*args)
+    return str(err.value)
+
+
+def test_a_second_backward_is_refused_with_the_line():
+    p = Value(np.ones(3))
+
+    def f(x):
+        (p * x).sum().backward()
+        (p * x * 2).sum().backward()  # SECOND-BACKWARD
+        return x
+
+    assert line_of("# SECOND-BACKWARD") in _refused(f, np.ones(3), match="second backward")
+
+
+def test_backward_with_create_graph_is_refused_with_the_line():
+    p = Value(np.ones(3))
+
+    def f(x):
+        (p * x).sum().backward(create_graph=True)  # CREATE-GRAPH
+        return x
+
+    assert line_of("# CREATE-GRAPH") in _refused(f, np.ones(3), match="create_graph")
+
+
+def test_an_optimizer_step_between_the_ops_and_backward_is_refused():
+    model = nn.Linear(3, 1)
+    opt = nn.optim.SGD(model.parameters(), lr=0.1)
+
+    def f(x):
+        loss = model(x).sum()
+        opt.step()  # STEP-TOO-EARLY
+        loss.backward()
+        return loss
+
+    assert line_of("# STEP-TOO-EARLY") in _refused(f, np.ones((2, 3)), match="between the ops")
+
+
+def test_an_update_from_a_forward_result_is_refused():
+    p = Value(np.ones(3))
+
+    def f(x):
+        loss = (p * x).sum()
+        loss.backward()
+        p.data = p.data - 0.1 * loss  # UPDATE-FROM-LOSS
+        return loss
+
+    assert "computed before it" in _refused(f, np.ones(3))
+
+
+def test_an_update_with_a_constant_is_refused_with_the_line():
+    p = Value(np.ones(3))
+
+    def f(x):
+        loss = (p * x).sum()
+        loss.backward()
+        p.data = np.zeros(3)  # CONSTANT-UPDATE
+        return loss
+
+    assert line_of("# CONSTANT-UPDATE") in _refused(f, np.ones(3), match=r"assigning \.data")
+
+
+def test_item_assignment_into_a_parameter_is_refused_with_the_line():
+    p = Value(np.ones(3))
+
+    def f(x):
+        loss = (p * x).sum()
+        loss.backward()
+        p.data[0] = 0.0  # ITEM-ASSIGNMENT
+        return loss
+
+    assert line_of("# ITEM-ASSIGNMENT") in _refused(f, np.ones(3), match="item assignment")
+
+
+def test_returning_a_value_computed_after_backward_is_refused():
+    p = Value(np.ones(3))
+
+    def f(x):
+        loss = (p * x).sum()
+        loss.backward()
+        p.data = p.data - 0.1 * p.grad
+        return loss, p.data * 2
+
+    assert "after loss.backward()" in _refused(f, np.ones(3))
+
+
+def test_reading_grad_before_backward_is_still_refused():
+    p = Value(np.ones(3))
+
+    def f(x):
+        loss = (p * x).sum()
+        g = p.grad  # GRAD-TOO-EARLY
+        loss.backward()
+        return loss, g
+
+    assert line_of("# GRAD-TOO-EARLY") in _refused(f, np.ones(3), match=r"reading \.grad")
+
+
+def test_a_clock_read_in_an_update_is_refused_on_the_second_call():
+    p = Value(np.ones(3))
+
+    def f(x):
+        loss = (p * x).sum()
+        loss.backward()
+        p.data = p.data - (1e-3 * (time.perf_counter_ns() % 997 + 1)) * p.grad
+        return loss
+
+    g = ag.compile(f)
+    g(np.ones(3))
+    with pytest.raises(CompileError, match="another forward when traced again"):
+        g(np.ones(3))
+
+
+def test_parameters_passed_as_arguments_are_updated_in_place():
+    runs = []
+    for compiled in (False, True):
+        ps = [Value(np.array([1.0, 2.0])), Value(np.array([-1.0, 0.5]))]
+
+        def step(params, x):
+            loss = ((params[0] * x + params[1]) ** 2).sum()
+            loss.backward()
+            for p in params:
+                p.data -= 0.1 * p.grad
+                p.grad = None
+            return loss
+
+        f = ag.compile(step) if compiled else step
+        runs.append(([f(ps, np.array([0.3, i])).data for i in range(4)], [p.data for p in ps]))
+        if compiled:
+            assert f.traces == 1 and ps[0].grad is None
+    same(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_float32_and_zeroed_grads_as_eagerly(dtype):
+    base = nn.Sequential(nn.Linear(5, 6, dtype=dtype), nn.LayerNorm(6, dtype=dtype), nn.Tanh())
+    runs = []
+    for compiled in (False, True):
+        model = copy.deepcopy(base)
+        opt = nn.optim.Adam(model.parameters(), lr=0.01)
+
+        def step(x):
+            opt.zero_grad(set_to_none=False)
+            loss = (model(x) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = ag.compile(step) if compiled else step
+        x = np.random.default_rng(2).standard_normal((8, 5)).astype(dtype)
+        losses = [f(x * (1 + i)).data for i in range(6)]
+        runs.append((losses, copy.deepcopy(model.state_dict())))
+        if compiled:
+            assert f.traces == 1
+    same(runs[0], runs[1])
