@@ -47,6 +47,7 @@ def train(epochs: int, seed: int = 0) -> tuple[Any, list[float], float]:
     model = nn.MLP(64, [32, 10], activation="tanh", init="xavier_uniform", rng=seed)
     opt = nn.optim.Adam(model.parameters(), lr=1e-2)
     rng = np.random.default_rng(seed)
+
     # the whole step (zero_grad, loss, backward, Adam's update) traced once per batch shape
     # and replayed: the same numbers as eager code, in a fraction of the Python time
     def train_step(xb: np.ndarray, yb: np.ndarray) -> Any:

@@ -102,6 +102,27 @@ def test_a_compiled_step_equals_eager_to_the_bit(name, schedule, clip):
         same(e, c)
 
 
+def _descend(p):
+    def step(x):
+        loss = ((p * x) ** 2).sum()
+        loss.backward()
+        p.data = p.data - 0.01 * p.grad
+        return loss
+
+    return step
+
+
+def _squares(model, opt, set_to_none=True):
+    def step(x):
+        opt.zero_grad(set_to_none=set_to_none)
+        loss = (model(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def test_a_learning_rate_changed_by_hand_is_read_live():
     model = nn.Linear(5, 3)
     twin = copy.deepcopy(model)
@@ -173,13 +194,7 @@ def test_gradients_accumulate_across_compiled_steps_as_eagerly():
     runs = []
     for compiled in (False, True):
         p = Value(np.array([1.0, -2.0, 0.5]))
-
-        def step(x):
-            loss = ((p * x) ** 2).sum()
-            loss.backward()
-            p.data = p.data - 0.01 * p.grad
-            return loss
-
+        step = _descend(p)
         f = ag.compile(step) if compiled else step
         runs.append(([f(np.array([0.5, 1.0, 2.0]) * i).data for i in range(1, 5)], p.data, p.grad))
     same(runs[0], runs[1])
@@ -219,15 +234,7 @@ def test_dropout_inside_a_compiled_step_draws_as_eagerly():
         model = nn.Sequential(nn.Linear(6, 6), nn.Dropout(0.5, rng=7), nn.Linear(6, 1))
         if runs:
             model.load_state_dict(runs[0][2])
-        opt = nn.optim.SGD(model.parameters(), lr=0.1)
-
-        def step(x):
-            opt.zero_grad()
-            loss = (model(x) ** 2).mean()
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _squares(model, nn.optim.SGD(model.parameters(), lr=0.1))
         f = ag.compile(step) if compiled else step
         start = copy.deepcopy(model.state_dict())
         x = np.random.default_rng(1).standard_normal((5, 6))
@@ -380,15 +387,7 @@ def test_layer_norm_float32_and_zeroed_grads_as_eagerly(dtype):
     runs = []
     for compiled in (False, True):
         model = copy.deepcopy(base)
-        opt = nn.optim.Adam(model.parameters(), lr=0.01)
-
-        def step(x):
-            opt.zero_grad(set_to_none=False)
-            loss = (model(x) ** 2).mean()
-            loss.backward()
-            opt.step()
-            return loss
-
+        step = _squares(model, nn.optim.Adam(model.parameters(), lr=0.01), set_to_none=False)
         f = ag.compile(step) if compiled else step
         x = np.random.default_rng(2).standard_normal((8, 5)).astype(dtype)
         losses = [f(x * (1 + i)).data for i in range(6)]
