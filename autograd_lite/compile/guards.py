@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import array
 import contextvars
+import dis
 import functools
 import math
 import operator
@@ -219,8 +220,9 @@ class Scan:
         g = fn.__globals__
         names = set(_names(fn.__code__))
         self._names |= names
+        read = set(_global_names(fn.__code__))
         for name in names:
-            if name in g:
+            if name in g and name in read:
                 value = g[name]
                 self.guards.append((g, name, value))
                 if isinstance(value, types.ModuleType):
@@ -365,6 +367,17 @@ def _names(code: types.CodeType) -> Iterator[str]:
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
             yield from _names(c)
+
+
+def _global_names(code: types.CodeType) -> Iterator[str]:
+    """The names the code (and code nested in it) reads or writes as globals: not those it
+    uses only as attributes (``opt.step()`` does not read a global ``step``)."""
+    for ins in dis.get_instructions(code):
+        if "GLOBAL" in ins.opname or ins.opname.endswith("_NAME"):
+            yield ins.argval
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            yield from _global_names(c)
 
 
 def _strings(code: types.CodeType) -> Iterator[str]:

@@ -721,10 +721,10 @@ def test_grad_inside_the_compiled_function_is_refused():
 
     def f(x):
         loss = x * w
-        (g,) = ag.grad(loss, [w])  # GRAD-LINE
+        (g,) = ag.grad(loss, [w])  # AG-GRAD-LINE
         return loss * g
 
-    assert line_of("# GRAD-LINE") in _refused(f, 3.0, match=r"grad\(\) inside")
+    assert line_of("# AG-GRAD-LINE") in _refused(f, 3.0, match=r"grad\(\) inside")
 
 
 def test_randomness_drawn_outside_an_op_is_refused_with_the_line():

@@ -395,3 +395,15 @@ def test_layer_norm_float32_and_zeroed_grads_as_eagerly(dtype):
         if compiled:
             assert f.traces == 1
     same(runs[0], runs[1])
+
+
+step = 0  # a global named as the method the step calls: opt.step() reads no global
+
+
+def test_a_global_named_step_is_not_guarded_by_opt_step():
+    global step
+    model = nn.Linear(3, 1)
+    train = ag.compile(_squares(model, nn.optim.SGD(model.parameters(), lr=0.1)))
+    for step in range(4):  # the global changes: the point of the test
+        train(np.ones((2, 3)) * step)
+    assert train.traces == 1
