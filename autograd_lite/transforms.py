@@ -553,6 +553,20 @@ _CHECKPOINT = defop(
 )
 
 
+def _no_dropout(v: Value, op: Op, inputs: tuple, params: tuple, datas: Sequence) -> None:
+    if op.name == "dropout" and params[0] > 0.0:
+        raise ValueError(
+            "checkpoint: fn applies dropout, whose second run in backward would draw "
+            "another mask; checkpoint the layers without it (or in eval mode)"
+        )
+
+
+def _one_value(out: Any) -> Value:
+    if not isinstance(out, Value):
+        raise TypeError(f"checkpoint: fn must return one Value, got {type(out).__name__}")
+    return out
+
+
 def checkpoint(fn: Callable[..., Any], *args: Any) -> Any:
     """``fn(*args)``, keeping none of its intermediate results: backward runs ``fn`` again.
 
@@ -563,33 +577,28 @@ def checkpoint(fn: Callable[..., Any], *args: Any) -> Any:
     ``fn`` must return one Value and be deterministic (dropout inside is refused: the
     second run would draw another mask); intermediate Values it reads from outside are
     best passed as arguments (otherwise the recomputation's backward walks below them).
-    """
-    if open_blocks.traces and state.tracer is not None:
-        from autograd_lite.compile import CompileError
 
-        raise CompileError(
-            "checkpoint cannot be compiled yet: call it outside autograd_lite.compile "
-            "(a compiled step already keeps only what its backward needs)"
-        )
+    Inside :func:`autograd_lite.compile` the call is inlined: ``fn``'s ops join the plan
+    as ordinary ops, with the same values and gradients, but the plan keeps what their
+    backward needs like any other ops (no memory saved, no second forward pass). Dropout
+    is refused there too, as eagerly.
+    """
+    if open_blocks.traces and state.tracer is not None:  # compile traces: inline fn
+        with observing(_no_dropout):
+            return _one_value(fn(*args))
     if _forward_of() is not None:
         return fn(*args)  # forward mode keeps no graph: nothing to save
     captured: dict[int, Value] = {}
     seen_ids = {id(a) for a in args if isinstance(a, Value)}
 
     def collect(v: Value, op: Op, inputs: tuple, params: tuple, datas: Sequence) -> None:
-        if op.name == "dropout" and params[0] > 0.0:
-            raise ValueError(
-                "checkpoint: fn applies dropout, whose second run in backward would draw "
-                "another mask; checkpoint the layers without it (or in eval mode)"
-            )
+        _no_dropout(v, op, inputs, params, datas)
         for x in inputs:  # under no_grad only Values from outside fn require grad
             if isinstance(x, Value) and x.requires_grad and id(x) not in seen_ids:
                 captured.setdefault(id(x), x)
 
     with no_grad(), observing(collect):
-        out = fn(*args)
-    if not isinstance(out, Value):
-        raise TypeError(f"checkpoint: fn must return one Value, got {type(out).__name__}")
+        out = _one_value(fn(*args))
     slots = tuple(i for i, a in enumerate(args) if isinstance(a, Value))
     ctx = _Checkpointed(fn, tuple(None if i in slots else a for i, a in enumerate(args)), slots)
     ctx.captured = tuple(captured.values())  # type: ignore[attr-defined]

@@ -11,7 +11,6 @@ import pytest
 
 import autograd_lite as ag
 from autograd_lite import nn
-from autograd_lite.compile import CompileError
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((3, 4))
@@ -319,9 +318,81 @@ def test_checkpoint_refusals():
     with pytest.raises(ValueError, match="dropout"):
         d = nn.Dropout(0.5)
         ag.checkpoint(d, ag.Value(np.ones(3)))
-    step = ag.compile(lambda x: ag.checkpoint(lambda y: y * 2.0, x))
-    with pytest.raises(CompileError, match="checkpoint cannot be compiled"):
+    with pytest.raises(TypeError, match="must return one Value"):
+        ag.checkpoint(lambda y: (y, y), ag.Value(np.ones(3)))
+
+
+def _mlp():
+    return nn.Sequential(
+        nn.Linear(4, 16, rng=1),
+        nn.Tanh(),
+        nn.Linear(16, 16, rng=2),
+        nn.Tanh(),
+        nn.Linear(16, 1, rng=3),
+    )
+
+
+def test_checkpoint_compiled_equals_eager_over_replays():
+    """Inside compile, checkpoint is inlined: the same losses and parameter gradients as the
+    eager checkpoint, on the trace and on replays with new data."""
+    models = {"eager": _mlp(), "compiled": _mlp()}
+    steps = {}
+    for name, model in models.items():
+
+        def step(x, y, model=model):
+            h = ag.checkpoint(model, x)
+            return ag.mean((h - y) ** 2.0)
+
+        steps[name] = ag.compile(step) if name == "compiled" else step
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        x, y = rng.standard_normal((8, 4)), rng.standard_normal((8, 1))
+        losses = {}
+        for name, model in models.items():
+            model.zero_grad()
+            loss = steps[name](x, y)
+            loss.backward()
+            losses[name] = loss.data
+        np.testing.assert_allclose(losses["compiled"], losses["eager"], rtol=1e-13)
+        for a, b in zip(models["compiled"].parameters(), models["eager"].parameters()):
+            np.testing.assert_allclose(a.grad, b.grad, rtol=1e-12, atol=1e-15)
+    compiled = steps["compiled"]
+    assert compiled.traces == 1 and len(compiled.plans) == 1
+    assert compiled.plans[0].calls == 3  # replays, not only the trace
+    ops = [ins.op.name for ins in compiled.plans[0].instrs]
+    assert "checkpoint" not in ops and ops.count("linear") == 3  # fn's ops, inlined
+    plain = ag.compile(lambda x, y: ag.mean((models["compiled"](x) - y) ** 2.0))
+    plain(x, y)
+    assert plain.plans[0].source == compiled.plans[0].source  # the plan without checkpoint
+
+
+def test_checkpoint_compiled_create_graph_equals_eager():
+    w = ag.Value(RNG.standard_normal((4, 4)))
+    f = lambda x: ag.sum(ag.tanh(x @ w) ** 2.0)
+    step = ag.compile(lambda x: ag.checkpoint(f, x))
+    for k in range(3):
+        xs = {name: ag.Value(X * (k + 1.0)) for name in ("eager", "compiled")}
+        outs = {"eager": ag.checkpoint(f, xs["eager"]), "compiled": step(xs["compiled"])}
+        for name in outs:
+            gx, gw = ag.grad(outs[name], [xs[name], w], create_graph=True)
+            outs[name] = ag.grad(ag.sum(gx * gw.sum()), [xs[name], w])
+        for a, b in zip(outs["compiled"], outs["eager"]):
+            np.testing.assert_allclose(a, b, rtol=1e-12)
+    assert step.traces == 1 and step.plans[0].calls == 2
+
+
+def test_checkpoint_compiled_refuses_dropout_as_eagerly():
+    """Eagerly checkpoint refuses dropout (the recomputation would draw another mask);
+    compiled it is refused too, so a function never works compiled only."""
+    drop = nn.Dropout(0.5, rng=0)
+    step = ag.compile(lambda x: ag.checkpoint(drop, x))
+    with pytest.raises(ValueError, match="fn applies dropout"):
         step(ag.Value(np.ones(3)))
+    drop.eval()  # no dropout drawn: allowed, compiled and eagerly
+    out = step(ag.Value(np.ones(3), requires_grad=True))
+    np.testing.assert_array_equal(out.data, ag.checkpoint(drop, ag.Value(np.ones(3))).data)
+    with pytest.raises(TypeError, match="must return one Value"):
+        ag.compile(lambda y: ag.checkpoint(lambda y: (y, y), y))(ag.Value(np.ones(3)))
 
 
 def test_forward_mode_through_a_compiled_function():
