@@ -5,8 +5,9 @@ Central differences (f(x + eps e_k) - f(x - eps e_k)) / 2 eps with their roundin
 :func:`along`) and the random directions and cotangents of projections. An entry that
 disagrees at eps is examined by :func:`look_closer`: steps scaled to the input and
 Richardson extrapolation tell finite-difference noise from a wrong gradient, one-sided
-slopes tell a kink (a valid subgradient or not), and a jump, or a kink seen at eps's scale
-only, leaves it unverified; :func:`check_ties` judges a kink at several tied elements
+slopes tell a kink (a valid subgradient or not), a smaller step that stays on one side of
+a kink or tie near the point judges it (near-kink), and a jump, or a kink seen at eps's
+scale only, leaves it unverified; :func:`check_ties` judges a kink at several tied elements
 together.
 """
 
@@ -123,7 +124,10 @@ def look_closer(
     estimate R(h) = (4 D(h) - D(2h)) / 3 of central differences D that is stable (R(h) ~
     R(2h), rounding small) agrees with ``a``. Kink: the one-sided slopes differ, without
     drifting, at h0 and at h0/100; ``a`` must lie between them (else kink-fail). Mismatch:
-    a stable estimate disagrees, or ``a`` is nan/inf. Unverified: a jump f(x+h) - f(x-h)
+    a stable estimate disagrees, or ``a`` is nan/inf. Near-kink: the steps that are stable
+    and precise cross a kink or tie near the point, and a smaller step's stable estimate r,
+    whose rounding e is too large to tighten the bar, puts ``a`` within atol + rtol |r| - e
+    of it (beyond atol + rtol |r| + e it is a mismatch). Unverified: a jump f(x+h) - f(x-h)
     that does not shrink down to h0/10^4, or a kink seen only at eps's scale with no stable
     estimate: nothing can be said at this point.
     """
@@ -162,6 +166,7 @@ def look_closer(
     if 0.0 < scale < 0.1:
         steps.append(opts.eps * scale)  # near zero (or a pole) a smaller step is needed
     estimates: dict[int, list[float]] = {j: [] for j in pending}
+    coarse: dict[int, list[tuple[float, float, float]]] = {j: [] for j in pending}
     best: dict[int, tuple[float, float]] = {}  # the most precise stable estimate: (r, error)
 
     def decide(j: int) -> None:
@@ -184,6 +189,8 @@ def look_closer(
                 if not (math.isfinite(r) and ok(float(r2[j]), r)):
                     continue
                 if noise[j] > 0.1 * (opts.atol + opts.rtol * abs(r)):
+                    if b < h0:  # too coarse to tighten the bar, not to judge (see below)
+                        coarse[j].append((r, abs(r - float(r2[j])) + float(noise[j]), b))
                     continue  # rounding swamps this step
                 e = abs(r - float(r2[j])) + float(noise[j])
                 if j not in best or e < best[j][1]:
@@ -228,6 +235,18 @@ def look_closer(
                     continue
             if estimates[j]:
                 found[j] = ("mismatch",)
+                continue
+            # a step below h0 gave a stable estimate r whose rounding e is too large to
+            # tighten the bar: it still refutes a value beyond atol + rtol |r| + e, and
+            # confirms one within atol + rtol |r| - e (larger steps cross a kink or tie near
+            # the point, the smaller one stays on one side)
+            off = [abs(a_j - r) - opts.atol - opts.rtol * abs(r) for r, _, _ in coarse[j]]
+            if any(d > e for d, (_, e, _) in zip(off, coarse[j])):
+                found[j] = ("mismatch",)
+                continue
+            near = [(b, r, e) for d, (r, e, b) in zip(off, coarse[j]) if d <= -e]
+            if near:
+                found[j] = ("near-kink", *near[0])
                 continue
             size = abs(float(jumps[1][j]))
             if size > 1e-8 * max(1.0, abs(float(f0[j]))) and all(

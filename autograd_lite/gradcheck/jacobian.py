@@ -276,6 +276,13 @@ def _notes(
                 f"kink at {where}{more}: one-sided slopes {lo:.6g} and {hi:.6g}, "
                 f"analytical {a:.6g} {inside}"
             )
+        elif kind == "near-kink":
+            notes.append(
+                f"near a kink or tie at {where}{more}: steps of eps cross it (their differences "
+                f"are unstable), a step of {v[1]:.2g} stays on one side and gives a stable "
+                f"{v[2]:.6g} (rounding up to {v[3]:.2g}), which the analytical "
+                f"{float(analytical_of(j, k)):.6g} matches within atol + rtol |n|"
+            )
         elif kind == "unverified":
             what = (
                 f"a jump within {v[2]:.2g} of the point (discontinuous there)"
@@ -328,7 +335,7 @@ def fast_checks(
                 verdict = look_closer(
                     phi, np.array([float(v @ f0)]), np.array([a]), [0], scale, opts
                 )[0]
-                if verdict[0] in ("noise", "kink"):
+                if verdict[0] in ("noise", "kink", "near-kink"):
                     n = a  # confirmed by a stable estimate
             s["proj"].append((p, a, n))
             s.setdefault("bars", []).append(float(bar(n, noise, opts)))

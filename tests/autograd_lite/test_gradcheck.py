@@ -828,6 +828,67 @@ def test_a_correct_split_at_a_tie_passes(fast):
     assert ag.gradcheck(fn, [Value(x) for x in xs], fast_mode=fast)
 
 
+# Near a tie (entries 1e-8 apart, closer than eps) steps of eps cross it; a smaller step
+# that stays on one side has too much rounding to tighten the bar but can still judge.
+NEAR_TIE = np.array([[0.0, 1e-8, 1e-8, 1e-8], [1e-8] * 4, [1e-8] * 4])
+
+
+def test_min_near_a_tie_passes_gradgradcheck():
+    """The input hypothesis found (test_ops' test_composite_gradients[min]): it failed with
+    numerical second derivatives of 2.7e5 from steps crossing the tie at 1e-8."""
+    result = ag.gradgradcheck(lambda x: ag.min(x, axis=-1), [Value(NEAR_TIE)])
+    assert result and "near a kink or tie at d(dL/d input0[0, 0])" in str(result)
+    assert ag.gradcheck(lambda x: ag.max(x, axis=-1), [Value(-NEAR_TIE)])
+
+
+class MinWrongCurvature(ag.Function):
+    """min of a vector: its backward is right (g at the argmin, split at a tie) but
+    differentiates wrong (d/dx of it is g at the argmin; min's is 0 away from a tie)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.min(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        raw = np.asarray(x.data)
+        mask = (raw == raw.min()) / np.sum(raw == raw.min())
+        return grad * mask * (1.0 + x - raw)
+
+
+class MaxCloseEnough(ag.Function):
+    """max of a vector whose backward gives all of g to every entry within 1e-6 of the max
+    (np.isclose as the tie test): near a tie it duplicates the gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.max(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * np.isclose(x, np.max(x), rtol=0.0, atol=1e-6)
+
+
+def test_a_wrong_min_or_max_near_a_tie_still_fails():
+    near = NEAR_TIE[0]
+    assert ag.gradgradcheck(lambda x: ag.min(x), [Value(near)])  # the right one passes
+    wrong2 = ag.gradgradcheck(MinWrongCurvature.apply, [Value(near)], raise_exception=False)
+    assert ag.gradcheck(MinWrongCurvature.apply, [Value(near)])  # right to first order
+    assert not wrong2 and "d(dL/d input0[0]) / d input0[0]: analytical" in str(wrong2)
+    assert ag.gradcheck(lambda x: ag.max(x), [Value(-near)])
+    wrong1 = ag.gradcheck(MaxCloseEnough.apply, [Value(-near)], raise_exception=False)
+    assert not wrong1 and "d out / d input0[1]: analytical 1, numerical" in str(wrong1)
+    # at an exact tie the split still has to sum to g (item 9): duplicating fails
+    tied = ag.gradcheck(
+        MaxCloseEnough.apply, [Value(np.array([1.0, 1.0, 0.5]))], raise_exception=False
+    )
+    assert not tied and "splits the gradient" in str(tied)
+
+
 @pytest.mark.parametrize("norm", ["layer", "batch"])
 def test_a_float32_model_with_norm_layers_is_upcast_whole_and_passes(norm):
     f32 = np.float32
