@@ -91,13 +91,15 @@ def cotangent(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 1.5, size=shape)
 
 
-def central_differences(run: Run, t: Target, opts: Options) -> tuple[np.ndarray, np.ndarray]:
+def central_differences(
+    run: Run, t: Target, opts: Options, elements: Sequence[int] | np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Central differences, two forward passes per element: the (outputs, elements) Jacobian,
     and its rounding noise u (|f(x + eps)| + |f(x - eps)|) / (2 eps) (the output's magnitude,
-    so an offset such as x + 1e10 widens it)."""
+    so an offset such as x + 1e10 widens it). ``elements``: only these columns (flat indices)."""
     cols, noise = [], []
     with np.errstate(all="ignore"):
-        for k in range(t.size):
+        for k in range(t.size) if elements is None else map(int, elements):
             plus, s_plus = at_element(run, t, k, opts.eps)
             minus, s_minus = at_element(run, t, k, -opts.eps)
             cols.append((plus - minus) / (s_plus - s_minus))
@@ -273,12 +275,16 @@ def check_ties(
     verdicts: dict[tuple[int, int], tuple],
     opts: Options,
     label: Callable[[int, Target, int], str],
+    rows: np.ndarray | None = None,
+    cols: np.ndarray | None = None,
 ) -> list[str]:
     """Kinks of one output at several elements (a tie in max) are judged together.
 
     Moving the tied elements together by s, the output's one-sided slopes bound the sum
     of their analytical entries: a subgradient at a tie splits g (max: sums to 1), it does
-    not give all of g to each. A violation turns their verdicts into kink-fail.
+    not give all of g to each. A violation turns their verdicts into kink-fail. ``a``,
+    ``f0``, ``verdicts`` and ``label`` may be of a block: the outputs ``rows`` by the
+    elements ``cols`` of ``t`` (flat indices; None: all).
     """
     by_row: dict[int, list[int]] = {}
     for (j, k), v in verdicts.items():
@@ -288,10 +294,12 @@ def check_ties(
     for j, ks in by_row.items():
         if len(ks) < 2:
             continue
-        h = opts.eps * max(1.0, float(np.max(np.abs(np.ravel(t.value.data)[ks]))))
+        els = ks if cols is None else [int(cols[k]) for k in ks]
+        out = j if rows is None else int(rows[j])
+        h = opts.eps * max(1.0, float(np.max(np.abs(np.ravel(t.value.data)[els]))))
         with np.errstate(all="ignore"):
-            (fp, sp), (fm, sm) = _at_many(run, t, ks, h), _at_many(run, t, ks, -h)
-            right, left = (fp[j] - f0[j]) / sp, (f0[j] - fm[j]) / -sm
+            (fp, sp), (fm, sm) = _at_many(run, t, els, h), _at_many(run, t, els, -h)
+            right, left = (fp[out] - f0[j]) / sp, (f0[j] - fm[out]) / -sm
         lo, hi = sorted((float(left), float(right)))
         total = float(sum(a[j, k] for k in ks))
         pad = opts.atol + opts.rtol * max(abs(lo), abs(hi))
