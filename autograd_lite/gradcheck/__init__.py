@@ -6,8 +6,10 @@ The modules, by job:
 - ``check``: :func:`gradcheck` and :func:`gradgradcheck`, which drive a check (targets,
   leaves, non-determinism, full or fast mode) and build its result;
 - ``graph``: :func:`check_graph`, each node of a recorded graph checked on its own;
-- ``jacobian``: the comparisons, every Jacobian entry (full mode) or random projections
-  v^T J u (fast mode), and the notes that explain their verdicts;
+- ``jacobian``: the comparison of every Jacobian entry (full mode), or of one block of
+  the Jacobian, and the notes that explain their verdicts;
+- ``fast``: random projections v^T J u (fast mode), a disagreeing one traced by halving
+  to a block of the Jacobian that is checked entry by entry;
 - ``finite_diff``: the probes, central differences and their noise, steps scaled to the
   input, Richardson extrapolation, one-sided slopes (kinks, jumps, ties);
 - ``targets``: the Values checked (inputs, params, leaves found in the graph), their names,
@@ -22,8 +24,8 @@ or the CLI.
 """
 
 from autograd_lite.gradcheck.check import FULL_MODE_BUDGET, gradcheck, gradgradcheck
+from autograd_lite.gradcheck.fast import FAST_MODE_PROJECTIONS
 from autograd_lite.gradcheck.graph import check_graph
-from autograd_lite.gradcheck.jacobian import FAST_MODE_PROJECTIONS
 from autograd_lite.gradcheck.results import (
     Entry,
     GradcheckError,

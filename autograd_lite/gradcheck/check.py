@@ -15,8 +15,8 @@ check compares random projections v^T J u instead of the full Jacobian (fast mod
 
 This module drives a check: the targets, the leaves found in the graph, the
 non-determinism test, full or fast mode, the result; the comparisons themselves are in
-:mod:`~autograd_lite.gradcheck.jacobian`, the probes in
-:mod:`~autograd_lite.gradcheck.finite_diff`.
+:mod:`~autograd_lite.gradcheck.jacobian` (full mode) and :mod:`~autograd_lite.gradcheck.fast`
+(fast mode), the probes in :mod:`~autograd_lite.gradcheck.finite_diff`.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ import numpy as np
 from autograd_lite.core.backward import grad
 from autograd_lite.core.value import Value
 from autograd_lite.functional import concatenate, reshape
+from autograd_lite.gradcheck.fast import fast_checks
 from autograd_lite.gradcheck.finite_diff import cotangent
 from autograd_lite.gradcheck.jacobian import (
     analytical_jacobians,
     fail_if_nonlinear,
-    fast_checks,
     full_check,
     labeller,
 )

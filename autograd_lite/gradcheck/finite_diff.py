@@ -5,8 +5,9 @@ Central differences (f(x + eps e_k) - f(x - eps e_k)) / 2 eps with their roundin
 :func:`along`) and the random directions and cotangents of projections. An entry that
 disagrees at eps is examined by :func:`look_closer`: steps scaled to the input and
 Richardson extrapolation tell finite-difference noise from a wrong gradient, one-sided
-slopes tell a kink (a valid subgradient or not), and a jump, or a kink seen at eps's scale
-only, leaves it unverified; :func:`check_ties` judges a kink at several tied elements
+slopes tell a kink (a valid subgradient or not), a smaller step that stays on one side of
+a kink or tie near the point judges it (near-kink), and a jump, or a kink seen at eps's
+scale only, leaves it unverified; :func:`check_ties` judges a kink at several tied elements
 together.
 """
 
@@ -90,13 +91,15 @@ def cotangent(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 1.5, size=shape)
 
 
-def central_differences(run: Run, t: Target, opts: Options) -> tuple[np.ndarray, np.ndarray]:
+def central_differences(
+    run: Run, t: Target, opts: Options, elements: Sequence[int] | np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Central differences, two forward passes per element: the (outputs, elements) Jacobian,
     and its rounding noise u (|f(x + eps)| + |f(x - eps)|) / (2 eps) (the output's magnitude,
-    so an offset such as x + 1e10 widens it)."""
+    so an offset such as x + 1e10 widens it). ``elements``: only these columns (flat indices)."""
     cols, noise = [], []
     with np.errstate(all="ignore"):
-        for k in range(t.size):
+        for k in range(t.size) if elements is None else map(int, elements):
             plus, s_plus = at_element(run, t, k, opts.eps)
             minus, s_minus = at_element(run, t, k, -opts.eps)
             cols.append((plus - minus) / (s_plus - s_minus))
@@ -123,7 +126,10 @@ def look_closer(
     estimate R(h) = (4 D(h) - D(2h)) / 3 of central differences D that is stable (R(h) ~
     R(2h), rounding small) agrees with ``a``. Kink: the one-sided slopes differ, without
     drifting, at h0 and at h0/100; ``a`` must lie between them (else kink-fail). Mismatch:
-    a stable estimate disagrees, or ``a`` is nan/inf. Unverified: a jump f(x+h) - f(x-h)
+    a stable estimate disagrees, or ``a`` is nan/inf. Near-kink: the steps that are stable
+    and precise cross a kink or tie near the point, and a smaller step's stable estimate r,
+    whose rounding e is too large to tighten the bar, puts ``a`` within atol + rtol |r| - e
+    of it (beyond atol + rtol |r| + e it is a mismatch). Unverified: a jump f(x+h) - f(x-h)
     that does not shrink down to h0/10^4, or a kink seen only at eps's scale with no stable
     estimate: nothing can be said at this point.
     """
@@ -162,6 +168,7 @@ def look_closer(
     if 0.0 < scale < 0.1:
         steps.append(opts.eps * scale)  # near zero (or a pole) a smaller step is needed
     estimates: dict[int, list[float]] = {j: [] for j in pending}
+    coarse: dict[int, list[tuple[float, float, float]]] = {j: [] for j in pending}
     best: dict[int, tuple[float, float]] = {}  # the most precise stable estimate: (r, error)
 
     def decide(j: int) -> None:
@@ -184,6 +191,8 @@ def look_closer(
                 if not (math.isfinite(r) and ok(float(r2[j]), r)):
                     continue
                 if noise[j] > 0.1 * (opts.atol + opts.rtol * abs(r)):
+                    if b < h0:  # too coarse to tighten the bar, not to judge (see below)
+                        coarse[j].append((r, abs(r - float(r2[j])) + float(noise[j]), b))
                     continue  # rounding swamps this step
                 e = abs(r - float(r2[j])) + float(noise[j])
                 if j not in best or e < best[j][1]:
@@ -229,6 +238,18 @@ def look_closer(
             if estimates[j]:
                 found[j] = ("mismatch",)
                 continue
+            # a step below h0 gave a stable estimate r whose rounding e is too large to
+            # tighten the bar: it still refutes a value beyond atol + rtol |r| + e, and
+            # confirms one within atol + rtol |r| - e (larger steps cross a kink or tie near
+            # the point, the smaller one stays on one side)
+            off = [abs(a_j - r) - opts.atol - opts.rtol * abs(r) for r, _, _ in coarse[j]]
+            if any(d > e for d, (_, e, _) in zip(off, coarse[j])):
+                found[j] = ("mismatch",)
+                continue
+            near = [(b, r, e) for d, (r, e, b) in zip(off, coarse[j]) if d <= -e]
+            if near:
+                found[j] = ("near-kink", *near[0])
+                continue
             size = abs(float(jumps[1][j]))
             if size > 1e-8 * max(1.0, abs(float(f0[j]))) and all(
                 _same(float(jp[j]), float(jumps[1][j])) for jp in jumps
@@ -254,12 +275,16 @@ def check_ties(
     verdicts: dict[tuple[int, int], tuple],
     opts: Options,
     label: Callable[[int, Target, int], str],
+    rows: np.ndarray | None = None,
+    cols: np.ndarray | None = None,
 ) -> list[str]:
     """Kinks of one output at several elements (a tie in max) are judged together.
 
     Moving the tied elements together by s, the output's one-sided slopes bound the sum
     of their analytical entries: a subgradient at a tie splits g (max: sums to 1), it does
-    not give all of g to each. A violation turns their verdicts into kink-fail.
+    not give all of g to each. A violation turns their verdicts into kink-fail. ``a``,
+    ``f0``, ``verdicts`` and ``label`` may be of a block: the outputs ``rows`` by the
+    elements ``cols`` of ``t`` (flat indices; None: all).
     """
     by_row: dict[int, list[int]] = {}
     for (j, k), v in verdicts.items():
@@ -269,10 +294,12 @@ def check_ties(
     for j, ks in by_row.items():
         if len(ks) < 2:
             continue
-        h = opts.eps * max(1.0, float(np.max(np.abs(np.ravel(t.value.data)[ks]))))
+        els = ks if cols is None else [int(cols[k]) for k in ks]
+        out = j if rows is None else int(rows[j])
+        h = opts.eps * max(1.0, float(np.max(np.abs(np.ravel(t.value.data)[els]))))
         with np.errstate(all="ignore"):
-            (fp, sp), (fm, sm) = _at_many(run, t, ks, h), _at_many(run, t, ks, -h)
-            right, left = (fp[j] - f0[j]) / sp, (f0[j] - fm[j]) / -sm
+            (fp, sp), (fm, sm) = _at_many(run, t, els, h), _at_many(run, t, els, -h)
+            right, left = (fp[out] - f0[j]) / sp, (f0[j] - fm[out]) / -sm
         lo, hi = sorted((float(left), float(right)))
         total = float(sum(a[j, k] for k in ks))
         pad = opts.atol + opts.rtol * max(abs(lo), abs(hi))

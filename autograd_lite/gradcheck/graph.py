@@ -18,8 +18,8 @@ import numpy as np
 from autograd_lite.core.backward import topological_order, unbroadcast
 from autograd_lite.core.modes import creation_site, detect_anomaly
 from autograd_lite.core.value import Value
+from autograd_lite.gradcheck.fast import FAST_MODE_PROJECTIONS
 from autograd_lite.gradcheck.finite_diff import cotangent, look_closer, random_unit
-from autograd_lite.gradcheck.jacobian import FAST_MODE_PROJECTIONS
 from autograd_lite.gradcheck.results import (
     FAILING,
     WORST,

@@ -43,7 +43,8 @@ class Entry:
     numerical: float
     abs_error: float
     rel_error: float
-    verdict: str = "mismatch"  # failing: mismatch, kink-fail, unexamined; ok: noise, kink;
+    verdict: str = "mismatch"  # failing: mismatch, kink-fail, unexamined; ok: noise, kink,
+    # near-kink (judged by a step that stays on one side of a kink or tie near the point);
     # unverified: no verdict possible at this point (a jump, a kink at eps's scale only)
 
     def __str__(self) -> str:

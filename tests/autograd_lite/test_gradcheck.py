@@ -828,6 +828,67 @@ def test_a_correct_split_at_a_tie_passes(fast):
     assert ag.gradcheck(fn, [Value(x) for x in xs], fast_mode=fast)
 
 
+# Near a tie (entries 1e-8 apart, closer than eps) steps of eps cross it; a smaller step
+# that stays on one side has too much rounding to tighten the bar but can still judge.
+NEAR_TIE = np.array([[0.0, 1e-8, 1e-8, 1e-8], [1e-8] * 4, [1e-8] * 4])
+
+
+def test_min_near_a_tie_passes_gradgradcheck():
+    """The input hypothesis found (test_ops' test_composite_gradients[min]): it failed with
+    numerical second derivatives of 2.7e5 from steps crossing the tie at 1e-8."""
+    result = ag.gradgradcheck(lambda x: ag.min(x, axis=-1), [Value(NEAR_TIE)])
+    assert result and "near a kink or tie at d(dL/d input0[0, 0])" in str(result)
+    assert ag.gradcheck(lambda x: ag.max(x, axis=-1), [Value(-NEAR_TIE)])
+
+
+class MinWrongCurvature(ag.Function):
+    """min of a vector: its backward is right (g at the argmin, split at a tie) but
+    differentiates wrong (d/dx of it is g at the argmin; min's is 0 away from a tie)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.min(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        raw = np.asarray(x.data)
+        mask = (raw == raw.min()) / np.sum(raw == raw.min())
+        return grad * mask * (1.0 + x - raw)
+
+
+class MaxCloseEnough(ag.Function):
+    """max of a vector whose backward gives all of g to every entry within 1e-6 of the max
+    (np.isclose as the tie test): near a tie it duplicates the gradient."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.max(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return grad * np.isclose(x, np.max(x), rtol=0.0, atol=1e-6)
+
+
+def test_a_wrong_min_or_max_near_a_tie_still_fails():
+    near = NEAR_TIE[0]
+    assert ag.gradgradcheck(lambda x: ag.min(x), [Value(near)])  # the right one passes
+    wrong2 = ag.gradgradcheck(MinWrongCurvature.apply, [Value(near)], raise_exception=False)
+    assert ag.gradcheck(MinWrongCurvature.apply, [Value(near)])  # right to first order
+    assert not wrong2 and "d(dL/d input0[0]) / d input0[0]: analytical" in str(wrong2)
+    assert ag.gradcheck(lambda x: ag.max(x), [Value(-near)])
+    wrong1 = ag.gradcheck(MaxCloseEnough.apply, [Value(-near)], raise_exception=False)
+    assert not wrong1 and "d out / d input0[1]: analytical 1, numerical" in str(wrong1)
+    # at an exact tie the split still has to sum to g (item 9): duplicating fails
+    tied = ag.gradcheck(
+        MaxCloseEnough.apply, [Value(np.array([1.0, 1.0, 0.5]))], raise_exception=False
+    )
+    assert not tied and "splits the gradient" in str(tied)
+
+
 @pytest.mark.parametrize("norm", ["layer", "batch"])
 def test_a_float32_model_with_norm_layers_is_upcast_whole_and_passes(norm):
     f32 = np.float32
@@ -843,10 +904,11 @@ def test_a_float32_model_with_norm_layers_is_upcast_whole_and_passes(norm):
 
 
 _DELTA = [0.0]
+_AT = [7]
 
 
 class OneWrongEntry(ag.Function):
-    """sin, with element 7 of the gradient off by _DELTA[0]."""
+    """sin, with element _AT[0] (7) of the gradient off by _DELTA[0]."""
 
     @staticmethod
     def forward(ctx, x):
@@ -857,7 +919,7 @@ class OneWrongEntry(ag.Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         bump = np.zeros(x.shape)
-        bump.flat[7] = _DELTA[0]
+        bump.flat[_AT[0]] = _DELTA[0]
         return grad * (np.cos(x) + bump)
 
 
@@ -879,6 +941,60 @@ def test_fast_mode_states_what_it_can_miss_and_keeps_its_word():
         for s in range(20)
     )
     assert caught >= 19
+
+
+def test_fast_mode_names_one_wrong_entry_of_a_large_input_from_a_block(monkeypatch):
+    """The projection that disagrees is traced by halving to a block of the Jacobian: the
+    wrong entry is named without the Jacobian (4000 x 4000) or its 8000 forward passes."""
+    import importlib
+
+    fast = importlib.import_module("autograd_lite.gradcheck.fast")  # ag.gradcheck: the function
+    asked = []
+    for name in ("central_differences", "analytical_jacobians"):
+        real = getattr(fast, name)
+
+        def spy(*args, real=real, name=name):
+            asked.append((name, args[-1]))  # the columns asked for (None: all of them)
+            return real(*args)
+
+        monkeypatch.setattr(fast, name, spy)
+    x = np.linspace(-1.0, 1.0, 4000)
+    _DELTA[0], _AT[0] = 0.5, 2345
+    try:
+        result = ag.gradcheck(
+            OneWrongEntry.apply, [Value(x)], fast_mode=True, raise_exception=False
+        )
+        _DELTA[0] = 0.0
+        assert ag.gradcheck(OneWrongEntry.apply, [Value(x)], fast_mode=True)  # correct: passes
+    finally:
+        _DELTA[0], _AT[0] = 0.0, 7
+    assert not result and result.mode == "fast" and result[0].verdict.startswith("FAIL: 1 of")
+    want = np.cos(x[2345])
+    assert f"d out[2345] / d input0[2345]: analytical {want + 0.5:.6g}, numerical {want:.6g}" in (
+        str(result)
+    )
+    assert "confirmed with the Jacobian block of outputs" in str(result)
+    assert asked and all(cols is not None and len(cols) <= fast._BLOCK for _, cols in asked)
+    assert result.forward_passes < 200 and result.backward_passes < 100  # 2n = 8000
+
+
+def test_fast_mode_traces_a_wrong_entry_off_the_diagonal_and_a_wrong_row():
+    """A wrong weight gradient of a layer (outputs mixing many elements), fast mode on an
+    input of more than one block: the block named holds a wrong entry."""
+    X = np.random.default_rng(1).standard_normal((40, 30))
+    w = Value(np.random.default_rng(2).standard_normal((30, 20)))
+    b = Value(np.zeros(20))
+    result = ag.gradcheck(
+        lambda x: WrongWeightGrad.apply(x, w, b),
+        [Value(X, requires_grad=False)],
+        params=[w, b],
+        fast_mode=True,
+        raise_exception=False,
+    )
+    assert not result and not result["params[0]"].passed and result["params[1]"].passed
+    assert "confirmed with the Jacobian block" in str(result)
+    entry = result["params[0]"].worst[0]
+    assert entry.analytical == pytest.approx(2 * entry.numerical, rel=1e-3)
 
 
 def test_the_gradcheck_package_map_names_each_of_its_modules_and_exports_one_object():
