@@ -170,8 +170,6 @@ _BLOCK = 32
 """A disagreeing projection is traced to blocks of at most this many outputs by this many
 input elements, each checked entry by entry."""
 
-_BLOCKS = 4  # blocks checked per disagreeing input, at most
-
 
 def _confirm(
     run: Run,
@@ -190,9 +188,10 @@ def _confirm(
     pass, 2 forward passes per half), then the set R of outputs weighted (v on R only: one
     backward pass per half against the central differences of S's columns), follows the
     disagreement down to blocks of at most _BLOCK x _BLOCK entries: O(log n) probes and
-    memory for one block, not the Jacobian. Stops at the first block that fails, after
-    _BLOCKS. Returns the check, the (last) block's description (None: the whole
-    Jacobian), how many blocks were checked and how many disagreeing parts were left.
+    memory for one block, not the Jacobian. Stops at the first block that fails, or when
+    every part that disagrees has been checked. Returns the check, the (last) block's
+    description (None: the whole Jacobian), how many blocks were checked and how many
+    disagreeing parts were left (none).
     """
     m, wrt = f0.size, [t.value]
     flat_u = np.ravel(u)
@@ -218,7 +217,9 @@ def _confirm(
     checks: list[InputCheck] = []
     where: str | None = None
     col_stack, row_stack = [np.arange(t.size)], []
-    for cols in _trace(col_stack, moved, _BLOCKS):
+    # every part that disagrees is followed (never a pass with one left unexamined: it
+    # could hold the wrong entry); each costs a block's worth of work and memory
+    for cols in _trace(col_stack, moved):
         numerical, noise = central_differences(run, t, opts, cols)
 
         def weighted(
@@ -234,7 +235,7 @@ def _confirm(
             return excess(a, v[rows] @ numerical[rows], np.abs(v[rows]) @ noise[rows])
 
         row_stack = [np.arange(m)]
-        for rows in _trace(row_stack, weighted, _BLOCKS - len(checks)):
+        for rows in _trace(row_stack, weighted):
             (jac,), (why,) = analytical_jacobians(run, out, [t], opts.seed, rows, cols)
             part = (numerical[rows], noise[rows])
             check = full_check(run, t, jac, f0, opts, order, label, rows, cols, part)
@@ -243,24 +244,19 @@ def _confirm(
             where = None if whole else _describe(rows, cols, m, t)
             if not checks[-1].passed:
                 return checks[-1], where, len(checks), 0
-        if len(checks) >= _BLOCKS:
-            break
     return _merged(checks), where, len(checks), len(col_stack) + len(row_stack)
 
 
-def _trace(
-    stack: list[np.ndarray], excess: Callable[[np.ndarray], float], budget: int
-) -> Iterator[np.ndarray]:
+def _trace(stack: list[np.ndarray], excess: Callable[[np.ndarray], float]) -> Iterator[np.ndarray]:
     """The sets of at most _BLOCK indices a disagreement is traced to, depth first.
 
     Of a set's two halves, those whose disagreement exceeds its bar (excess > 1) are
     followed, the worse first; if neither does, the worse (a disagreement spread thin).
     ``stack`` keeps what is left to follow.
     """
-    while stack and budget > 0:
+    while stack:
         part = stack.pop()
         if part.size <= _BLOCK:
-            budget -= 1
             yield part
             continue
         halves = sorted(((excess(x), x) for x in np.array_split(part, 2)), key=lambda e: e[0])

@@ -1007,3 +1007,38 @@ def test_the_gradcheck_package_map_names_each_of_its_modules_and_exports_one_obj
     assert [m for m in modules if f"``{m}``" not in (pkg.__doc__ or "")] == []
     for name in set(pkg.__all__) & set(ag.__all__):
         assert getattr(ag, name) is getattr(pkg, name), name
+
+
+class KinkyWrongRelu(ag.Function):
+    """relu, whose VJP is wrong at element ``_AT[0]`` by ``_DELTA[0]``."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return np.maximum(x, 0.0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        d = (x > 0).astype(float)
+        d.flat[_AT[0]] += _DELTA[0]
+        return grad * d
+
+
+def test_fast_mode_never_passes_a_disagreement_it_did_not_trace():
+    """Kinks everywhere (relu at 0 on every 7th element) make a projection disagree in
+    many parts; a wrong entry in the last one must still be found (fast mode once stopped
+    after 4 agreeing blocks and passed), and the correct VJP still passes."""
+    x = np.linspace(-1.0, 1.0, 5000)
+    x[::7] = 0.0
+    _DELTA[0], _AT[0] = 0.5, 4999
+    try:
+        for seed in range(2):
+            result = ag.gradcheck(
+                KinkyWrongRelu.apply, [Value(x)], fast_mode=True, seed=seed, raise_exception=False
+            )
+            assert not result and "d out[4999] / d input0[4999]" in str(result)
+        _DELTA[0] = 0.0
+        assert ag.gradcheck(KinkyWrongRelu.apply, [Value(x)], fast_mode=True)
+    finally:
+        _DELTA[0], _AT[0] = 0.0, 7
