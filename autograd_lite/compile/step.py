@@ -70,7 +70,12 @@ class Step:
     def __init__(self, trace: StepTrace, wrappers: list[Value]) -> None:
         self.trace = trace
         self.wrappers = wrappers  # the trace's stand-ins for the dynamic arguments
-        self.before: list[Host | Write] = list(trace.before)
+        index = {id(w): i for i, w in enumerate(wrappers)}
+        # a write's target: a live Value, or the index of the argument Value it is
+        self.before: list[Host | tuple[Write, Value | int]] = [
+            x if isinstance(x, Host) else (x, index.get(id(x.target), x.target))
+            for x in trace.before
+        ]
         self.after: list[Host | Update] = []
         # a call before the ops changed the parameters: read them again after it
         self.reread = any(isinstance(h, Host) and h.changes == "data" for h in self.before)
@@ -232,7 +237,8 @@ def run(
         if isinstance(first, Host):
             first.result = first()
         else:
-            apply_write(first.target, first.attr, first.value)
+            w, target = first
+            apply_write(dyn[target] if isinstance(target, int) else target, w.attr, w.value)
     if step.reread:
         datas[plan.n_args :] = [v.data for v in plan.externals]
     outs, run_ = plan.run_forward(datas)

@@ -407,3 +407,21 @@ def test_a_global_named_step_is_not_guarded_by_opt_step():
     for step in range(4):  # the global changes: the point of the test
         train(np.ones((2, 3)) * step)
     assert train.traces == 1
+
+
+def test_gradients_of_argument_values_reset_before_the_ops():
+    runs = []
+    for compiled in (False, True):
+        ps = [Value(np.array([1.0, 2.0]))]
+
+        def step(params, x):
+            loss = ((params[0] * x) ** 2).sum()
+            params[0].grad = None  # before backward(): replayed before the ops
+            loss.backward()
+            params[0].data -= 0.1 * params[0].grad
+            return loss
+
+        f = ag.compile(step) if compiled else step
+        ps[0].grad = np.ones(2)  # a stale gradient the reset must remove
+        runs.append(([f(ps, np.array([0.3, 0.1 * i])).data for i in range(4)], ps[0].data))
+    same(runs[0], runs[1])
