@@ -10,13 +10,14 @@ the plan.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import sys
 import types
 import warnings
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any
 
@@ -161,12 +162,7 @@ class CompiledFunction:
         cannot be seen (a Generator made inside, another library's RNG, ``secrets``,
         ``time``) would otherwise be frozen. Generator states are put back after."""
         plan.rechecked = True
-        wrappers = [
-            leaf(x.data, x.requires_grad, x.name)
-            if isinstance(x, Value)
-            else leaf(arg_data(x), False)
-            for x in dyn
-        ]
+        wrappers = _wrap(dyn)
         it = iter(wrappers)
         call = [rebuild(args, it), rebuild(kwargs, it)]
         gens = {
@@ -295,12 +291,7 @@ class CompiledFunction:
                 stacklevel=3,
             )
         arg_is_value = [isinstance(x, Value) for x in dyn]
-        wrappers = [
-            leaf(x.data, x.requires_grad, x.name)
-            if isinstance(x, Value)
-            else leaf(arg_data(x), False)
-            for x in dyn
-        ]
+        wrappers = _wrap(dyn)
         it = iter(wrappers)
         call = [rebuild(args, it), rebuild(kwargs, it)]  # fn's arguments, wrappers inside
         scan = Scan()
@@ -339,62 +330,69 @@ class CompiledFunction:
         result = trace(tracer)
         if tracer.error is not None:
             raise tracer.error
-        scan.imports()
-        self._check_randomness(before, gens, tracer, lambda: trace(Tracer(tracer.step)))
-        call.clear()  # (no reference to a wrapper may remain: see _check_stashed)
-        out_leaves: list[Any] = []
-        tree = flatten_outputs(result, out_leaves)
-        del result
-        plan = Plan(self._name, ", ".join(describe_key_item(k) for k in key[0][1]))
-        plan.arg_is_value = arg_is_value
-        builder = Builder(plan, tracer, wrappers)
-        whole = tracer.step.backward_at is not None
-        if whole:  # the forward's ops: a plan as usual; the rest, a Step (see step.py)
-            full, tracer.tape = tracer.tape, tracer.tape[: tracer.step.backward_at]
-            leaves = builder.build(whole_step.outputs(tracer.step, full, out_leaves))[1:]
-            builder.restore(tracer.step.snapshot)
-            tracer.tape = full
-        else:
-            leaves = builder.build(out_leaves)
-        if tracer.step.active:
-            plan.step = whole_step.build(plan, tracer, wrappers, leaves, out_leaves)
-        _check_stashed(tracer, wrappers, out_leaves)
-        builder.validate()
-        plan.outdef = (tree, leaves)
-        plan.single = tree is None and leaves == [("n", 0)]
-        scan.content_guards(live_arrays(plan))
-        guarded = scan.snapshots or scan.guards or scan.cells or scan.attrs or scan.reads
-        plan.scan = scan if guarded or scan.contents else None
-        plan.op = defop(
-            f"compiled {self._name}",
-            functools.partial(_op_forward, plan),
-            functools.partial(_op_vjp, plan),
-            joint=True,
-            register=False,
-            label=lambda run, k: (
-                f"compiled {self._name}" + (f"[{k}]" if len(plan.out_slots) > 1 else "")
-            ),
-        )
-        plan.back_any = any(steps is not None for steps in plan.back)
-        plan.grad_inside = not key[2] and any(plan.out_track)
-        plan._code = Codegen(plan).generate()
-        data = builder.data
-        datas = list(data[: plan.n_inputs])
-        traced = [data[s] for s in plan.out_slots]
-        if plan.random:  # this call keeps the trace's own draws (one draw per call, as eagerly)
-            outs: Any = traced
-            run = Run(plan, list(data), True)
-        else:  # one replay: the generated code must give what the trace gave
-            outs, run = plan.run_forward(datas)
-            if not all(same(a, b) for a, b in zip(outs, traced)):
-                raise CompileError(
-                    f"internal error: the plan of {self._name} does not reproduce its trace; "
-                    "please report it (call the function uncompiled meanwhile)"
-                )
-        self._keep(key, plan)
+        with _applied_if_refused(tracer.step):  # the checks after the trace
+            scan.imports()
+            for container, name, value in tracer.step.noted:  # an optimizer's lr read by your code
+                scan.reads.append((functools.partial(dict.get, container, name), value))
+            self._check_randomness(before, gens, tracer, lambda: trace(Tracer(tracer.step)))
+            call.clear()  # (no reference to a wrapper may remain: see _check_stashed)
+            out_leaves: list[Any] = []
+            tree = flatten_outputs(result, out_leaves)
+            del result
+            plan = Plan(self._name, ", ".join(describe_key_item(k) for k in key[0][1]))
+            plan.arg_is_value = arg_is_value
+            builder = Builder(plan, tracer, wrappers)
+            whole = tracer.step.backward_at is not None
+            if whole:  # the forward's ops: a plan as usual; the rest, a Step (see step.py)
+                full, tracer.tape = tracer.tape, tracer.tape[: tracer.step.backward_at]
+                leaves = builder.build(whole_step.outputs(tracer.step, full, out_leaves))[1:]
+                builder.restore(tracer.step.snapshot)
+                tracer.tape = full
+            else:
+                leaves = builder.build(out_leaves)
+            if tracer.step.active:
+                plan.step = whole_step.build(plan, tracer, wrappers, leaves, out_leaves)
+            _check_stashed(tracer, wrappers, out_leaves, [x for x in dyn if isinstance(x, Value)])
+            builder.validate()
+            plan.outdef = (tree, leaves)
+            plan.single = tree is None and leaves == [("n", 0)]
+            scan.content_guards(live_arrays(plan))
+            guarded = scan.snapshots or scan.guards or scan.cells or scan.attrs or scan.reads
+            plan.scan = scan if guarded or scan.contents else None
+            plan.op = defop(
+                f"compiled {self._name}",
+                functools.partial(_op_forward, plan),
+                functools.partial(_op_vjp, plan),
+                joint=True,
+                register=False,
+                label=lambda run, k: (
+                    f"compiled {self._name}" + (f"[{k}]" if len(plan.out_slots) > 1 else "")
+                ),
+            )
+            plan.back_any = any(steps is not None for steps in plan.back)
+            plan.grad_inside = not key[2] and any(plan.out_track)
+            plan._code = Codegen(plan).generate()
+            data = builder.data
+            datas = list(data[: plan.n_inputs])
+            traced = [data[s] for s in plan.out_slots]
+            if plan.random:  # this call keeps the trace's own draws (one draw per call, as eagerly)
+                outs: Any = traced
+                run = Run(plan, list(data), True)
+            else:  # one replay: the generated code must give what the trace gave
+                outs, run = plan.run_forward(datas)
+                if not all(same(a, b) for a, b in zip(outs, traced)):
+                    raise CompileError(
+                        f"internal error: the plan of {self._name} does not reproduce its trace; "
+                        "please report it (call the function uncompiled meanwhile)"
+                    )
+            self._keep(key, plan)
         inputs = tuple(
             [x if isinstance(x, Value) else data[i] for i, x in enumerate(dyn)] + plan.externals
         )
+        if tracer.step.root is not None:  # a whole step: its backward ran in the trace
+            nodes = whole_step.forward_nodes(plan, list(outs), run, inputs, datas)
+            nodes[0].grad = tracer.step.root.grad  # (the seed, as eagerly)
+            return self._assemble(plan, nodes, inputs, datas)
         return self._result(plan, outs, run, inputs, datas)
 
     def _check_randomness(
@@ -450,6 +448,28 @@ def _set_rng(g: Any, st: Any) -> None:
         g.setstate(st)
 
 
+@contextlib.contextmanager
+def _applied_if_refused(step: Any) -> Iterator[None]:
+    """A refusal after the trace of a whole step says that the step has run (once, as the
+    same code uncompiled would have), so it is not run again by hand."""
+    try:
+        yield
+    except CompileError as e:
+        if not step.active:
+            raise
+        raise CompileError(
+            f"{e}\n(This call ran the whole step once before the check, as it would have run "
+            "uncompiled: its updates are applied. Call the function uncompiled from the next "
+            "step on.)"
+        ) from None
+
+
+def _wrap(dyn: list) -> list[Value]:
+    """The trace's stand-ins for a call's dynamic items: an argument Value itself (so a
+    whole step's backward and updates reach it, as eagerly), an array or number wrapped."""
+    return [x if isinstance(x, Value) else leaf(arg_data(x), False) for x in dyn]
+
+
 def _swap_all(tracer: Tracer, values: list[Value]) -> None:
     for v in values:
         tracer.swap(v)
@@ -471,7 +491,9 @@ def _live_data(plan: Plan) -> list | None:
     return datas
 
 
-def _check_stashed(tracer: Tracer, wrappers: list[Value], outputs: list[Any]) -> None:
+def _check_stashed(
+    tracer: Tracer, wrappers: list[Value], outputs: list[Any], own: list[Value]
+) -> None:
     """Refuse a trace that kept a traced Value somewhere (an attribute, a global list...):
     the object would hold the trace's data forever, later calls would not update it."""
     tape = tracer.tape
@@ -493,10 +515,22 @@ def _check_stashed(tracer: Tracer, wrappers: list[Value], outputs: list[Any]) ->
             ),
         )
     )
-    kept = _kept([e.node for e in tape] + wrappers, refs)
+    mine = {id(v) for v in own}  # the caller's own Values (arguments): theirs to keep
+    kept = _kept(
+        [e.node for e in tape]
+        + [w for w in wrappers if id(w) not in mine]
+        + tracer.step.stand_ins(),  # a .grad read after backward() kept in a list...
+        refs,
+    )
     if kept is not None:
         site = next((e.site for e in tape if id(e.node) == kept), None)
-        made = f" (made at {describe_site(site)})" if site else " (an argument)"
+        made = (
+            f" (made at {describe_site(site)})"
+            if site
+            else " (a .data or .grad read after backward())"
+            if any(id(v) == kept for v in tracer.step.stand_ins())
+            else " (an argument)"
+        )
         raise CompileError(
             f"the compiled function kept a reference to a traced Value{made} outside its "
             "result, e.g. in an attribute, a global or a list: later calls would not update "

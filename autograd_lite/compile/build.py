@@ -104,10 +104,12 @@ class Builder:
         return s
 
     def restore(self, snapshot: dict[int, Any]) -> None:
-        """The live Values' data as the ops read it (a whole step updates it later)."""
-        for slot, v in enumerate([*self.wrappers, *self.plan.externals]):
-            if id(v) in snapshot:
-                self.data[slot] = snapshot[id(v)]
+        """The inputs' (and views') data as the ops saw it (a whole step updates it later),
+        by the id of the Value."""
+        for i, data in snapshot.items():
+            slot = self.slot_of.get(i)
+            if slot is not None:
+                self.data[slot] = data
 
     def build(self, outputs: list[Any]) -> list[Any]:
         p, tape = self.plan, self.tracer.tape

@@ -4,6 +4,7 @@ the user line after which a watched state first changes.
 
 from __future__ import annotations
 
+import gc
 import random
 import sys
 import types
@@ -98,6 +99,8 @@ def watch(run: Callable[[], Any], snapshot: Callable[[], Any]) -> Site | None:
 
     lines: dict[types.FrameType, int] = {}
     old = sys.gettrace()
+    collecting = gc.isenabled()
+    gc.disable()  # a collection's callbacks (another library's) would run traced lines
     sys.settrace(trace)
     try:
         run()
@@ -105,4 +108,6 @@ def watch(run: Callable[[], Any], snapshot: Callable[[], Any]) -> Site | None:
         pass
     finally:
         sys.settrace(old)
+        if collecting:
+            gc.enable()
     return found[0] if found else None

@@ -53,7 +53,13 @@ class Update:
         plan = self.plan
         datas = list(args)
         for r, target in self.reads:
-            datas.append(_live(plan, r, dyn[target] if type(target) is int else target, len(datas)))
+            if r.attr == "result":  # the number a replayed call returned this time
+                now: Any = target.result
+            elif r.attr == "item":  # a hyper-parameter (an optimizer's lr) as it is now
+                now = dict.get(*target)
+            else:
+                now = _get(dyn[target] if type(target) is int else target, r.attr)
+            datas.append(_live(plan, r, now, len(datas)))
         for v in plan.externals:
             datas.append(v.data)
         outs, _ = plan.run_forward(datas) if plan.instrs else ((), None)
@@ -86,8 +92,13 @@ def outputs(step: StepTrace, tape: list, out_leaves: list[Any]) -> list[Any]:
     or read; a replayed call's result is returned as it is (refused in an op)."""
     assert step.backward_at is not None and step.root is not None
     late = {id(e.node): e for e in tape[step.backward_at :]}
-    reads = {id(r.value) for r in step.events if isinstance(r, Read) and r.value is not None}
+    reads = {id(r.value): r for r in step.events if isinstance(r, Read) and r.value is not None}
+    got: list[Any] = []
     for x in out_leaves:
+        if isinstance(x, Value) and id(x) in reads and reads[id(x)].attr == "result":
+            got.append(None)  # what the call returns at each replay: see build
+            continue
+        got.append(x)
         if isinstance(x, Value) and (id(x) in late or id(x) in reads):
             raise CompileError(
                 "a compiled step returned a value computed after loss.backward() (at "
@@ -95,7 +106,7 @@ def outputs(step: StepTrace, tape: list, out_leaves: list[Any]) -> list[Any]:
                 "): return the loss or other results of the forward, and read the "
                 "parameters after the call"
             )
-    return [step.root, *out_leaves]
+    return [step.root, *got]
 
 
 def build(
@@ -106,10 +117,10 @@ def build(
     trace = tracer.step
     step = Step(trace, wrappers)
     hosts = [x for x in (*trace.before, *trace.events) if isinstance(x, Host)]
+    results = {id(r.value): r.target for r in trace.events if isinstance(r, Read)}
     for i, x in enumerate(out_leaves):
-        h = next((h for h in hosts if x is h.result and not isinstance(x, Value)), None)
-        if h is not None and x is not None:
-            leaves[i] = ("h", h)
+        if isinstance(x, Value) and id(x) in results:  # a call's number, returned
+            leaves[i] = ("h", results[id(x)])
     tape = tracer.tape
     b = trace.backward_at
     if b is None:  # only calls before the ops (opt.zero_grad() with the loss returned)
@@ -201,9 +212,12 @@ def _update(
     return u
 
 
-def _live(plan: Plan, r: Read, target: Value, slot: int) -> Any:
-    """What ``r`` reads of ``target`` now, checked against what it read while tracing."""
-    now = target.data if r.attr == "data" else target.grad
+def _get(v: Value, attr: str) -> Any:
+    return v.data if attr == "data" else v.grad
+
+
+def _live(plan: Plan, r: Read, now: Any, slot: int) -> Any:
+    """``now``, what ``r`` reads at this replay, checked against what it read when traced."""
     kind = plan.slot_kind[slot]
     if kind == "float":
         if type(now) is float:
@@ -213,9 +227,9 @@ def _live(plan: Plan, r: Read, target: Value, slot: int) -> Any:
     elif type(now) is np.ndarray and (now.shape, now.dtype) == kind:
         return now
     raise CompileError(
-        f"compiled {plan.name}: the {'.data' if r.attr == 'data' else '.grad'} of a leaf read "
-        f"after backward() was {_kind_text(kind)} when traced, now {_now_text(now)}; the step "
-        "cannot be replayed (trace it again by calling the function uncompiled once)"
+        f"compiled {plan.name}: the .{r.attr} read after backward() was "
+        f"{_kind_text(kind)} when traced, now {_now_text(now)}; the step cannot be replayed "
+        "(trace it again by calling the function uncompiled once)"
     )
 
 
@@ -287,7 +301,13 @@ def difference(plan: Plan, step: Step, tracer: Tracer, wrappers: list[Value]) ->
                 return f"it wrote another attribute at {describe_site(y.site)}"
         elif isinstance(x, Read):
             assert isinstance(y, Read)
-            if other(x.target, y.target) or x.attr != y.attr:
+            if x.attr != y.attr or (
+                x.target.fn is not y.target.fn
+                if x.attr == "result"
+                else x.target[0] is not y.target[0] or x.target[1] != y.target[1]
+                if x.attr == "item"
+                else other(x.target, y.target)
+            ):
                 return "it read another attribute after backward()"
     for u in step.after:
         if isinstance(u, Update):

@@ -287,11 +287,12 @@ class Host:
 
 class Read:
     """``p.data`` or ``p.grad`` of a leaf read after ``backward()``: a stand-in Value (or
-    None) for what the attribute holds then, read live at every replay."""
+    None) for what the attribute holds then, read live at every replay; or (``attr``
+    "result", ``target`` a :class:`Host`) the number a replayed call returned."""
 
     __slots__ = ("value", "target", "attr")
 
-    def __init__(self, value: Value | None, target: Value, attr: str) -> None:
+    def __init__(self, value: Value | None, target: Any, attr: str) -> None:
         self.value, self.target, self.attr = value, target, attr
 
 
@@ -328,18 +329,44 @@ class StepTrace:
         self.before: list[Host | Write] = []  # before backward(): replayed before the ops
         self.current: dict[tuple[int, str], Read | Write] = {}
         self.snapshot: dict[int, Any] = {}  # inputs' data at backward(), before any update
+        self.noted: list[tuple[Any, Any, Any]] = []  # (container, key, value) read: guarded
         self._reads = 0
+
+    def note(self, tracer: Tracer, container: Any, key: Any, value: Any) -> Any:
+        """``container[key]`` read by the function's own code (see ``core.modes.noted``):
+        guarded, or after backward() a number read live (a stand-in Value)."""
+        if self.host_depth:
+            return value
+        if self.backward_at is None or not isinstance(value, (float, np.floating)):
+            self.noted.append((container, key, value))
+            return value
+        stand_in = leaf(float(value), False)
+        tracer.swap(stand_in)
+        self.events.append(Read(stand_in, (container, key), "item"))
+        return stand_in
+
+    def refuse_assignment(self, container: Any, key: Any) -> None:
+        _refuse(
+            f"assigning {type(container).__name__}[{key!r}] inside a compiled function",
+            "the assignment would happen only once",
+            "Set it outside the compiled function (the optimizer reads it live)",
+            depth=4,
+        )
 
     @property
     def active(self) -> bool:
         return self.backward_at is not None or bool(self.before)
+
+    def stand_ins(self) -> list[Value]:
+        """The Values standing for what was read after backward() (see :class:`Read`)."""
+        return [r.value for r in self.events if isinstance(r, Read) and r.value is not None]
 
     def values(self) -> list[Value]:
         """The Values it refers to (each once per reference it holds)."""
         got = [] if self.root is None else [self.root]
         for x in (*self.before, *self.events):
             if isinstance(x, (Read, Write)):
-                got.append(x.target)
+                got.append(x.target)  # (a Host, for a call's result: counted, never checked)
                 if isinstance(x.value, Value):
                     got.append(x.value)
         return got
@@ -379,6 +406,9 @@ class StepTrace:
                 if isinstance(x, Value) and id(x) not in produced and id(x) not in self.snapshot:
                     d = _DATA.__get__(x)
                     self.snapshot[id(x)] = d.copy() if type(d) is not float else d
+            d = _DATA.__get__(e.node)
+            if type(d) is np.ndarray and d.base is not None:  # a view (w.T) of what may change
+                self.snapshot[id(e.node)] = d.copy()
         self.host_depth += 1
         try:
             run()
@@ -410,13 +440,21 @@ class StepTrace:
             hosts = [x for x in (*self.first.before, *self.first.events) if isinstance(x, Host)]
             mine = sum(isinstance(x, Host) for x in (*self.before, *self.events)) - 1
             h.result = hosts[mine].result if mine < len(hosts) else None
-            return h.result
-        self.host_depth += 1
-        try:
-            h.result = fn(*args, **kwargs)
-        finally:
-            self.host_depth -= 1
-        return h.result
+        else:
+            self.host_depth += 1
+            try:
+                h.result = fn(*args, **kwargs)
+            finally:
+                self.host_depth -= 1
+        result = h.result
+        if self.backward_at is not None and isinstance(result, (float, np.floating)):
+            # a number it returns (clip_grad_norm_'s norm) stands for what it returns at
+            # each replay: an op on it is replayed with the new number
+            value = leaf(float(result), False)
+            tracer.swap(value)
+            self.events.append(Read(value, h, "result"))
+            return value
+        return result
 
     def read(self, tracer: Tracer, v: Value, attr: str) -> tuple[bool, Any]:
         """(True, the stand-in) for ``v.data``/``v.grad`` of a leaf after backward()."""
@@ -426,7 +464,7 @@ class StepTrace:
         if now is not None:
             return True, now.value
         if self.first is not None:  # the first trace's value, in the same order
-            reads = [r for r in self.first.events if isinstance(r, Read)]
+            reads = [r for r in self.first.events if isinstance(r, Read) and r.attr != "result"]
             old = reads[self._reads].value if self._reads < len(reads) else None
             data = None if old is None else _DATA.__get__(old)
         else:

@@ -24,6 +24,8 @@ __all__ = [
     "creation_site",
     "detect_anomaly",
     "enable_grad",
+    "assigned",
+    "noted",
     "replayed",
     "is_finite",
     "is_grad_enabled",
@@ -97,6 +99,24 @@ def replayed(changes: str) -> Callable[[_F], _F]:
         return call  # type: ignore[return-value]  # same signature, by functools.wraps
 
     return mark
+
+
+def noted(container: Any, key: Any, value: Any) -> Any:
+    """``container[key]``, read as ``value`` by the caller's code: returned as it is, but
+    inside a compiled function (not in a replayed call) the read is guarded, so a change
+    traces again, or after ``backward()`` it is read live at every replay (an optimizer's
+    ``param_groups`` use it: the learning rate a schedule sets)."""
+    tracer = state.tracer
+    if tracer is not None and open_blocks.traces:
+        return tracer.step.note(tracer, container, key, value)
+    return value
+
+
+def assigned(container: Any, key: Any) -> None:
+    """Refuse ``container[key] = ...`` inside a compiled function (it would happen once)."""
+    tracer = state.tracer
+    if tracer is not None and open_blocks.traces and not tracer.step.host_depth:
+        tracer.step.refuse_assignment(container, key)
 
 
 def is_grad_enabled() -> bool:

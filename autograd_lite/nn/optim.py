@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.core.modes import replayed
+from autograd_lite.core.modes import assigned, noted, replayed
 from autograd_lite.core.value import Value
 from autograd_lite.nn.module import reset_grad
 
 __all__ = [
     "SGD",
+    "ParamGroup",
     "Adam",
     "AdamW",
     "ExponentialLR",
@@ -31,6 +32,23 @@ __all__ = [
     "RMSprop",
     "StepLR",
 ]
+
+
+class ParamGroup(dict):
+    """A parameter group: a dict (``"params"`` and the hyper-parameters). Inside a compiled
+    function, a number your code reads from it (``g["lr"]``, ``get_last_lr()``) is guarded
+    (a change traces again) or, after ``backward()``, read live at every replay; assigning
+    one there is refused (set it outside). The optimizer's replayed calls read it live."""
+
+    def __getitem__(self, key: Any) -> Any:
+        return noted(self, key, dict.__getitem__(self, key))
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        return noted(self, key, dict.get(self, key, default))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        assigned(self, key)
+        dict.__setitem__(self, key, value)
 
 
 class Optimizer:
@@ -53,9 +71,9 @@ class Optimizer:
         self.defaults = defaults
         groups: list[Any] = list(params) if not isinstance(params, Value) else [params]
         if groups and isinstance(groups[0], Mapping):
-            groups = [dict(g) for g in groups]
+            groups = [ParamGroup(g) for g in groups]
         else:
-            groups = [{"params": groups}]
+            groups = [ParamGroup(params=groups)]
         seen: set[int] = set()
         for g in groups:
             if "params" not in g:
@@ -77,7 +95,7 @@ class Optimizer:
             self._check(g)
         if not seen:
             raise ValueError(f"{name}: got an empty parameter list")
-        self.param_groups: list[dict[str, Any]] = groups
+        self.param_groups: list[ParamGroup] = groups
         self.state: dict[int, dict[str, Any]] = {}  # by position among all parameters
 
     def _check(self, group: dict[str, Any]) -> None:
