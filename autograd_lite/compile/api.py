@@ -311,6 +311,10 @@ class CompiledFunction:
                 "(an array), or keep it out of the compiled function's reach"
             )
         tracer = Tracer()
+        tracer.step.initial_grads = {  # (a whole step guards what it finds None: see step.py)
+            id(v): v.grad is None
+            for v in chain(scan.values, (x for x in dyn if isinstance(x, Value)))
+        }
         before = global_rng_states()
         gens = [(g, rng_state(g)) for g in scan.generators]
 

@@ -264,6 +264,8 @@ class Plan:
             datas.append(d)
         if self.scan is not None and not self.scan.hold():
             return None
+        if self.step is not None and not self.step.holds(dyn):
+            return None
         return datas
 
     def _new_buffers(self) -> tuple:

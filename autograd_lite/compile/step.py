@@ -65,13 +65,15 @@ class Update:
         outs, _ = plan.run_forward(datas) if plan.instrs else ((), None)
         for w, target, kind, x in self.writes:
             value = outs[x] if kind == "n" else datas[x] if kind == "i" else x
-            apply_write(dyn[target] if isinstance(target, int) else target, w.attr, value)
+            apply_write(
+                dyn[target] if isinstance(target, int) else target, w.attr, value, w.inplace
+            )
 
 
 class Step:
     """A plan's whole-step part: what runs before its ops and after its node's backward."""
 
-    __slots__ = ("trace", "before", "after", "wrappers", "reread")
+    __slots__ = ("trace", "before", "after", "wrappers", "reread", "grad_guards")
 
     def __init__(self, trace: StepTrace, wrappers: list[Value]) -> None:
         self.trace = trace
@@ -85,6 +87,17 @@ class Step:
         self.after: list[Host | Update] = []
         # a call before the ops changed the parameters: read them again after it
         self.reread = any(isinstance(h, Host) and h.changes == "data" for h in self.before)
+        # leaves whose .grad was read but that backward() does not reach: whether their
+        # .grad is None at a call's start, as when traced (``if p.grad is not None:``)
+        self.grad_guards: list[tuple[Value | int, bool]] = []
+
+    def holds(self, dyn: list) -> bool:
+        """True while every leaf in ``grad_guards`` has (or lacks) a .grad as when traced."""
+        for target, was_none in self.grad_guards:
+            v = dyn[target] if isinstance(target, int) else target
+            if (v.grad is None) is not was_none:
+                return False
+        return True
 
 
 def outputs(step: StepTrace, tape: list, out_leaves: list[Any]) -> list[Any]:
@@ -127,6 +140,23 @@ def build(
         return step
     stand_ins = {id(r.value) for r in trace.events if isinstance(r, Read) and r.value is not None}
     arg_ids = {id(w): i for i, w in enumerate(wrappers)}
+    inputs = [*wrappers, *plan.externals]
+    reached = {id(v) for v in inputs if isinstance(v, Value) and v.requires_grad}
+    for r in trace.events:
+        if isinstance(r, Read) and r.attr == "grad" and id(r.target) not in reached:
+            was_none = trace.initial_grads.get(id(r.target))
+            if was_none is not None:
+                step.grad_guards.append((arg_ids.get(id(r.target), r.target), was_none))
+    for i, e in enumerate(tape):  # a stand-in read again after an in-place update of it
+        for x in e.inputs:
+            if isinstance(x, Value) and id(x) in trace.mutated and i >= trace.mutated[id(x)][0]:
+                raise CompileError(
+                    f"op {e.op.name!r} at {describe_site(e.site)} in a compiled step reads a "
+                    ".data or .grad taken before its in-place update at "
+                    f"{describe_site(trace.mutated[id(x)][1])} (old = p.data; p.data -= ...): "
+                    "eagerly it would see the update. Read it again after the update, or "
+                    "copy it first (old = p.data * 1.0)"
+                )
     for h in hosts:
         for a in walk_params((h.args, h.kwargs)):
             if isinstance(a, Value) and id(a) in arg_ids:
@@ -252,7 +282,7 @@ def run(
             first.result = first()
         else:
             w, target = first
-            apply_write(dyn[target] if isinstance(target, int) else target, w.attr, w.value)
+            apply_write(dyn[target] if isinstance(target, int) else target, w.attr, w.value, False)
     if step.reread:
         datas[plan.n_args :] = [v.data for v in plan.externals]
     outs, run_ = plan.run_forward(datas)
@@ -297,7 +327,7 @@ def difference(plan: Plan, step: Step, tracer: Tracer, wrappers: list[Value]) ->
                 return f"it called {y.fn.__qualname__}() at {describe_site(y.site)} otherwise"
         elif isinstance(x, Write):
             assert isinstance(y, Write)
-            if other(x.target, y.target) or x.attr != y.attr:
+            if other(x.target, y.target) or x.attr != y.attr or x.inplace != y.inplace:
                 return f"it wrote another attribute at {describe_site(y.site)}"
         elif isinstance(x, Read):
             assert isinstance(y, Read)

@@ -143,6 +143,21 @@ def _refusing(what: str, base: str) -> Callable:
     return method
 
 
+def _inplace_op(base: str) -> Callable:
+    """``x -= y`` on a traced Value: ``x - y``, and (``StepTrace.inplace``) the array
+    ``x`` stands for changed in place, as numpy's ``-=`` does."""
+
+    def method(self: Value, other: Any) -> Any:
+        result = getattr(untraced(type(self)), base)(self, other)
+        tracer = state.tracer
+        if tracer is not None and result is not NotImplemented:
+            tracer.step.inplace(tracer, self, result)
+        return result
+
+    method.__name__ = base.replace("__", "__i", 1)
+    return method
+
+
 def _detach(self: Value) -> Value:
     """A constant sharing this data: recorded as an op while tracing, so replays follow."""
     if state.tracer is None:
@@ -178,6 +193,13 @@ _TRACED_NAMESPACE: dict[str, Any] = {
     "__index__": lambda self: _refuse("using a traced Value as an integer (index, size, range)"),
     "__array__": lambda self, *a, **k: _refuse("converting a traced Value to a numpy array"),
     "__setitem__": lambda self, *a: _refuse("item assignment into a traced Value"),
+    "__iadd__": _inplace_op("__add__"),
+    "__isub__": _inplace_op("__sub__"),
+    "__imul__": _inplace_op("__mul__"),
+    "__itruediv__": _inplace_op("__truediv__"),
+    "copy": lambda self, *a, **k: _refuse(
+        "copy() of a traced Value", "it is a Value while tracing", "Use p.grad * 1.0"
+    ),
     "detach": _detach,
     "__repr__": _traced_repr,
     "__format__": _traced_format,
@@ -287,23 +309,29 @@ class Host:
 
 class Read:
     """``p.data`` or ``p.grad`` of a leaf read after ``backward()``: a stand-in Value (or
-    None) for what the attribute holds then, read live at every replay; or (``attr``
-    "result", ``target`` a :class:`Host`) the number a replayed call returned."""
+    None) for what the attribute holds then (``live``), read live at every replay; or
+    (``attr`` "result", ``target`` a :class:`Host`) the number a replayed call returned,
+    (``attr`` "item", ``target`` (a parameter group, a key)) a hyper-parameter."""
 
-    __slots__ = ("value", "target", "attr")
+    __slots__ = ("value", "target", "attr", "live")
 
-    def __init__(self, value: Value | None, target: Any, attr: str) -> None:
-        self.value, self.target, self.attr = value, target, attr
+    def __init__(self, value: Value | None, target: Any, attr: str, live: Any = None) -> None:
+        self.value, self.target, self.attr, self.live = value, target, attr, live
 
 
 class Write:
     """``p.data = v`` or ``p.grad = v`` of a leaf: ``value`` a traced Value or a constant
-    (None or a number, for a gradient), written at every replay."""
+    (None or a number, for a gradient), written at every replay: by assignment, as
+    eagerly (the attribute then refers to that array), or ``inplace`` into the array it
+    holds (``p.data -= x``, ``g = p.grad; g *= 0.5`` on an array)."""
 
-    __slots__ = ("target", "attr", "value", "site")
+    __slots__ = ("target", "attr", "value", "site", "inplace")
 
-    def __init__(self, target: Value, attr: str, value: Any, site: Site | None) -> None:
+    def __init__(
+        self, target: Value, attr: str, value: Any, site: Site | None, inplace: bool = False
+    ) -> None:
         self.target, self.attr, self.value, self.site = target, attr, value, site
+        self.inplace = inplace
 
 
 _CONSTANT_GRADS = (type(None), int, float)
@@ -330,6 +358,9 @@ class StepTrace:
         self.current: dict[tuple[int, str], Read | Write] = {}
         self.snapshot: dict[int, Any] = {}  # inputs' data at backward(), before any update
         self.noted: list[tuple[Any, Any, Any]] = []  # (container, key, value) read: guarded
+        # a stand-in changed in place: (the tape's length then, where), by id
+        self.mutated: dict[int, tuple[int, Site | None]] = {}
+        self.initial_grads: dict[int, bool] = {}  # .grad is None at the trace's start, by id
         self._reads = 0
 
     def note(self, tracer: Tracer, container: Any, key: Any, value: Any) -> Any:
@@ -469,6 +500,7 @@ class StepTrace:
             data = None if old is None else _DATA.__get__(old)
         else:
             data = _DATA.__get__(v) if attr == "data" else _GRAD.__get__(v)
+        live = data
         self._reads += 1
         if data is None:
             value = None
@@ -477,10 +509,32 @@ class StepTrace:
             data = data.copy() if type(data) is np.ndarray else float(data)
             value = leaf(data, False)
             tracer.swap(value)
-        r = Read(value, v, attr)
+        r = Read(value, v, attr, live)
         self.events.append(r)
         self.current[(id(v), attr)] = r
         return True, value
+
+    def inplace(self, tracer: Tracer, value: Value, result: Value) -> None:
+        """``value -= x`` (``+=``, ``*=``, ``/=``) gave ``result``: where ``value`` is what
+        a leaf's ``.data``/``.grad`` array holds now, the array changes in place (as numpy
+        does): recorded as an in-place write; ``value`` may not be used after it."""
+        if self.backward_at is None:
+            return
+        now = next(
+            (k for k, x in self.current.items() if x.value is value and x.attr != "item"), None
+        )
+        if now is None:
+            return
+        was = self.current[now]
+        data = _DATA.__get__(value)
+        if type(data) is not np.ndarray:  # a float: immutable, so ``-=`` assigns anew
+            return
+        w = Write(was.target, was.attr, result, site_of(user_frame(3)), inplace=True)
+        self.events.append(w)
+        self.current[now] = w
+        self.mutated[id(value)] = (len(tracer.tape), w.site)
+        if self.first is None:
+            apply_write(w.target, w.attr, _DATA.__get__(result), True)
 
     def write(self, tracer: Tracer, v: Value, attr: str, value: Any) -> bool:
         """Record ``v.data = value`` (``v.grad = value``); False where it cannot be replayed."""
@@ -493,6 +547,9 @@ class StepTrace:
             w = Write(v, attr, value, site_of(user_frame(3)))
             self.before.append(w)
         else:
+            now = self.current.get((id(v), attr))
+            if traced and now is not None and now.value is value:
+                return True  # p.data = p.data (the end of p.data -= x): nothing new
             if traced:
                 made = next((i for i, e in enumerate(tracer.tape) if e.node is value), None)
                 if made is not None and made < self.backward_at:
@@ -503,21 +560,25 @@ class StepTrace:
             self.events.append(w)
             self.current[(id(v), attr)] = w
         if self.first is None:
-            apply_write(v, attr, _DATA.__get__(value) if traced else value)
+            if traced:  # a stand-in assigned: the array it stands for, as eagerly
+                read = next(
+                    (r for r in self.events if isinstance(r, Read) and r.value is value), None
+                )
+                data = read.live if read is not None else _DATA.__get__(value)
+            else:
+                data = value
+            apply_write(v, attr, data, False)
         return True
 
 
-def apply_write(v: Value, attr: str, data: Any) -> None:
-    """``v.data = data`` into its array in place (as ``p.data -= ...`` does) when the
-    shapes agree, else by assignment; ``v.grad = data`` by assignment (its own copy)."""
-    if attr == "data":
-        old = _DATA.__get__(v)
-        if type(old) is np.ndarray and type(data) is np.ndarray and old.shape == data.shape:
-            np.copyto(old, data, casting="same_kind")
-        else:
-            _DATA.__set__(v, data.copy() if type(data) is np.ndarray else data)
+def apply_write(v: Value, attr: str, data: Any, inplace: bool) -> None:
+    """``v.data = data`` (``v.grad``): ``inplace`` into the array it holds, with numpy's
+    casting (as ``p.data -= x``), else by assignment."""
+    descriptor = _DATA if attr == "data" else _GRAD
+    if inplace:
+        np.copyto(descriptor.__get__(v), data, casting="same_kind")
     else:
-        _GRAD.__set__(v, data.copy() if type(data) is np.ndarray else data)
+        descriptor.__set__(v, data)
 
 
 def _fixed(a: Any, produced: set[int], fn: Callable) -> Any:

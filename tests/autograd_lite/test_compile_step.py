@@ -425,3 +425,266 @@ def test_gradients_of_argument_values_reset_before_the_ops():
         ps[0].grad = np.ones(2)  # a stale gradient the reset must remove
         runs.append(([f(ps, np.array([0.3, 0.1 * i])).data for i in range(4)], ps[0].data))
     same(runs[0], runs[1])
+
+
+# ------------------------------------------- found by an adversarial review (each failed)
+
+
+def _twice(make, calls, args):
+    """``make()`` -> (state to compare, step); run eagerly and compiled, compare each call."""
+    runs = []
+    for compiled in (False, True):
+        state, step = make()
+        f = ag.compile(step) if compiled else step
+        out = []
+        for i in range(calls):
+            r = f(*args(i))
+            out.append(
+                (
+                    [
+                        x.data if isinstance(x, Value) else x
+                        for x in (r if isinstance(r, tuple) else (r,))
+                    ],
+                    [copy.deepcopy(v.data) for v in state],
+                    [copy.deepcopy(v.grad) for v in state],
+                )
+            )
+        runs.append(out)
+    same(runs[0], runs[1])
+
+
+def test_an_argument_parameter_gets_its_gradient_on_the_first_call():
+    def make2():
+        w = Value(np.array([1.0, 2.0, 3.0]))
+
+        def step(x):
+            return inner(w, x)
+
+        def inner(w, x):
+            loss = ((w * x) ** 2).sum()
+            loss.backward()  # no zero_grad: accumulates, from the first call on
+            w.data -= 0.01 * w.grad
+            return loss
+
+        return [w], step
+
+    _twice(make2, 4, lambda i: (np.array([0.5, 1.0, 1.5]) * (i + 1),))
+    w = Value(np.array([1.0, 2.0, 3.0]))
+    opt = nn.optim.SGD([w], lr=0.1)
+
+    @ag.compile
+    def step(w, x):
+        opt.zero_grad()
+        loss = ((w * x) ** 2).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(w, np.array([0.5, 0.5, 0.5]))
+    same(w.data, np.array([0.95, 1.9, 2.85]))  # updated by the first (traced) call
+
+
+def test_a_clipping_norm_used_in_an_update_is_read_live():
+    def make():
+        w = Value(np.array([1.0, -2.0, 0.5]))
+
+        def step(x):
+            loss = ((w * x) ** 2).sum()
+            loss.backward()
+            n = nn.utils.clip_grad_norm_([w], 1e9)
+            w.data -= (0.1 / (1.0 + n)) * w.grad
+            w.grad = None
+            return loss, n
+
+        return [w], step
+
+    _twice(make, 5, lambda i: (np.array([1.0, 2.0, 3.0]) * (i + 1),))
+
+
+def test_a_learning_rate_read_after_a_schedule_step_is_read_live():
+    def make():
+        w = Value(np.array([1.0, -2.0, 0.5]))
+        opt = nn.optim.SGD([w], lr=0.1)
+        sched = nn.optim.ExponentialLR(opt, 0.5)
+
+        def step(x):
+            opt.zero_grad()
+            loss = ((w * x) ** 2).sum()
+            loss.backward()
+            sched.step()
+            w.data -= sched.get_last_lr()[0] * w.grad
+            return loss
+
+        return [w], step
+
+    _twice(make, 5, lambda i: (np.array([1.0, 2.0, 3.0]),))
+
+
+def test_a_learning_rate_assigned_inside_is_refused_with_the_line():
+    w = Value(np.ones(3))
+    opt = nn.optim.SGD([w], lr=0.1)
+
+    def f(x):
+        opt.zero_grad()
+        (w * x).sum().backward()
+        opt.param_groups[0]["lr"] *= 0.5  # LR-ASSIGNED
+        opt.step()
+        return x
+
+    assert line_of("# LR-ASSIGNED") in _refused(
+        f, np.ones(3), match=r"assigning ParamGroup\['lr'\]"
+    )
+
+
+def test_a_gradient_checked_for_none_is_guarded():
+    w1, w2 = Value(np.ones(3)), Value(np.ones(3))
+
+    def make():
+        w1.data, w2.data, w1.grad, w2.grad = np.ones(3), np.ones(3), None, None
+
+        def step(x):
+            loss = ((w1 * x).sum()) ** 2
+            loss.backward()
+            for p in (w1, w2):
+                if p.grad is not None:
+                    p.data -= 0.1 * p.grad
+                    p.grad = None
+            return loss
+
+        return [w1, w2], step
+
+    x = np.array([0.1, 0.2, 0.3])
+
+    def args(i):
+        if i >= 1:
+            (w2 * x).sum().backward()  # other code gives w2 a gradient between calls
+        return (x,)
+
+    _twice(make, 4, args)
+
+
+def test_assignments_and_in_place_updates_alias_as_eagerly():
+    def swap():
+        a, b = Value(np.array([1.0, 2.0])), Value(np.array([-3.0, 4.0]))
+
+        def step(x):
+            loss = (a * x + b * x * 2).sum()
+            loss.backward()
+            a.data, b.data = b.data, a.data
+            a.grad = None
+            b.grad = None
+            return loss
+
+        return [a, b], step
+
+    _twice(swap, 4, lambda i: (np.array([1.0, 0.5]),))
+
+    def target_sync():
+        online, target = nn.Linear(2, 1, rng=0), nn.Linear(2, 1, rng=1)
+        opt = nn.optim.SGD(online.parameters(), lr=0.1)
+
+        def step(x, sync):
+            opt.zero_grad()
+            loss = ((online(x) + target(x)) ** 2).mean()
+            loss.backward()
+            opt.step()
+            if sync:
+                for tp, p in zip(target.parameters(), online.parameters()):
+                    tp.data = p.data  # shares the array, as eagerly: later steps move both
+            return loss
+
+        return [*target.parameters(), *online.parameters()], step
+
+    _twice(target_sync, 4, lambda i: (np.ones((3, 2)) * (i + 1), i == 0))
+
+    def scale_grad():
+        w = Value(np.array([1.0, -2.0]))
+
+        def step(x):
+            loss = ((w * x) ** 2).sum()
+            loss.backward()
+            g = w.grad
+            g *= 0.5  # changes w.grad in place, as numpy does
+            w.data -= 0.1 * w.grad
+            w.grad = None
+            return loss
+
+        return [w], step
+
+    _twice(scale_grad, 4, lambda i: (np.array([1.0, 2.0]) * (i + 1),))
+
+
+def test_a_value_read_before_its_in_place_update_is_refused():
+    p, q = Value(np.ones(3)), Value(np.zeros(3))
+
+    def f(x):
+        (p * x).sum().backward()
+        old = p.data
+        p.data -= 0.1 * p.grad
+        q.data = old * 1.0  # OLD-AFTER-UPDATE
+        return x
+
+    assert line_of("# OLD-AFTER-UPDATE") in _refused(f, np.ones(3), match="in-place update")
+
+
+def test_a_gradient_kept_in_a_list_is_refused():
+    w = Value(np.array([1.0, 2.0]))
+    history = []
+
+    def f(x):
+        loss = ((w * x) ** 2).sum()
+        loss.backward()
+        history.append(w.grad)
+        w.grad = None
+        return loss
+
+    message = _refused(f, np.ones(2), match="kept a reference")
+    assert ".grad read after backward()" in message and "ran the whole step once" in message
+
+
+def test_parameters_used_through_views_compile_with_their_update():
+    def transposed():
+        w = Value(np.arange(12.0).reshape(3, 4) / 10)
+        opt = nn.optim.SGD([w], lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = ((x @ w.T) ** 2).mean()
+            loss.backward()
+            opt.step()
+            return loss
+
+        return [w], step
+
+    _twice(transposed, 4, lambda i: (np.ones((2, 4)) * (i + 1),))
+
+    def frozen_norm():
+        m = nn.Sequential(nn.Linear(4, 6, rng=0), nn.BatchNorm1d(6), nn.Linear(6, 2, rng=1))
+        m.eval()
+        opt = nn.optim.SGD(m.parameters(), lr=0.1)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = nn.mse_loss(m(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return list(m.parameters()), step
+
+    _twice(frozen_norm, 4, lambda i: (np.ones((8, 4)) * (i + 1), np.zeros((8, 2))))
+
+
+def test_the_loss_has_its_gradient_on_the_first_call():
+    w = Value(np.ones(3))
+    opt = nn.optim.SGD([w], lr=0.1)
+
+    @ag.compile
+    def step(x):
+        opt.zero_grad()
+        loss = ((w * x) ** 2).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    assert [repr(step(np.ones(3)).grad) for _ in range(3)] == ["array(1.)"] * 3
