@@ -366,7 +366,7 @@ class Plan:
         lines.append("  forward: the ops above")
         if step.trace.backward_at is None:
             return lines
-        lines.append("  then: backward() of output 0")
+        lines.append(f"  then: backward() of output 0{_where(step.trace.site)}")
         fresh = self.n_slots  # update slots numbered on from the forward's
         for then in step.after:
             if isinstance(then, Host):
@@ -410,14 +410,28 @@ class Plan:
         """``("%2", "live Value 'p'")``: a live Value or an argument (its index, or the
         trace's stand-in for it) as this plan's input slot and in words; a live Value the
         forward does not read as ``"(live Value 'q')"`` alone."""
-        if not isinstance(target, int):  # a write before the ops names the stand-in
-            target = next((i for i, w in enumerate(self.step.wrappers) if w is target), target)
+        slot = self.input_slot(target)
+        if slot is None:
+            assert isinstance(target, Value)
+            return f"({_live_text(target)})", ""
+        if slot < self.n_args:
+            return f"%{slot}", f"argument {slot}"
+        return f"%{slot}", _live_text(self.externals[slot - self.n_args])
+
+    def input_slot(self, target: Value | int) -> int | None:
+        """The input slot of a step's target: an argument (its index, or the trace's
+        stand-in for it, which a write before the ops names) or a live Value the forward
+        reads; None for a live Value it does not read."""
         if isinstance(target, int):
-            return f"%{target}", f"argument {target}"
+            return target
+        if self.step is not None:
+            for i, w in enumerate(self.step.wrappers):
+                if w is target:
+                    return i
         for j, v in enumerate(self.externals):
             if v is target:
-                return f"%{self.n_args + j}", _live_text(v)
-        return f"({_live_text(target)})", ""
+                return self.n_args + j
+        return None
 
     def target_text(self, w: Write, target: Value | int | None = None) -> str:
         """``%2.data (live Value 'p')``: what a write writes to."""
