@@ -16,7 +16,7 @@ import numpy as np
 
 from autograd_lite.compile.frames import CompileError, Site, describe_site
 from autograd_lite.compile.guards import Scan, arg_data, short
-from autograd_lite.compile.trace import untraced
+from autograd_lite.compile.trace import Host, Write, untraced
 from autograd_lite.core import modes
 from autograd_lite.core.backward import grad as _engine_grad
 from autograd_lite.core.backward import sum_to
@@ -351,7 +351,97 @@ class Plan:
                 lines.append(
                     f"  backward: d%{b.slot} -> {b.instr.op.name} VJP -> {', '.join(targets)}"
                 )
+        if self.step is not None:
+            lines.extend(self._step_lines())
         return "\n".join(lines)
+
+    def _step_lines(self) -> list[str]:
+        """The whole step around the forward: each call, backward and update, in order."""
+        step = self.step
+        lines = ["step (in this order):"]
+        for first in step.before:
+            if isinstance(first, Host):
+                lines.append(f"  before: {host_text(first)}{_where(first.site)}")
+            else:
+                w, target = first
+                to = self.target_text(w, target)
+                lines.append(f"  before: {short(w.value)} -> {to}{_where(w.site)}")
+        lines.append("  forward: the ops above")
+        if step.trace.backward_at is None:
+            return lines
+        lines.append(f"  then: backward() of output 0{_where(step.trace.site)}")
+        fresh = self.n_slots  # update slots numbered on from the forward's
+        for then in step.after:
+            if isinstance(then, Host):
+                lines.append(f"  call: {host_text(then)}{_where(then.site)}")
+                continue
+            names, fresh = self.update_names(then, fresh)
+            for ins in then.plan.instrs:
+                args = ", ".join(
+                    names[s] if s is not None else short(c) for s, c in zip(ins.slots, ins.consts)
+                )
+                params = ", ".join(short(p) for p in ins.params) if ins.fclass is None else ""
+                call = f"{ins.op.name}({args}{', ' + params if params else ''})"
+                lines.append(f"  update: {names[ins.out]} = {call}{_where(ins.site)}")
+            for w, target, kind, x in then.writes:
+                value = (
+                    names[then.plan.out_slots[x]]
+                    if kind == "n"
+                    else names[x]
+                    if kind == "i"
+                    else short(x)
+                )
+                how = " (in place)" if w.inplace else ""
+                to = self.target_text(w, target)
+                lines.append(f"  write: {value} -> {to}{how}{_where(w.site)}")
+        return lines
+
+    def update_names(self, u: Any, fresh: int) -> tuple[dict[int, str], int]:
+        """What each slot of update ``u``'s plan is, in this plan's terms (``%1``,
+        ``%2.grad``), its ops' results numbered from ``fresh`` on; and the next free number."""
+        p = u.plan
+        n_args = len(self.step.wrappers)
+        names = {s: f"%{s}" for s in range(n_args)}
+        for n, (r, target) in enumerate(u.reads):
+            names[n_args + n] = read_text(r, target, self)
+        for j, v in enumerate(p.externals):
+            names[p.n_inputs - len(p.externals) + j] = self.ref_text(v)[0]
+        for ins in p.instrs:
+            names[ins.out] = f"%{fresh}"
+            fresh += 1
+        return names, fresh
+
+    def ref_text(self, target: Value | int) -> tuple[str, str]:
+        """``("%2", "live Value 'p'")``: a live Value or an argument (its index, or the
+        trace's stand-in for it) as this plan's input slot and in words; a live Value the
+        forward does not read as ``"(live Value 'q')"`` alone."""
+        slot = self.input_slot(target)
+        if slot is None:
+            assert isinstance(target, Value)
+            return f"({_live_text(target)})", ""
+        if slot < self.n_args:
+            return f"%{slot}", f"argument {slot}"
+        return f"%{slot}", _live_text(self.externals[slot - self.n_args])
+
+    def input_slot(self, target: Value | int) -> int | None:
+        """The input slot of a step's target: an argument (its index, or the trace's
+        stand-in for it, which a write before the ops names) or a live Value the forward
+        reads; None for a live Value it does not read."""
+        if isinstance(target, int):
+            return target
+        if self.step is not None:
+            for i, w in enumerate(self.step.wrappers):
+                if w is target:
+                    return i
+        for j, v in enumerate(self.externals):
+            if v is target:
+                return self.n_args + j
+        return None
+
+    def target_text(self, w: Write, target: Value | int | None = None) -> str:
+        """``%2.data (live Value 'p')``: what a write writes to."""
+        ref, what = self.ref_text(w.target if target is None else target)
+        return f"{ref}.{w.attr}" + (f" ({what})" if what else "")
 
     def _kind_text(self, slot: int) -> str:
         k = self.slot_kind[slot]
@@ -359,6 +449,47 @@ class Plan:
 
     def __repr__(self) -> str:
         return f"<Plan of {self.name}({self.signature}): {len(self.instrs)} ops>"
+
+
+def read_text(r: Any, target: Any, plan: Plan) -> str:
+    """What an update reads: ``%2.grad``, ``clip_grad_norm_(...) -> its result``,
+    ``ParamGroup['lr']``."""
+    if r.attr == "result":
+        return f"{host_text(target)} -> its result"
+    if r.attr == "item":
+        return f"{type(target[0]).__name__}[{target[1]!r}]"
+    return f"{plan.ref_text(target)[0]}.{r.attr}"
+
+
+def host_text(h: Host) -> str:
+    """``Adam.step()``, ``clip_grad_norm_([2 Parameters], 1.0)``: a replayed call; a method
+    is named for its object's class, and that object is not listed."""
+    fn, args = h.fn, list(h.args)
+    name = getattr(fn, "__qualname__", None) or type(fn).__name__
+    owner, _, method = name.rpartition(".")
+    if owner and args and any(c.__qualname__ == owner for c in type(args[0]).__mro__):
+        name = f"{untraced(type(args[0])).__name__}.{method}"
+        args = args[1:]
+    texts = [_arg_text(a) for a in args] + [f"{k}={_arg_text(a)}" for k, a in h.kwargs.items()]
+    return f"{name}({', '.join(texts)})"
+
+
+def _arg_text(x: Any) -> str:
+    if isinstance(x, Value):
+        return _live_text(x)
+    if isinstance(x, (list, tuple)) and x and all(isinstance(v, Value) for v in x):
+        kinds = {untraced(type(v)).__name__ for v in x}
+        kind = kinds.pop() if len(kinds) == 1 else "Value"
+        return f"[{len(x)} {kind}{'s' if len(x) != 1 else ''}]"
+    return short(x)
+
+
+def _live_text(v: Value) -> str:
+    return f"live {untraced(type(v)).__name__}" + (f" {v.name!r}" if v.name else "")
+
+
+def _where(site: Site | None) -> str:
+    return f"  # {describe_site(site)}" if site else ""
 
 
 def _kind(x: Any) -> tuple:

@@ -293,8 +293,8 @@ class Tracer:
 
 
 class Host:
-    """A replayed library call (an optimizer's step, zero_grad, clipping, a schedule): run
-    while tracing and again, with the same arguments, at every replay."""
+    """A replayed library call (``opt.step()``, ``zero_grad``, clipping, a schedule), run
+    while tracing and again with the same arguments at every replay."""
 
     __slots__ = ("fn", "changes", "args", "kwargs", "site", "at", "result")
 
@@ -308,10 +308,9 @@ class Host:
 
 
 class Read:
-    """``p.data`` or ``p.grad`` of a leaf read after ``backward()``: a stand-in Value (or
-    None) for what the attribute holds then (``live``), read live at every replay; or
-    (``attr`` "result", ``target`` a :class:`Host`) the number a replayed call returned,
-    (``attr`` "item", ``target`` (a parameter group, a key)) a hyper-parameter."""
+    """``p.data``/``p.grad`` of a leaf read after ``backward()``: a stand-in Value (or None)
+    for what it holds then (``live``), read live at every replay; ``attr`` "result": what
+    :class:`Host` ``target`` returned; "item": a hyper-parameter, ``target`` (group, key)."""
 
     __slots__ = ("value", "target", "attr", "live")
 

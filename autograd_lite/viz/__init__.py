@@ -7,7 +7,9 @@ output have their own colour and shape (the legend is in ``docs/graphs.md``), an
 whose data or gradient holds NaN or infinity is drawn in red. The modules, one job each:
 
 * :mod:`~autograd_lite.viz.draw`: :func:`draw_graph` and :func:`to_dot`, the labels of
-  values and constants, compiled plans drawn expanded, the title's notes, the legend;
+  values, the title's notes, the legend;
+* :mod:`~autograd_lite.viz.plans`: compiled calls drawn expanded (``expand=True``): a
+  plan's ops, and a whole training step's calls, ``backward()`` and updates;
 * :mod:`~autograd_lite.viz.walk`: which Values are drawn (breadth-first from the output,
   iterative), the folding of the rest above ``max_nodes`` into summary boxes, the roots and
   the ``names=`` given;

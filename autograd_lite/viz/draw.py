@@ -5,17 +5,16 @@ Every Value is a box showing its name, and its data and gradient (``%.4g`` for a
 shape, dtype and min/mean/max for a tensor). Every operation is its own small ellipse
 between its inputs and its output, labelled from the op table (``Op.describe``) or by a
 user :class:`~autograd_lite.Function`'s ``name``; ``expand=True`` draws a compiled call
-as the ops of its plan. Also here: the labels of values and raw constants, the notes of
-the title, and the legend. Which Values are drawn is :mod:`~autograd_lite.viz.walk`'s
-job, the module boxes :mod:`~autograd_lite.viz.modules`', the colours
-:mod:`~autograd_lite.viz.coloring`'s.
+as the ops of its plan (:mod:`~autograd_lite.viz.plans`). Also here: the labels of
+values, the notes of the title, and the legend. Which Values are drawn is
+:mod:`~autograd_lite.viz.walk`'s job, the module boxes :mod:`~autograd_lite.viz.modules`',
+the colours :mod:`~autograd_lite.viz.coloring`'s.
 """
 
 from __future__ import annotations
 
 import html
 import math
-import os
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +29,7 @@ from autograd_lite.core.value import Parameter, Value
 from autograd_lite.viz import coloring
 from autograd_lite.viz.digraph import GraphDrawing
 from autograd_lite.viz.modules import Modules, cluster_meta, emit_clusters
+from autograd_lite.viz.plans import draw_plan
 from autograd_lite.viz.style import (
     FONT,
     NONFINITE,
@@ -37,10 +37,12 @@ from autograd_lite.viz.style import (
     STYLE,
     array_text,
     cell,
+    constant_node,
     dot_attrs,
     label_text,
     name_text,
     num_text,
+    port_attrs,
     raw_grad,
     stats_text,
     table,
@@ -211,7 +213,7 @@ def draw_graph(
             continue
         compiled = plan_of(v) if expand and box is None else None
         if compiled is not None:
-            _draw_plan(i, v, *compiled, walk, plans_drawn, add_node, edges)
+            draw_plan(i, v, *compiled, walk, label_of, plans_drawn, add_node, edges)
             kinds_seen.update(("op", "constant"))
             continue
         op_id = f"o{i}"
@@ -225,7 +227,7 @@ def draw_graph(
         numbered = len(inputs) > 1 and not getattr(v._op, "commutative", False)
         seen_summary: set[int] = set()
         for k, x in enumerate(inputs):
-            port = _port(k) if numbered else ""
+            port = port_attrs(k) if numbered else ""
             if isinstance(x, Value):
                 j = walk.index.get(x)
                 if j is not None:
@@ -240,7 +242,7 @@ def draw_graph(
                 if box is not None:
                     hidden_to[c_id] = f"m{mods.index[box]}"
                     continue
-                add_node(where, c_id, *_constant_node(x))
+                add_node(where, c_id, *constant_node(x))
                 kinds_seen.add("constant")
                 edges.append((c_id, op_id, port))
 
@@ -316,60 +318,6 @@ def draw_graph(
         "show": (show_data, show_grad),
     }
     return g
-
-
-def _port(k: int) -> str:
-    """The edge attributes numbering input ``k`` of an op whose inputs' order matters."""
-    return f' [label=" {k}" fontsize=8 fontcolor="#9ca3af"]'
-
-
-def _constant_node(x: Any) -> tuple[str, dict[str, str]]:
-    """Label and attributes of a raw constant's node: its value, or an array's summary."""
-    c = np.asarray(x)
-    text = f"{float(c):.6g}" if c.ndim == 0 else f"{array_text(c)}<BR/>{stats_text(x)}"
-    return f"<{text}>", dict(STYLE["constant"], fontsize="10")
-
-
-def _draw_plan(
-    i: int, v: Value, plan: Any, k: int, walk: Walk, drawn: dict, add_node: Any, edges: list
-) -> None:
-    """The ops of compiled node ``v{i}`` (output ``k`` of ``plan``), in a box of their own.
-
-    One box per compiled call: its other outputs, drawn later, link into the same box.
-    """
-    assert v._ctx is not None and v._inputs is not None  # a compiled call's node has its op
-    run = v._ctx[0]
-    made = drawn.get(id(run))
-    if made is None:
-        made = drawn[id(run)] = {}
-        where = f"x:compiled {plan.name} ({len(plan.instrs)} ops)#{len(drawn)}"
-        for s, x in enumerate(v._inputs):  # the call's inputs: Values drawn, or raw data
-            if isinstance(x, Value):
-                j = walk.index.get(x)
-                made[s] = f"v{j}" if j is not None else f"s{walk.group_of[x]}"
-            else:
-                made[s] = f"c{i}_{s}"
-                add_node(where, made[s], *_constant_node(x))
-        for n, ins in enumerate(plan.instrs):
-            op_id = f"o{i}_{n}"
-            label = label_text(
-                ins.op.describe(ins.params) if ins.fclass is None else ins.op.name, 40
-            )
-            if ins.site is not None:
-                line = f"{os.path.basename(ins.site[0])}:{ins.site[1]}"
-                label += f'<BR/><FONT POINT-SIZE="8" COLOR="#6b7280">{label_text(line)}</FONT>'
-            add_node(where, op_id, f"<{label}>", dict(STYLE["op"]))
-            numbered = len(ins.slots) > 1 and not ins.op.commutative
-            for pos, (s, c) in enumerate(zip(ins.slots, ins.consts)):
-                port = _port(pos) if numbered else ""
-                if s is None:  # a constant the trace saw (a number, an array)
-                    c_id = f"c{i}_{n}_{pos}"
-                    add_node(where, c_id, *_constant_node(c))
-                    edges.append((c_id, op_id, port))
-                elif s in made:
-                    edges.append((made[s], op_id, port))
-            made[ins.out] = op_id
-    edges.append((made[plan.out_slots[k]], f"v{i}", ""))
 
 
 def _strip_tags(text: str) -> str:

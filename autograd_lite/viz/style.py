@@ -3,7 +3,8 @@
 One place for the style of each kind of node (:data:`STYLE`; the legend is in
 ``docs/graphs.md``), the red of NaN and infinity, and the helpers that turn names, numbers
 and arrays into safe Graphviz HTML-label text (:func:`label_text` escapes every text that
-goes into a label) and lay it out in cells and tables. Imports only numpy and Value.
+goes into a label) and lay it out in cells and tables, a raw constant's node, an op's
+numbered input edge. Imports only numpy and Value.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ STYLE: dict[str, dict[str, str]] = {
         "fontsize": "11",
         "height": "0.3",
         "margin": "0.04,0.02",
+    },
+    "call": {  # a whole step's replayed call or backward(), drawn with expand=True
+        "shape": "cds",
+        "style": "filled",
+        "fillcolor": "#ffedd5",
+        "fontsize": "11",
+        "margin": "0.08,0.02",
     },
     "summary": {
         "shape": "note",
@@ -160,3 +168,15 @@ def table(cells: list[str], vertical: bool) -> str:
     else:
         body = "<TR>" + "<VR/>".join(cells) + "</TR>"
     return f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="3">{body}</TABLE>>'
+
+
+def port_attrs(k: int) -> str:
+    """The edge attributes numbering input ``k`` of an op whose inputs' order matters."""
+    return f' [label=" {k}" fontsize=8 fontcolor="#9ca3af"]'
+
+
+def constant_node(x: Any) -> tuple[str, dict[str, str]]:
+    """Label and attributes of a raw constant's node: its value, or an array's summary."""
+    c = np.asarray(x)
+    text = f"{float(c):.6g}" if c.ndim == 0 else f"{array_text(c)}<BR/>{stats_text(x)}"
+    return f"<{text}>", dict(STYLE["constant"], fontsize="10")

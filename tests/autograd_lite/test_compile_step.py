@@ -688,3 +688,73 @@ def test_the_loss_has_its_gradient_on_the_first_call():
         return loss
 
     assert [repr(step(np.ones(3)).grad) for _ in range(3)] == ["array(1.)"] * 3
+
+
+# ------------------------------------------------------------------ the listing
+
+
+def _listed_step():
+    model = nn.Linear(5, 3)
+    opt = nn.optim.Adam(model.parameters(), lr=0.01)
+
+    def step(x, y):
+        opt.zero_grad()  # LISTED-ZERO-GRAD
+        loss = nn.cross_entropy(model(x), y)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 0.3)  # LISTED-CLIP
+        opt.step()  # LISTED-STEP
+        return loss
+
+    f = ag.compile(step)
+    f(*_data(8))
+    return f
+
+
+def test_str_of_a_step_plan_lists_the_calls_backward_and_updates_in_order():
+    text = str(_listed_step().plans[0])
+    lines = text.splitlines()
+    expected = [
+        f"  before: Adam.zero_grad()  # {line_of('# LISTED-ZERO-GRAD')}:",
+        "  forward: the ops above",
+        "  then: backward() of output 0",
+        f"  call: clip_grad_norm_([2 Parameters], 0.3)  # {line_of('# LISTED-CLIP')}:",
+        f"  call: Adam.step()  # {line_of('# LISTED-STEP')}:",
+    ]
+    at = [next(i for i, t in enumerate(lines) if t.startswith(e)) for e in expected]
+    assert at == sorted(at) and lines[at[0] - 1] == "step (in this order):"
+    assert lines.index("forward:") < at[0]  # after the forward and its backward lines
+    assert "output 0: %" in text and text.count("backward: d%") >= 1
+
+
+def test_str_of_a_hand_written_update_names_what_it_reads_and_writes():
+    p = Value(np.array([1.0, -2.0]), name="p")
+
+    def step(x, r):
+        p.grad = None  # LISTED-RESET
+        loss = (p * x).sum() * r
+        loss.backward()
+        p.data = p.data - 0.1 * p.grad  # LISTED-UPDATE
+        r.data -= 0.5 * r.grad
+        return loss
+
+    f = ag.compile(step)
+    f(np.ones(2), Value(3.0))
+    plan = f.plans[0]
+    text = str(plan)
+    (slot,) = [t.split(" =")[0].strip() for t in text.splitlines() if " = live Value 'p'" in t]
+    update = line_of("# LISTED-UPDATE")
+    assert f"  before: None -> {slot}.grad (live Value 'p')  # {line_of('# LISTED-RESET')}:" in text
+    n = plan.n_slots  # the update's results are numbered on from the forward's slots
+    assert f"  update: %{n} = mul(0.1, {slot}.grad)  # {update}:" in text
+    assert f"  update: %{n + 1} = sub({slot}.data, %{n})  # {update}:" in text
+    assert f"  write: %{n + 1} -> {slot}.data (live Value 'p')  # {update}:" in text
+    assert f"  update: %{n + 3} = sub(%1.data, %{n + 2})" in text
+    assert f"  write: %{n + 3} -> %1.data (argument 1)" in text
+
+
+def test_str_of_a_plan_without_a_step_lists_no_step():
+    p = Value(np.ones(3))
+    f = ag.compile(lambda x: (p * x).sum())
+    f(np.ones(3))
+    assert f.plans[0].step is None and "step (" not in str(f.plans[0])
+    assert "backward()" not in str(f.plans[0])

@@ -115,6 +115,31 @@ def test_cli_writes_the_page_and_takes_color_and_depth(tmp_path, capsys, monkeyp
         assert info.value.code == 2 and message in capsys.readouterr().err
 
 
+@needs_render
+def test_page_of_an_expanded_compiled_step(tmp_path):
+    from autograd_lite import nn
+
+    model = nn.Linear(3, 2, rng=0)
+    opt = nn.optim.SGD(model.parameters(), lr=0.1)
+
+    @ag.compile
+    def step(x):
+        opt.zero_grad()
+        loss = (model(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(2):
+        loss = step(np.ones((4, 3)))
+    path = tmp_path / "step.html"
+    viz.save_graph(ag.draw_graph(loss, expand=True, names=model), path)
+    text = path.read_text(encoding="utf-8")
+    assert "<svg" in text and "backward()" in text and "SGD.step()" in text
+    (box,) = [c for c in page_data(text)["clusters"] if "whole step" in c["label"]]
+    assert any(m.endswith("_bw") for m in box["members"])  # the step's nodes, in the box
+
+
 def test_html_is_in_the_one_suffix_table():
     assert viz.SUFFIX_FORMATS[".html"] == "html" and "html" in cli.FORMATS
     assert viz.output_format("g.html") == "html"

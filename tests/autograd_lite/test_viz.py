@@ -1104,6 +1104,120 @@ def test_an_expanded_drawing_renders(tmp_path):
     assert "two (5 ops)" in text and "tanh" in text and "test_viz.py:" in text
 
 
+def _train_step():
+    from autograd_lite import nn
+
+    model = nn.Linear(3, 2, rng=0)
+    opt = nn.optim.Adam(model.parameters(), lr=0.01)
+
+    def step(x):
+        opt.zero_grad()  # DRAWN-ZERO-GRAD
+        loss = (model(x) ** 2).mean()
+        loss.backward()  # DRAWN-BACKWARD
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)  # DRAWN-CLIP
+        opt.step()  # DRAWN-STEP
+        return loss
+
+    f = ag.compile(step)
+    for _ in range(2):
+        loss = f(np.ones((4, 3)))
+    return model, loss
+
+
+def _box_of(drawing, node_id):
+    (box,) = [c for c in drawing._meta["clusters"] if node_id in c["members"]]
+    return box
+
+
+def test_expand_draws_a_whole_step_in_order_in_the_call_box():
+    model, loss = _train_step()
+    g = viz.draw_graph(loss, expand=True, names=model)
+    d = Dot(g.source)
+
+    def call(text, marker):
+        line = f"test_viz.py:{_line_of('# DRAWN-' + marker)}"
+        (n,) = [n for n, v in d.nodes.items() if v["cells"][0] == f"{text}{line}"]
+        assert "cds" in d.nodes[n]["attrs"]  # drawn as a call, not an op
+        return n
+
+    zero = call("Adam.zero_grad()", "ZERO-GRAD")
+    back = call("backward()", "BACKWARD")
+    clip = call("clip_grad_norm_([2 Parameters], 1.0)", "CLIP")
+    step = call("Adam.step()", "STEP")
+    loss_line = f"test_viz.py:{_line_of('# DRAWN-BACKWARD') - 1}"
+    (mean,) = [n for n, v in d.nodes.items() if v["cells"][0] == f"mean{loss_line}"]
+    assert d.into(back) == [mean]  # backward() of the loss, fed by the op that made it
+    (out,) = [n for n in d.out_of(mean) if n != back]
+    assert "peripheries" in d.nodes[out]["attrs"]  # and the output Value
+    for a, b in ((back, clip), (clip, step)):
+        assert d.out_of(a) == [b] and "dashed" in d.edge_attrs[(a, b)]  # in order
+    (linear,) = d.out_of(zero)  # zero_grad() runs before the forward's first op
+    assert d.cells(linear)[0].startswith("linear") and "dashed" in d.edge_attrs[(zero, linear)]
+    box = _box_of(g, back)
+    assert box["label"] == "compiled _train_step.<locals>.step (3 ops, whole step)"
+    assert {zero, clip, step, mean, linear} <= set(box["members"])
+
+
+def test_a_plan_without_a_step_draws_no_step():
+    f = _compiled_pair()
+    a, _ = f(np.ones((3, 2)))
+    a.backward()
+    source = viz.to_dot(a, expand=True)
+    assert "backward()" not in source and "whole step" not in source and "cds" not in source
+
+
+def _hand_step(p_name="p", q_name="q"):
+    p = Value(np.array([1.0, -2.0]), name=p_name)
+    q = Value(3.0, name=q_name)  # updated, never read by the forward: not drawn
+
+    def step(x, r):
+        p.grad = None
+        loss = (p * x).sum() * r
+        loss.backward()
+        p.data = p.data - 0.1 * p.grad  # DRAWN-UPDATE
+        q.data -= 0.5
+        r.data -= 0.5 * r.grad
+        return loss
+
+    f = ag.compile(step)
+    r = Value(2.0, name="r")
+    for _ in range(2):
+        loss = f(np.ones(2), r)
+    return loss
+
+
+def test_expand_draws_the_updates_and_an_edge_to_each_value_written():
+    g = viz.draw_graph(_hand_step(), expand=True)
+    d = Dot(g.source)
+    (p,) = [n for n in d.values() if d.cells(n)[0].startswith("p (2,)")]
+    r = d.named("r")
+    line = f"test_viz.py:{_line_of('# DRAWN-UPDATE')}"
+    (sub,) = [n for n, v in d.nodes.items() if v["cells"][0] == f"-{line}"]
+    (times,) = [n for n, v in d.nodes.items() if v["cells"][0] == f"*{line}"]
+    p_data, p_grad = (n for n in d.out_of(p) if d.cells(n)[0] in ("p.data", "p.grad"))
+    assert d.cells(p_data) == ["p.data"] and d.cells(p_grad) == ["p.grad"]
+    assert "dotted" in d.edge_attrs[(p, p_data)]  # what the update reads, of which Value
+    assert set(d.into(sub)) == {p_data, times} and p_grad in d.into(times)
+    assert '" .data"' in d.edge_attrs[(sub, p)]  # the write, into the live Value's node
+    assert "constraint=false" in d.edge_attrs[(sub, p)]  # (not a rank: the graph has a loop)
+    (q_data,) = [n for n, v in d.nodes.items() if v["cells"] == ["q.data"]]
+    assert len(d.into(q_data)) == 1 and '" .data"' in d.edge_attrs[(d.into(q_data)[0], q_data)]
+    assert any('" .data"' in d.edge_attrs[(a, r)] for a in d.into(r))  # an argument Value
+    (reset,) = [n for n, v in d.nodes.items() if v["cells"][0].startswith("grad = None")]
+    assert '" .grad"' in d.edge_attrs[(reset, p)]
+    assert all(n in _box_of(g, sub)["members"] for n in (sub, times, p_data, q_data, reset))
+
+
+@needs_dot
+def test_an_expanded_step_renders(tmp_path):
+    model, loss = _train_step()
+    path = tmp_path / "step.svg"
+    viz.save_graph(viz.draw_graph(loss, expand=True, names=model), str(path))
+    text = path.read_text()
+    assert "whole step" in text and "backward()" in text and "Adam.step()" in text
+    ET.fromstring(text)
+
+
 def _line_of(marker):
     with open(__file__) as file:
         source = file.read().splitlines()
@@ -1175,6 +1289,43 @@ def test_a_name_reaches_dot_and_svg_as_text_only(name, module):
         for t in texts
     )
     assert b"\x1b" not in svg and b"\x00" not in svg
+
+
+@pytest.mark.parametrize("name", DOT_HOSTILE[:14], ids=lambda n: repr(n)[:30])
+def test_a_hostile_name_or_file_in_a_drawn_step_is_label_text(name):
+    """A step's names (of a Value written and not drawn) and its file are user text."""
+    source = (
+        "def make(p, q):\n"
+        "    def step(x):\n"
+        "        loss = (p * x).sum()\n"
+        "        loss.backward()\n"
+        "        p.data = p.data - 0.1 * p.grad\n"
+        "        q.data -= 0.5\n"
+        "        return loss\n"
+        "    return step\n"
+    )
+
+    def drawn(text):
+        scope: dict = {}
+        exec(compile(source, f"{text}.py", "exec"), scope)
+        p, q = Value(np.ones(2), name=text), Value(1.0, name=text)
+        f = ag.compile(scope["make"](p, q))
+        for _ in range(2):
+            loss = f(np.ones(2))
+        return Dot(viz.to_dot(loss, expand=True))
+
+    benign, d = drawn("PWN"), drawn(name)
+    assert sorted(d.nodes) == sorted(benign.nodes) and sorted(d.edges) == sorted(benign.edges)
+    assert not any("PWN" in v["attrs"] for v in d.nodes.values())
+    assert not any("PWN" in a for a in d.edge_attrs.values())
+    for n, v in d.nodes.items():  # each HTML label: the same elements, the name as text
+        assert structure(f"<x>{v['label']}</x>") == structure(f"<x>{benign.nodes[n]['label']}</x>")
+    shown_name = html.unescape(style.label_text(f"{name}.data", 40)).replace("\\\\", "\\")
+    cells = [" ".join(shown_name.split())]
+    assert sum(v["cells"] == cells for v in d.nodes.values()) >= 2  # p.data read, q.data written
+    file = html.unescape(style.label_text(os.path.basename(f"{name}.py"))).replace("\\\\", "\\")
+    (back,) = [v["cells"][0] for v in d.nodes.values() if v["cells"][0].startswith("backward()")]
+    assert back == "backward()" + " ".join(f"{file}:4".split())  # the file, as text
 
 
 @pytest.mark.parametrize(
