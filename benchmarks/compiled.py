@@ -170,7 +170,7 @@ def mnist_rows(
             targets.append(Target("compiled / torch", ours / times["torch"], 0.5))
         losses = {name: i["losses"] for name, i in info.items()}
         if "numpy" in losses:
-            targets.append(whole_step.parity_target(losses, rtol))
+            targets += whole_step.parity_targets(losses, opt_name, rtol)
         notes = []
         if "compiled" in info:
             c = info["compiled"]
@@ -324,6 +324,7 @@ def run(quick: bool = False, repeat: int | None = None) -> list[Row]:
         block=10 if quick else 40,
         turns=repeat or (3 if quick else 20),
         batches=(1, 256) if quick else (1, 32, 256),
+        dtypes=(np.float32,) if quick else (np.float32, np.float64),
         spread=0.0 if quick else 20.0,
     )
     rows += run_trapezoid(turns=repeat or (2 if quick else 10), block=20 if quick else 200)

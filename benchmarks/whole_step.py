@@ -187,6 +187,21 @@ def parity(losses: dict[str, list[float]], reference: str = "numpy") -> tuple[fl
     return worst, who
 
 
-def parity_target(losses: dict[str, list[float]], rtol: float = PARITY_RTOL) -> Target:
-    worst, who = parity(losses)
-    return Target(f"same losses over {PARITY_STEPS} steps, max rel. diff ({who})", worst, rtol)
+# torch.compile's Adam keeps its step count as a float32 tensor and computes the bias
+# corrections from it in float32, where 1 - 0.999 is 1.3e-5 off: its updates differ from
+# eager Adam's by a few 1e-6 even in float64 (eager takes the count as a Python float)
+TORCH_COMPILE_ADAM_RTOL = 1e-5
+
+
+def parity_targets(losses: dict[str, list[float]], opt_name: str, rtol: float) -> list[Target]:
+    """Every implementation's losses within ``rtol`` of numpy's (torch.compile's Adam
+    within :data:`TORCH_COMPILE_ADAM_RTOL`, a target of its own)."""
+    loose = opt_name == "adam" and "torch.compile" in losses
+    strict = {k: v for k, v in losses.items() if not (loose and k == "torch.compile")}
+    worst, who = parity(strict)
+    targets = [Target(f"same losses over {PARITY_STEPS} steps, max rel. diff ({who})", worst, rtol)]
+    if loose:
+        d, _ = parity({"numpy": losses["numpy"], "torch.compile": losses["torch.compile"]})
+        rtol_tc = max(rtol, TORCH_COMPILE_ADAM_RTOL)
+        targets.append(Target("same losses, torch.compile (float32 step count)", d, rtol_tc))
+    return targets
