@@ -30,7 +30,16 @@ from typing import Any
 import numpy as np
 
 from benchmarks import mnist_step, scalar_mlp, whole_step
-from benchmarks.common import Job, Row, Target, interleaved, mean, peer
+from benchmarks.common import (
+    Job,
+    Row,
+    Target,
+    faults_note,
+    faults_per_step,
+    interleaved,
+    mean,
+    peer,
+)
 
 POST_EPOCHS = 250_000
 SCALAR_LR = 0.05
@@ -187,6 +196,8 @@ def mnist_rows(
             )
         elif got.unavailable.get(tc):
             notes.append(f"torch.compile {got.unavailable[tc]}")
+        if faults := faults_note({k: i["faults_per_step"] for k, i in info.items()}):
+            notes.append(faults)
         rows.append(
             Row(
                 f"5. MNIST whole step 784-32-10, {OPT_NAMES[opt_name]}, batch {batch}, {dtype}, "
@@ -282,7 +293,8 @@ def trapezoid_make(mode: str, n_train: int = 400) -> Any:
     def epoch() -> float:
         return train(x, y).item()
 
-    epoch.info = {"losses": [epoch() for _ in range(3)]}  # type: ignore[attr-defined]
+    losses = [epoch() for _ in range(3)]
+    epoch.info = {"losses": losses, "faults_per_step": faults_per_step(epoch)}  # type: ignore[attr-defined]
     return epoch
 
 
@@ -297,6 +309,7 @@ def run_trapezoid(turns: int = 10, block: int = 200) -> list[Row]:
     )
     timed = turns * block
     bitwise = losses["compiled"] == losses["eager"]
+    faults = faults_note({m: got.info[m]["faults_per_step"] for m in per_epoch})
     return [
         Row(
             f"5. trapezoid 1-32-32-16-16-1, full batch of 400, {POST_EPOCHS:,} epochs, "
@@ -311,6 +324,7 @@ def run_trapezoid(turns: int = 10, block: int = 200) -> list[Row]:
                 f"{block} epochs ({timed:,} epochs timed per side): "
                 + ", ".join(f"{m} {v * 1e6:.0f} us/epoch" for m, v in per_epoch.items())
                 + f"; compiled losses {'equal' if bitwise else 'NOT equal'} to eager's to the bit"
+                + (f"; {faults}" if faults else "")
             ),
             extra={"us_per_epoch": {m: v * 1e6 for m, v in per_epoch.items()}, "losses": losses},
         )

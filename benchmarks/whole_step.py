@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import mnist_step
-from benchmarks.common import Target, peer
+from benchmarks.common import Target, faults_per_step, peer
 
 OPTIMIZERS = ("sgd", "adam")
 ADAM_LR, BETAS, EPS = 1e-3, (0.9, 0.999), 1e-8  # PyTorch's defaults, on every side
@@ -165,6 +165,7 @@ def make(name: str, opt_name: str, dtype: str, batch: int) -> Callable[[], float
     first_s = time.perf_counter() - start
     losses += [step() for _ in range(PARITY_STEPS - 1)]
     info: dict[str, Any] = {"losses": losses, "first_call_s": first_s}
+    info["faults_per_step"] = faults_per_step(step)
     if name == "torch.compile":
         from torch._dynamo.utils import counters
 
