@@ -143,9 +143,9 @@ def faults_per_step(step: Callable[[], Any], n: int = 20) -> float:
     return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / n
 
 
-def faults_note(faults: dict[str, float]) -> str:
-    """Which sides faulted pages in every step (empty when none did)."""
-    bad = {k: v for k, v in faults.items() if v >= 1}
+def faults_note(faults: dict[str, float], least: float = 10) -> str:
+    """Which sides faulted at least ``least`` pages per step (empty when none did)."""
+    bad = {k: v for k, v in faults.items() if v >= least}
     if not bad:
         return ""
     return (
