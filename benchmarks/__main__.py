@@ -15,7 +15,7 @@ import time
 from benchmarks import common, compiled, memory, mnist_step, scalar_mlp, scaling
 
 WORKLOADS = ("scalar", "memory", "mnist", "scaling", "compiled")
-PEERS = ["numpy", "micrograd", "autograd", "torch", "eager"]
+PEERS = ["numpy", "micrograd", "autograd", "torch", "torch.compile", "eager"]
 INSTALL = {
     "micrograd": 'pip install -e ".[bench]"',
     "autograd": 'pip install -e ".[bench]"',

@@ -126,6 +126,35 @@ class Worker:
         self._stderr.close()
 
 
+def faults_per_step(step: Callable[[], Any], n: int = 20) -> float:
+    """Minor page faults per call of ``step``, over ``n`` calls (nan without ``resource``).
+
+    Some processes fault the same pages in every step (glibc trims its heap when a step
+    frees a large array and grows it again on the next), which can double a small step;
+    see docs/performance.md, "The allocator can double a small step".
+    """
+    try:
+        import resource
+    except ImportError:
+        return float("nan")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(n):
+        step()
+    return (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / n
+
+
+def faults_note(faults: dict[str, float], least: float = 10) -> str:
+    """Which sides faulted at least ``least`` pages per step (empty when none did)."""
+    bad = {k: v for k, v in faults.items() if v >= least}
+    if not bad:
+        return ""
+    return (
+        "page faults per step: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in bad.items())
+        + " (heap trimming: docs/performance.md, the allocator can double a small step)"
+    )
+
+
 @dataclass
 class Job:
     """One implementation to time: ``benchmarks.<module>.<function>(*args)`` makes its step;
