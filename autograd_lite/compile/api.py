@@ -336,8 +336,7 @@ class CompiledFunction:
             raise tracer.error
         with _applied_if_refused(tracer.step):  # the checks after the trace
             scan.imports()
-            for container, name, value in tracer.step.noted:  # an optimizer's lr read by your code
-                scan.reads.append((functools.partial(dict.get, container, name), value))
+            scan.reads.extend(tracer.step.noted)  # an optimizer's lr read by your code
             self._check_randomness(before, gens, tracer, lambda: trace(Tracer(tracer.step)))
             call.clear()  # (no reference to a wrapper may remain: see _check_stashed)
             out_leaves: list[Any] = []
@@ -349,8 +348,8 @@ class CompiledFunction:
             whole = tracer.step.backward_at is not None
             if whole:  # the forward's ops: a plan as usual; the rest, a Step (see step.py)
                 full, tracer.tape = tracer.tape, tracer.tape[: tracer.step.backward_at]
+                builder.seen = tracer.step.snapshot
                 leaves = builder.build(whole_step.outputs(tracer.step, full, out_leaves))[1:]
-                builder.restore(tracer.step.snapshot)
                 tracer.tape = full
             else:
                 leaves = builder.build(out_leaves)

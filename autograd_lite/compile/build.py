@@ -90,26 +90,22 @@ def same(a: Any, b: Any) -> bool:
 class Builder:
     """Turns a trace into a :class:`Plan` and checks that it can be replayed faithfully."""
 
-    def __init__(self, plan: Plan, tracer: Tracer, wrappers: list[Value]) -> None:
+    def __init__(
+        self, plan: Plan, tracer: Tracer, wrappers: list[Value], seen: dict | None = None
+    ) -> None:
         self.plan = plan
         self.tracer = tracer
         self.wrappers = wrappers
         self.slot_of: dict[int, int] = {}
         self.data: list[Any] = []  # each slot's traced data
+        # by the id of a Value: its data as the ops saw it (a whole step updates it later)
+        self.seen = seen or {}
 
     def input(self, v: Value) -> int:
         s = len(self.data)
         self.slot_of[id(v)] = s
-        self.data.append(raw(v))
+        self.data.append(self.seen.get(id(v), raw(v)) if self.seen else raw(v))
         return s
-
-    def restore(self, snapshot: dict[int, Any]) -> None:
-        """The inputs' (and views') data as the ops saw it (a whole step updates it later),
-        by the id of the Value."""
-        for i, data in snapshot.items():
-            slot = self.slot_of.get(i)
-            if slot is not None:
-                self.data[slot] = data
 
     def build(self, outputs: list[Any]) -> list[Any]:
         p, tape = self.plan, self.tracer.tape
@@ -122,7 +118,10 @@ class Builder:
                 self.input(v)
                 p.externals.append(v)
         p.n_inputs = len(self.data)
-        p.ext_sig = [_data_sig(raw(v)) + (REQUIRES_GRAD.__get__(v),) for v in p.externals]
+        p.ext_sig = [
+            _data_sig(self.data[p.n_args + j]) + (REQUIRES_GRAD.__get__(v),)
+            for j, v in enumerate(p.externals)
+        ]
         traced_arrays = {id(d) for d in self.data if type(d) is np.ndarray}
         traced_arrays |= {id(raw(e.node)) for e in tape if type(raw(e.node)) is np.ndarray}
         node_of: dict[int, Value] = {}

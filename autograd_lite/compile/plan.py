@@ -16,7 +16,8 @@ import numpy as np
 
 from autograd_lite.compile.frames import CompileError, Site, describe_site
 from autograd_lite.compile.guards import Scan, arg_data, short
-from autograd_lite.compile.trace import Host, Write, untraced
+from autograd_lite.compile.steptrace import Host, Write
+from autograd_lite.compile.trace import untraced
 from autograd_lite.core import modes
 from autograd_lite.core.backward import grad as _engine_grad
 from autograd_lite.core.backward import sum_to

@@ -27,7 +27,8 @@ from autograd_lite.compile.codegen import Codegen
 from autograd_lite.compile.frames import CompileError, describe_site
 from autograd_lite.compile.plan import Plan
 from autograd_lite.compile.recheck import first_difference, same_const
-from autograd_lite.compile.trace import Host, Read, StepTrace, Tracer, Write, apply_write
+from autograd_lite.compile.steptrace import Host, Read, StepTrace, Write, apply_write
+from autograd_lite.compile.trace import Tracer
 from autograd_lite.core.backward import accumulate_grad, sum_to
 from autograd_lite.core.modes import state
 from autograd_lite.core.op import record
@@ -251,6 +252,8 @@ def _get(v: Value, attr: str) -> Any:
 def _live(plan: Plan, r: Read, now: Any, slot: int) -> Any:
     """``now``, what ``r`` reads at this replay, checked against what it read when traced."""
     kind = plan.slot_kind[slot]
+    if isinstance(now, np.floating) and kind != "float":  # a numpy float hyper-parameter
+        now = np.asarray(now)
     if kind == "float":
         if type(now) is float:
             return now

@@ -26,6 +26,7 @@ __all__ = [
     "enable_grad",
     "assigned",
     "noted",
+    "read_live_only",
     "replayed",
     "is_finite",
     "is_grad_enabled",
@@ -110,6 +111,14 @@ def noted(container: Any, key: Any, value: Any) -> Any:
     if tracer is not None and open_blocks.traces:
         return tracer.step.note(tracer, container, key, value)
     return value
+
+
+def read_live_only(owner: Any, what: str) -> None:
+    """Refuse reading ``what`` of ``owner`` (an optimizer's state, a schedule's epoch) in
+    your code inside a compiled function: only its own replayed calls read it live."""
+    tracer = state.tracer
+    if tracer is not None and open_blocks.traces and not tracer.step.host_depth:
+        tracer.step.refuse_read(owner, what)
 
 
 def assigned(container: Any, key: Any) -> None:

@@ -16,12 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from autograd_lite.core.modes import assigned, noted, replayed
+from autograd_lite.core.modes import assigned, noted, read_live_only, replayed
 from autograd_lite.core.value import Value
 from autograd_lite.nn.module import reset_grad
 
 __all__ = [
     "SGD",
+    "OptimizerState",
     "ParamGroup",
     "Adam",
     "AdamW",
@@ -49,6 +50,47 @@ class ParamGroup(dict):
     def __setitem__(self, key: Any, value: Any) -> None:
         assigned(self, key)
         dict.__setitem__(self, key, value)
+
+
+class OptimizerState(dict):
+    """An optimizer's per-parameter state (moments, step counts). Inside a compiled
+    function only the optimizer's replayed ``step()`` reads it: your code reading it
+    there is refused (it would see the state of the traced call only)."""
+
+    def _refused(self) -> None:
+        read_live_only(self, "the optimizer's state")
+
+    def __getitem__(self, key: Any) -> Any:
+        self._refused()
+        return dict.__getitem__(self, key)
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self._refused()
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._refused()
+        return dict.__contains__(self, key)
+
+    def __len__(self) -> int:
+        self._refused()
+        return dict.__len__(self)
+
+    def __iter__(self) -> Any:
+        self._refused()
+        return dict.__iter__(self)
+
+    def keys(self) -> Any:
+        self._refused()
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self._refused()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self._refused()
+        return dict.items(self)
 
 
 class Optimizer:
@@ -96,7 +138,7 @@ class Optimizer:
         if not seen:
             raise ValueError(f"{name}: got an empty parameter list")
         self.param_groups: list[ParamGroup] = groups
-        self.state: dict[int, dict[str, Any]] = {}  # by position among all parameters
+        self.state = OptimizerState()  # {position among all parameters: {name: value}}
 
     def _check(self, group: dict[str, Any]) -> None:
         """Raise a ValueError for a hyper-parameter out of range (subclasses add theirs)."""
@@ -247,7 +289,7 @@ class Optimizer:
             state[k] = entry
         for g, new in zip(self.param_groups, new_groups):
             g.update(new)
-        self.state = state
+        self.state = OptimizerState(state)
 
 
 def _is_hyper(value: Any) -> bool:
@@ -475,7 +517,7 @@ class LRScheduler:
     per epoch, after the optimizer's steps.
     """
 
-    _read_live = ("last_epoch", "optimizer")  # as Optimizer's (see there)
+    _read_live = ("_epoch", "optimizer")  # as Optimizer's (see there)
 
     def __init__(self, optimizer: Optimizer) -> None:
         if not isinstance(optimizer, Optimizer):
@@ -486,6 +528,17 @@ class LRScheduler:
         self.base_lrs = [g["lr"] for g in optimizer.param_groups]
         self.last_epoch = 0
         self._apply()
+
+    @property
+    def last_epoch(self) -> int:
+        """The epoch (``step()`` calls so far). Inside a compiled function only the replayed
+        ``step()`` reads it: your code reading it there is refused."""
+        read_live_only(self, "the schedule's last_epoch")
+        return self._epoch
+
+    @last_epoch.setter
+    def last_epoch(self, epoch: int) -> None:
+        self._epoch = epoch
 
     def factor(self, epoch: int) -> float:
         """The multiplier of the base learning rate at ``epoch`` (0 at construction)."""

@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from autograd_lite.compile.plan import host_text, read_text
-from autograd_lite.compile.trace import Host
+from autograd_lite.compile.steptrace import Host
 from autograd_lite.core.value import Value
 from autograd_lite.viz.style import STYLE, constant_node, label_text, name_text, port_attrs
 from autograd_lite.viz.walk import Walk

@@ -794,3 +794,70 @@ def test_the_steps_backward_equals_the_engines_side_by_side(monkeypatch):
     fast = run(False)
     same(fast, run(True))
     same(fast, run(False, anomaly=True))
+
+
+# ------------------------------------------ found by a second adversarial review (each failed)
+
+
+def test_a_learning_rate_read_after_a_schedule_step_before_the_ops_is_refused():
+    w = Value(np.ones(3))
+    opt = nn.optim.SGD([w], lr=0.1)
+    sched = nn.optim.ExponentialLR(opt, 0.5)
+
+    def f(x):
+        sched.step()
+        lr = opt.param_groups[0]["lr"]  # LR-AFTER-SCHEDULE
+        w.grad = None
+        loss = (w * x).sum()
+        loss.backward()
+        w.data -= lr * w.grad
+        return loss
+
+    assert line_of("# LR-AFTER-SCHEDULE") in _refused(f, np.ones(3), match="after a schedule")
+
+
+def test_an_optimizers_state_or_a_schedules_epoch_read_inside_is_refused_with_the_line():
+    w = Value(np.ones(3))
+    opt = nn.optim.Adam([w], lr=0.1)
+    sched = nn.optim.ExponentialLR(opt, 0.9)
+
+    def by_state(x):
+        opt.zero_grad()
+        loss = (w * x).sum()
+        if opt.state.get(0, {}).get("step", 0) < 3:  # STATE-READ
+            loss = loss * 0.1
+        loss.backward()
+        opt.step()
+        return loss
+
+    def by_epoch(x):
+        opt.zero_grad()
+        loss = (w * x).sum()
+        loss.backward()
+        opt.step()
+        sched.step()
+        w.data -= (0.01 * sched.last_epoch) * w.grad  # EPOCH-READ
+        return loss
+
+    assert line_of("# STATE-READ") in _refused(by_state, np.ones(3), match="optimizer's state")
+    assert line_of("# EPOCH-READ") in _refused(by_epoch, np.ones(3), match="last_epoch")
+    assert opt.state[0]["step"] >= 1 and sched.last_epoch >= 1  # outside: read as ever
+
+
+def test_a_numpy_float_learning_rate_keeps_its_promotion():
+    def make():
+        w = Value(np.random.default_rng(0).standard_normal(100).astype(np.float32))
+        opt = nn.optim.SGD([w], lr=0.1)
+        opt.param_groups[0]["lr"] = np.float64(0.1 / 3)
+
+        def step(x):
+            w.grad = None
+            loss = ((w * x) ** 2).sum()
+            loss.backward()
+            w.data = w.data - opt.param_groups[0]["lr"] * w.grad
+            return loss
+
+        return [w], step
+
+    x = np.random.default_rng(1).standard_normal(100).astype(np.float32)
+    _twice(make, 3, lambda i: (x,))
