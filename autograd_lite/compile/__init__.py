@@ -49,12 +49,13 @@ The modules, by job (each one's docstring says more):
 - ``templates``: the op table's scalar and numpy templates generated code is made of.
 - ``codegen``: a plan as straight-line Python, from the templates.
 - ``recheck``: where a second trace differs from a plan (on the first replay).
+- ``steptrace``: what a trace of a whole training step records besides ops.
 - ``step``: a whole training step: its replayed calls and updates around the plan.
 
 What it may import: autograd_lite's value, modes, op, backward and function modules, the
 primitives and functional; never viz or cli (viz imports this package). Inside it:
-frames <- trace <- guards <- plan <- build, codegen (<- templates) <- recheck <- step <-
-api; ``guards`` names :class:`CompiledFunction` by a late import, as ``api`` imports it.
+frames <- trace (<- steptrace, by a late import) <- guards <- plan <- build, codegen
+(<- templates) <- recheck <- step <- api; ``guards`` names :class:`CompiledFunction` by a late import, as ``api`` imports it.
 """
 
 from autograd_lite.compile.api import (

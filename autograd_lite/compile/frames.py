@@ -36,6 +36,7 @@ ENGINE = frozenset(
         "autograd_lite.compile.plan",
         "autograd_lite.compile.recheck",
         "autograd_lite.compile.step",
+        "autograd_lite.compile.steptrace",
         "autograd_lite.compile.templates",
         "autograd_lite.compile.trace",
     }
