@@ -35,16 +35,20 @@ def topological_order(roots: Sequence[Value]) -> list[Value]:
     order: list[Value] = []
     visited: set[Value] = set()
     stack: list[Any] = list(reversed(roots))
-    pop, push = stack.pop, stack.append
+    pop, push, emit, visit = stack.pop, stack.append, order.append, visited.add
     while stack:
         node = pop()
         if node is _EMIT:
-            order.append(pop())
+            emit(pop())
         elif node not in visited:
-            visited.add(node)
+            visit(node)
+            inputs = node._inputs
+            if inputs is None:  # a leaf: nothing below it
+                emit(node)
+                continue
             push(node)
             push(_EMIT)
-            for x in node._inputs or ():
+            for x in inputs:
                 if isinstance(x, Value) and x.requires_grad and x not in visited:
                     push(x)
     return order
@@ -164,9 +168,11 @@ def _run_backward(
     anomaly = state.check_nan
     prev_mode = state.grad_enabled
     state.grad_enabled = create_graph  # record the backward pass only when asked to
+    fast = not create_graph  # (the float fast paths below compute on raw floats)
+    pop, get = grads.pop, grads.get
     try:
         for node in reversed(topological_order(roots)):
-            g = grads.pop(node, None)
+            g = pop(node, None)
             if g is None:
                 continue
             if accumulate:
@@ -181,7 +187,7 @@ def _run_backward(
                 continue
             op: Any = node._op  # (an Op whenever _inputs is set)
             nin = op.nin
-            if nin == 2 and type(g) is float and not create_graph and not node._ctx:
+            if nin == 2 and fast and type(g) is float and not node._ctx:
                 # Python-float fast path: the op's own two rules called directly, as
                 # Op.vjp calls them, without its argument list (~30% of a scalar backward)
                 x, y = inputs
@@ -202,17 +208,17 @@ def _run_backward(
                             gx = sum_to(gx, x, node, 0)
                         if anomaly:
                             modes.check_backward(op.name, node, 0, gx)
-                        prev = grads.get(x)
+                        prev = get(x)
                         grads[x] = gx if prev is None else prev + gx
                     if gy is not None:
                         if type(gy) is not float:
                             gy = sum_to(gy, y, node, 1)
                         if anomaly:
                             modes.check_backward(op.name, node, 1, gy)
-                        prev = grads.get(y)
+                        prev = get(y)
                         grads[y] = gy if prev is None else prev + gy
                     continue
-            elif nin == 1 and type(g) is float and not create_graph and not node._ctx:
+            elif nin == 1 and fast and type(g) is float and not node._ctx:
                 (x,) = inputs
                 if isinstance(x, Value) and type(xd := x.data) is float:
                     if not x.requires_grad:
@@ -227,7 +233,7 @@ def _run_backward(
                         gx = sum_to(gx, x, node, 0)
                     if anomaly:
                         modes.check_backward(op.name, node, 0, gx)
-                    prev = grads.get(x)
+                    prev = get(x)
                     grads[x] = gx if prev is None else prev + gx
                     continue
             for i, gx in enumerate(op.vjp(node, g, create_graph)):
@@ -240,7 +246,7 @@ def _run_backward(
                     gx = sum_to(gx, x, node, i)
                 if anomaly:
                     modes.check_backward(op.name, node, i, gx)
-                prev = grads.get(x)
+                prev = get(x)
                 grads[x] = gx if prev is None else prev + gx
     finally:
         state.grad_enabled = prev_mode
