@@ -283,6 +283,107 @@ def record(
     return v
 
 
+# ------------------------------------------------------------ operator methods
+# Value's operators (bound by autograd_lite.ops.operators) with a Python-float fast path:
+# when the data are floats and no hook is open (anomaly mode, a compile trace, an
+# observer), the node is made right here, as record() makes it, with the op's own
+# forward; anything else (arrays, ints, other operands, an exception, a result that is
+# not a float) goes through apply(), which computes it again and raises what it raises.
+# Skipping apply's generic loop and the call to record saves about a third of recording
+# a scalar op.
+
+
+def binary_methods(op: Op) -> tuple[Callable[[Value, Any], Value], Callable[[Value, Any], Value]]:
+    """``x.__op__(y)`` and ``x.__rop__(y)``: ``apply(op, (x, y))`` and ``apply(op, (y, x))``."""
+    forward = op.forward
+
+    def method(self: Value, other: Any) -> Value:
+        a = self.data
+        if type(a) is float and not open_blocks.hooks:
+            if isinstance(other, Value):
+                b = other.data
+                track = self.requires_grad or other.requires_grad
+            else:
+                b = other
+                track = self.requires_grad
+            if type(b) is float:
+                try:
+                    out = forward(a, b)
+                except Exception:
+                    return apply(op, (self, other))
+                if type(out) is float:
+                    v = new_node(Value)
+                    v.data = out
+                    v.grad = None
+                    v._notes = None
+                    if track and state.grad_enabled:
+                        v.requires_grad = True
+                        v._op = op
+                        v._inputs = (self, other)
+                        v._ctx = ()
+                    else:
+                        v.requires_grad = False
+                        v._op = v._inputs = v._ctx = None
+                    return v
+        return apply(op, (self, other))
+
+    def reflected(self: Value, other: Any) -> Value:
+        a = self.data
+        if type(a) is float and type(other) is float and not open_blocks.hooks:
+            try:
+                out = forward(other, a)
+            except Exception:
+                return apply(op, (other, self))
+            if type(out) is float:
+                v = new_node(Value)
+                v.data = out
+                v.grad = None
+                v._notes = None
+                if self.requires_grad and state.grad_enabled:
+                    v.requires_grad = True
+                    v._op = op
+                    v._inputs = (other, self)
+                    v._ctx = ()
+                else:
+                    v.requires_grad = False
+                    v._op = v._inputs = v._ctx = None
+                return v
+        return apply(op, (other, self))
+
+    return method, reflected
+
+
+def unary_method(op: Op) -> Callable[[Value], Value]:
+    """``x.method()``: ``apply(op, (x,))``, with the same fast path."""
+    forward = op.forward
+
+    def method(self: Value) -> Value:
+        a = self.data
+        if type(a) is float and not open_blocks.hooks:
+            try:
+                out = forward(a)
+            except Exception:
+                return apply(op, (self,))
+            if type(out) is float:
+                v = new_node(Value)
+                v.data = out
+                v.grad = None
+                v._notes = None
+                if self.requires_grad and state.grad_enabled:
+                    v.requires_grad = True
+                    v._op = op
+                    v._inputs = (self,)
+                    v._ctx = ()
+                else:
+                    v.requires_grad = False
+                    v._op = v._inputs = v._ctx = None
+                return v
+        return apply(op, (self,))
+
+    method.__doc__ = f"{op.name}(self), elementwise."
+    return method
+
+
 def _jvp_from_vjps(op: Op, tangents: Sequence[Any], out: Any, args: Sequence[Any]) -> Any:
     """J @ t for an op without a JVP rule: d/du <J^T u, t> at any u (the VJP is linear in u)."""
     from autograd_lite import functional as F

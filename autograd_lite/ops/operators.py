@@ -11,31 +11,13 @@ from typing import Any
 
 from autograd_lite import functional as F
 from autograd_lite.core.backward import backward
-from autograd_lite.core.op import apply
+from autograd_lite.core.op import binary_methods, unary_method
 from autograd_lite.core.value import Value
 from autograd_lite.ops import primitives as prim
 
 __all__: list[str] = []
 
 Axis = int | tuple[int, ...] | None
-
-
-def _binary(op: Any) -> tuple[Any, Any]:
-    def forward(self: Value, other: Any) -> Value:
-        return apply(op, (self, other))
-
-    def reflected(self: Value, other: Any) -> Value:
-        return apply(op, (other, self))
-
-    return forward, reflected
-
-
-def _unary(op: Any) -> Any:
-    def method(self: Value) -> Value:
-        return apply(op, (self,))
-
-    method.__doc__ = f"{op.name}(self), elementwise."
-    return method
 
 
 for _name, _op in (
@@ -45,7 +27,7 @@ for _name, _op in (
     ("truediv", prim.DIV),
     ("matmul", prim.MATMUL),
 ):
-    _f, _r = _binary(_op)
+    _f, _r = binary_methods(_op)
     setattr(Value, f"__{_name}__", _f)
     setattr(Value, f"__r{_name}__", _r)
 
@@ -60,10 +42,10 @@ for _name, _op in (
     ("sin", prim.SIN),
     ("cos", prim.COS),
 ):
-    setattr(Value, _name, _unary(_op))
+    setattr(Value, _name, unary_method(_op))
 
-Value.__neg__ = _unary(prim.NEG)  # type: ignore[method-assign]
-Value.__abs__ = _unary(prim.ABS)  # type: ignore[method-assign]
+Value.__neg__ = unary_method(prim.NEG)  # type: ignore[method-assign]
+Value.__abs__ = unary_method(prim.ABS)  # type: ignore[method-assign]
 
 
 def _pos(self: Value) -> Value:

@@ -259,3 +259,79 @@ def test_a_graph_is_freed_by_reference_counting_alone():
         assert ref() is None  # freed without the cycle collector
     finally:
         gc.enable()
+
+
+# ------------------------------------------------------- the Python-float fast path
+
+
+def _same(a, b) -> bool:
+    """The same Python float bit for bit (nan equal to nan, 0.0 apart from -0.0)."""
+    if type(a) is not float or type(b) is not float:
+        return False
+    return (math.isnan(a) and math.isnan(b)) or (
+        a == b and math.copysign(1, a) == math.copysign(1, b)
+    )
+
+
+def _general_walk(root: Value) -> dict:
+    """Every node's gradient by the general path alone: ``Op.vjp`` and ``sum_to`` per
+    node, in the walk's own order (what the backward did before its float fast path)."""
+    from autograd_lite.core.backward import sum_to, topological_order
+
+    grads, total = {root: 1.0}, {}
+    for node in reversed(topological_order([root])):
+        g = grads.pop(node, None)
+        if g is None:
+            continue
+        total[node] = g
+        if node._inputs is None:
+            continue
+        for i, gx in enumerate(node._op.vjp(node, g, False)):
+            if gx is not None:
+                x = node._inputs[i]
+                gx = sum_to(gx, x, node, i)
+                grads[x] = gx if x not in grads else grads[x] + gx
+    return total
+
+
+EDGE_FLOATS = [0.0, -0.0, 1.5, -2.0, 5e-324, 1e308, math.inf, -math.inf, math.nan]
+FLOAT_GRAPHS = [
+    lambda x, y: x + y,
+    lambda x, y: x - y,
+    lambda x, y: x * y,
+    lambda x, y: x / y,  # y = 0: the rule divides by zero, retried in numpy (inf or nan)
+    lambda x, y: 2.0 - x * x / y,
+    lambda x, y: (x * y).relu() + (x - y).tanh() * x,
+    lambda x, y: (x / y).exp() - x.sigmoid() * y.log(),
+    lambda x, y: x.sqrt() + (-y).abs() * x.sin() - y.cos(),
+    lambda x, y: (x**2 + 1) * ag.maximum(x, y) + x.leaky_relu(0.1),  # ops with params
+]
+
+
+@pytest.mark.parametrize("f", FLOAT_GRAPHS)
+def test_float_backward_gives_exactly_what_the_general_path_gives(f):
+    """The backward calls a float node's rules directly, skipping Op.vjp; side by side
+    with a walk that goes through Op.vjp for every node, nan and infinities included."""
+    for a in EDGE_FLOATS:
+        for b in EDGE_FLOATS:
+            x, y = Value(a), Value(b)
+            with np.errstate(all="ignore"):
+                out = f(x, y)
+                want = _general_walk(out)
+                out.backward()
+            assert want and all(_same(node.grad, g) for node, g in want.items()), (a, b)
+
+
+def test_float_backward_keeps_anomaly_checks():
+    """The fast path still checks each gradient under detect_anomaly, and a constant
+    input (or one that does not require grad) gets no gradient."""
+    x, y = Value(0.0), Value(1e-320)
+    quotient, root = x / y, x.sqrt()  # finite forward, an infinite gradient
+    with ag.detect_anomaly(), pytest.raises(ag.AnomalyError, match="backward of 'div'"):
+        quotient.backward()
+    with ag.detect_anomaly(), pytest.raises(ag.AnomalyError, match="backward of 'sqrt'"):
+        root.backward()
+    c = Value(3.0, requires_grad=False)
+    y = Value(2.0)
+    (c * y + 1.0).backward()
+    assert c.grad is None and y.grad == 3.0

@@ -368,3 +368,94 @@ def test_every_name_bound_onto_value_is_declared_on_the_class():
     assert runtime - declared == set()
     # ... and the block declares nothing that is not there at run time
     assert {n for n in declared if not hasattr(Value, n)} == set()
+
+
+# ------------------------------------------------------- the Python-float fast path
+
+# floats where Python and numpy part ways: signed zeros, infinities, nan, overflow, the
+# smallest subnormal
+EDGE_FLOATS = [0.0, -0.0, 1.5, -2.0, 5e-324, 1e308, -1e308, math.inf, -math.inf, math.nan]
+
+
+def _same(a, b) -> bool:
+    """The same Python float bit for bit (nan equal to nan, 0.0 apart from -0.0)."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is not float:
+        return a is b
+    return (math.isnan(a) and math.isnan(b)) or (
+        a == b and math.copysign(1, a) == math.copysign(1, b)
+    )
+
+
+def _same_node(fast, slow) -> bool:
+    return (
+        type(fast) is type(slow)
+        and _same(fast.data, slow.data)
+        and fast.requires_grad == slow.requires_grad
+        and fast._op is slow._op
+        and fast._ctx == slow._ctx
+        and fast.grad is None is slow.grad
+        and fast._notes is None is slow._notes
+        and (fast._inputs is None) == (slow._inputs is None)
+        and all(_same(a, b) for a, b in zip(fast._inputs or (), slow._inputs or ()))
+    )
+
+
+def _outcome(f, *args):
+    try:
+        return f(*args)
+    except Exception as e:
+        return (type(e), str(e))
+
+
+BINARY = [("add", "ADD"), ("sub", "SUB"), ("mul", "MUL"), ("truediv", "DIV"), ("matmul", "MATMUL")]
+UNARY = [
+    *[(m, m.upper()) for m in ("exp", "log", "sqrt", "tanh", "sigmoid", "relu", "abs")],
+    *[(m, m.upper()) for m in ("sin", "cos")],
+    ("__neg__", "NEG"),
+    ("__abs__", "ABS"),
+]
+
+
+@pytest.mark.parametrize("grad_enabled", [True, False])
+@pytest.mark.parametrize("requires_grad", [True, False])
+def test_float_operators_make_exactly_the_node_apply_makes(grad_enabled, requires_grad):
+    """Value's operators skip apply() on Python floats; side by side with apply() itself,
+    nan, infinities, signed zeros, poles and errors included."""
+    from autograd_lite.core.op import apply
+    from autograd_lite.ops import primitives as prim
+
+    def check(fast, slow, *why):
+        if isinstance(slow, tuple):  # the same error (matmul of two scalars)
+            assert fast == slow, why
+        else:
+            assert _same_node(fast, slow), why
+
+    with ag.set_grad_enabled(grad_enabled):
+        for a in EDGE_FLOATS:
+            x = Value(a, requires_grad=requires_grad)
+            for method, name in UNARY:
+                op = getattr(prim, name)
+                check(_outcome(getattr(x, method)), _outcome(apply, op, (x,)), method, a)
+            for b in EDGE_FLOATS:
+                y = Value(b)
+                for method, name in BINARY:
+                    op = getattr(prim, name)
+                    forward, reflected = getattr(x, f"__{method}__"), getattr(x, f"__r{method}__")
+                    check(_outcome(forward, y), _outcome(apply, op, (x, y)), method, a, b)
+                    check(_outcome(forward, b), _outcome(apply, op, (x, b)), method, a, b)
+                    check(_outcome(reflected, b), _outcome(apply, op, (b, x)), method, b, a)
+
+
+def test_the_float_fast_path_leaves_hooks_to_apply():
+    """Under detect_anomaly (an open hook) the operators take apply(), which records the
+    creation site and checks the result; ints and arrays go through apply() too."""
+    x = Value(2.0)
+    with ag.detect_anomaly(check_nan=False):
+        y = x * 3.0
+    assert y._site
+    with ag.detect_anomaly(), pytest.raises(ag.AnomalyError, match="forward of 'mul'"):
+        x * math.inf
+    assert (x + 1)._inputs == (x, 1.0) and type((1 + x)._inputs[0]) is float
+    assert (x * np.ones(2)).shape == (2,)
