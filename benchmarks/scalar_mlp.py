@@ -132,10 +132,10 @@ def run(turns: int = 7, n: int = 100, block: int = 3) -> list[Row]:
             "s",
             ours,
             {"micrograd": theirs},
-            target=">= 5x faster than micrograd",
+            target=">= 6x faster than micrograd",
             targets=[]
             if theirs is None
-            else [Target("micrograd / autograd_lite", theirs / ours, 5, ">=")],
+            else [Target("micrograd / autograd_lite", theirs / ours, 6, ">=")],
             note=note,
             extra={
                 "turns_s": got.blocks,
