@@ -55,7 +55,8 @@ The modules, by job (each one's docstring says more):
 What it may import: autograd_lite's value, modes, op, backward and function modules, the
 primitives and functional; never viz or cli (viz imports this package). Inside it:
 frames <- trace (<- steptrace, by a late import) <- guards <- plan <- build, codegen
-(<- templates) <- recheck <- step <- api; ``guards`` names :class:`CompiledFunction` by a late import, as ``api`` imports it.
+(<- templates) <- recheck <- step <- api; ``guards`` names :class:`CompiledFunction` by
+a late import, as ``api`` imports it.
 """
 
 from autograd_lite.compile.api import (

@@ -469,8 +469,18 @@ def _applied_if_refused(step: Any) -> Iterator[None]:
 
 def _wrap(dyn: list) -> list[Value]:
     """The trace's stand-ins for a call's dynamic items: an argument Value itself (so a
-    whole step's backward and updates reach it, as eagerly), an array or number wrapped."""
-    return [x if isinstance(x, Value) else leaf(arg_data(x), False) for x in dyn]
+    whole step's backward and updates reach it, as eagerly), an array or number wrapped.
+    Under an observer (forward mode, checkpoint), which reads the arguments' data, a Value
+    is wrapped too (and a whole step is refused: see ``StepTrace.backward``)."""
+    own = not open_blocks.observers
+    return [
+        x
+        if own and isinstance(x, Value)
+        else leaf(arg_data(x), x.requires_grad, x.name)
+        if isinstance(x, Value)
+        else leaf(arg_data(x), False)
+        for x in dyn
+    ]
 
 
 def _swap_all(tracer: Tracer, values: list[Value]) -> None:

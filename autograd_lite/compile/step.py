@@ -149,7 +149,10 @@ def build(
         if isinstance(r, Read) and r.attr == "grad" and id(r.target) not in reached:
             was_none = trace.initial_grads.get(id(r.target))
             if was_none is not None:
-                step.grad_guards.append((arg_ids.get(id(r.target), r.target), was_none))
+                target: Value | int = r.target
+                if id(r.target) in arg_ids:
+                    target = arg_ids[id(r.target)]
+                step.grad_guards.append((target, was_none))
     for i, e in enumerate(tape):  # a stand-in read again after an in-place update of it
         for x in e.inputs:
             if isinstance(x, Value) and id(x) in trace.mutated and i >= trace.mutated[id(x)][0]:

@@ -14,6 +14,7 @@ import numpy as np
 
 from autograd_lite.compile.frames import Site, site_of, user_frame
 from autograd_lite.compile.trace import DATA, GRAD, Tracer, is_traced, refuse
+from autograd_lite.core.modes import open_blocks
 from autograd_lite.core.value import Value, leaf
 
 __all__: list[str] = []  # package-internal
@@ -162,6 +163,13 @@ class StepTrace:
                 "backward(gradient or create_graph) inside a compiled function",
                 "a compiled step takes loss.backward() of a one-element loss",
                 "Call loss.backward() with no arguments, or take higher-order gradients outside",
+                depth=4,
+            )
+        if open_blocks.observers:
+            refuse(
+                "backward() inside a compiled function called under forward mode or checkpoint",
+                "a whole step is traced on the arguments themselves, which they observe",
+                "Call the step outside ag.jvp/ag.checkpoint",
                 depth=4,
             )
         if not any(e.node is root for e in tracer.tape):
