@@ -29,8 +29,6 @@ from autograd_lite.compile.plan import Plan
 from autograd_lite.compile.recheck import first_difference, same_const
 from autograd_lite.compile.steptrace import Host, Read, StepTrace, Write, apply_write
 from autograd_lite.compile.trace import Tracer
-from autograd_lite.core.backward import accumulate_grad, sum_to
-from autograd_lite.core.modes import state
 from autograd_lite.core.op import record
 from autograd_lite.core.value import Value
 
@@ -297,7 +295,7 @@ def run(
     made = nodes(list(outs), run_, datas)
     if step.trace.backward_at is None:
         return made
-    _backward(made[0])
+    made[0].backward()
     args = datas[: plan.n_args]
     for then in step.after:
         if isinstance(then, Host):
@@ -305,45 +303,6 @@ def run(
         else:
             then(args, dyn)
     return made
-
-
-def _backward(node: Value) -> None:
-    """``node.backward()`` for the compiled node of a step's loss: where every input that
-    requires grad is a leaf and anomaly mode is off, the engine's walk written out for one
-    node over leaves (the same seed, VJP call, reductions and accumulation, without the
-    sort); else the engine's."""
-    inputs = node._inputs
-    assert inputs is not None and node._op is not None  # a compiled node: made by record
-    if state.check_nan or any(
-        isinstance(x, Value) and x.requires_grad and x._inputs is not None for x in inputs
-    ):
-        node.backward()
-        return
-    d: Any = node.data
-    seed: Any = 1.0 if type(d) is float else np.ones(d.shape, d.dtype)  # (one element)
-    if type(seed) is float:
-        node.grad = seed
-    else:
-        accumulate_grad(node, seed)
-    grads: dict[Value, Any] = {}
-    prev_mode = state.grad_enabled
-    state.grad_enabled = False
-    try:
-        for i, gx in enumerate(node._op.vjp(node, seed, False)):
-            if gx is None:
-                continue
-            x = inputs[i]
-            if type(gx) is not float or type(x.data) is not float:
-                gx = sum_to(gx, x, node, i)
-            prev = grads.get(x)
-            grads[x] = gx if prev is None else prev + gx
-    finally:
-        state.grad_enabled = prev_mode
-    for x, g in grads.items():
-        if x.grad is None and type(g) is float:
-            x.grad = g
-        else:
-            accumulate_grad(x, g)
 
 
 def forward_nodes(plan: Plan, outs: list, run_: Any, inputs: tuple, datas: list) -> list:

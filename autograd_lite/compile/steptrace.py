@@ -84,6 +84,7 @@ class StepTrace:
         self.before: list[Host | Write] = []  # before backward(): replayed before the ops
         self.current: dict[tuple[int, str], Read | Write] = {}
         self.snapshot: dict[int, Any] = {}  # inputs' data at backward(), before any update
+        self.forward: set[int] = set()  # the ids of the nodes made before backward()
         self.noted: list[tuple[Callable[[], Any], Any]] = []  # reads guarded: (read, value)
         # a stand-in changed in place: (the tape's length then, where), by id
         self.mutated: dict[int, tuple[int, Site | None]] = {}
@@ -183,8 +184,9 @@ class StepTrace:
         self.root = root
         self.site = site_of(user_frame(3))
         if self.first is not None:
+            self.forward = {id(e.node) for e in tracer.tape}
             return
-        produced = {id(e.node) for e in tracer.tape}
+        self.forward = produced = {id(e.node) for e in tracer.tape}
         for e in tracer.tape:
             for x in e.inputs:
                 if isinstance(x, Value) and id(x) not in produced and id(x) not in self.snapshot:
@@ -304,8 +306,7 @@ class StepTrace:
             if traced and now is not None and now.value is value:
                 return True  # p.data = p.data (the end of p.data -= x): nothing new
             if traced:
-                made = next((i for i, e in enumerate(tracer.tape) if e.node is value), None)
-                if made is not None and made < self.backward_at:
+                if id(value) in self.forward:
                     return False  # a result of the forward: not an update
             elif attr != "grad" or type(value) not in _CONSTANT_GRADS:
                 return False
