@@ -354,3 +354,12 @@ def test_fuzz_hostile_expressions():
         with contextlib.suppress(ExpressionError):
             expression.evaluate({"x": 0.5, "y": 2.0})
     assert time.perf_counter() - start < 5
+
+
+def test_a_random_function_is_never_taken_for_an_elementwise_one():
+    """dropout's mask on the probe could match its masks on the entries (1 in 64 with
+    p=0.5, at import): it is left out by its ``rng`` parameter, not by luck."""
+    always_kept = SimpleNamespace(  # a dropout whose masks keep everything: looks elementwise
+        __all__=["dropout"], dropout=lambda x, p=0.5, training=True, rng=None: x * 1.0
+    )
+    assert expr._elementwise_functions(always_kept) == {}
