@@ -57,10 +57,9 @@ def _elementwise_functions(module: Any) -> dict[str, tuple[Callable[..., Any], i
     """The functions of ``module.__all__`` that act elementwise on one or two Values.
 
     Asked of each function rather than listed by hand: it must take one or two required
-    arguments, draw no random numbers (no ``rng``) and, given Values of shape (2, 3), give a
-    Value of shape (2, 3) whose entries are its results on the entries (which reductions,
-    reshapes, matmul, softmax and the like do not). Returns name -> (function, number of
-    arguments), unary first.
+    arguments, draw no random numbers (no ``rng``) and, given Values of shape (2, 3), give
+    a Value of shape (2, 3) of its results on the entries (which reductions, reshapes,
+    matmul, softmax... do not). Returns name -> (function, number of arguments), unary first.
     """
     a = np.array([[0.3, 0.5, 0.7], [0.2, 0.4, 0.6]])
     probes = (a, a[::-1, ::-1] + 0.05)
@@ -72,10 +71,9 @@ def _elementwise_functions(module: Any) -> dict[str, tuple[Callable[..., Any], i
         except (TypeError, ValueError):
             continue
         required = [p for p in params if p.default is p.empty]
-        if len(required) not in (1, 2) or any(p.kind not in _POSITIONAL for p in required):
-            continue
-        if any(p.name == "rng" for p in params):  # random (dropout): its probe could match
-            continue
+        positional = all(p.kind in _POSITIONAL for p in required)
+        if len(required) not in (1, 2) or not positional or any(p.name == "rng" for p in params):
+            continue  # (a random function, dropout: its probe could match by chance)
         xs = probes[: len(required)]
         try:
             with _quiet():
