@@ -149,7 +149,7 @@ class WrongDropoutGrad(ag.Function):
 
 
 def test_a_random_op_is_never_passed_unchecked():
-    x = Value(np.ones(4))
+    x = Value(np.ones(64))  # (with 4 entries, the mask drawn again matched 1 time in 16)
     result = check_graph(
         lambda v: (WrongDropoutGrad.apply(v) * 2.0).sum(), [x], raise_exception=False
     )
