@@ -116,17 +116,23 @@ def hips_step(s: dict[str, np.ndarray]) -> Callable[[], float] | None:
     return step
 
 
-def torch_step(s: dict[str, np.ndarray]) -> Callable[[], float] | None:
-    torch = peer("torch")
-    if not torch:
-        return None
+def torch_model(torch: Any, s: dict[str, np.ndarray]) -> tuple[dict[str, Any], Any]:
+    """The workload's tensors and network in PyTorch, from the same starting weights."""
     t = {k: torch.from_numpy(v.copy()) for k, v in s.items()}
     l1, l2 = torch.nn.Linear(784, 32), torch.nn.Linear(32, 10)
     with torch.no_grad():
         for layer, w, b in ((l1, "W1", "b1"), (l2, "W2", "b2")):
             layer.weight = torch.nn.Parameter(t[w].T.contiguous())
             layer.bias = torch.nn.Parameter(t[b])
-    model = torch.nn.Sequential(l1, torch.nn.Sigmoid(), l2, torch.nn.Sigmoid())
+    return t, torch.nn.Sequential(l1, torch.nn.Sigmoid(), l2, torch.nn.Sigmoid())
+
+
+def torch_step(s: dict[str, np.ndarray]) -> Callable[[], float] | None:
+    torch = peer("torch")
+    if not torch:
+        return None
+    t, model = torch_model(torch, s)
+    l1, l2 = model[0], model[2]
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     X, Y = t["X"], t["Y"]
     mse = torch.nn.functional.mse_loss

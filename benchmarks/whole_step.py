@@ -109,13 +109,7 @@ def torch_step(
     torch = peer("torch")
     if not torch:
         return None
-    t = {k: torch.from_numpy(v.copy()) for k, v in s.items()}
-    l1, l2 = torch.nn.Linear(784, 32), torch.nn.Linear(32, 10)
-    with torch.no_grad():
-        for layer, w, b in ((l1, "W1", "b1"), (l2, "W2", "b2")):
-            layer.weight = torch.nn.Parameter(t[w].T.contiguous())
-            layer.bias = torch.nn.Parameter(t[b])
-    model = torch.nn.Sequential(l1, torch.nn.Sigmoid(), l2, torch.nn.Sigmoid())
+    t, model = mnist_step.torch_model(torch, s)
     opt: Any = (
         torch.optim.SGD(model.parameters(), lr=mnist_step.LR)
         if opt_name == "sgd"
