@@ -1,15 +1,19 @@
 """The containers an optimizer keeps, as compiled whole steps need them: parameter groups
 (:class:`ParamGroup`, whose numbers your code reads are guarded or read live) and the
-per-parameter state (:class:`OptimizerState`, read only by the optimizer's own calls).
+per-parameter state (:class:`OptimizerState`, read only by the optimizer's own calls),
+and a saved state checked before an optimizer loads it (:func:`checked_state`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from autograd_lite.core.modes import assigned, noted, read_live_only
 
-__all__ = ["OptimizerState", "ParamGroup"]
+__all__ = ["OptimizerState", "ParamGroup", "checked_state"]
 
 
 class ParamGroup(dict):
@@ -68,3 +72,59 @@ class OptimizerState(dict):
     def items(self) -> Any:
         self._refused()
         return dict.items(self)
+
+
+def checked_state(opt: Any, state_dict: Mapping[str, Any]) -> tuple[list[dict], dict[int, dict]]:
+    """The groups' new hyper-parameters and the new state that ``opt.load_state_dict``
+    takes from ``state_dict``, everything checked first (group and parameter counts, each
+    state array's shape against its parameter, ``opt._check`` of each group): a
+    ValueError names the first problem. State arrays are copies in the parameter's dtype."""
+    from autograd_lite.nn.serialization import unflatten
+
+    who = f"{type(opt).__name__}.load_state_dict"
+    sd = unflatten(state_dict)
+    groups = sd.get("param_groups", {})
+    if isinstance(groups, Mapping):  # came back from nn.load: {"0": {...}, "1": ...}
+        groups = [groups[k] for k in sorted(groups, key=int)]
+    if len(groups) != len(opt.param_groups):
+        raise ValueError(
+            f"{who}: {len(groups)} parameter group(s) in the state, "
+            f"{len(opt.param_groups)} in the optimizer"
+        )
+    params = [p for g in opt.param_groups for p in g["params"]]
+    new_groups = []
+    for i, (g, saved) in enumerate(zip(opt.param_groups, groups)):
+        n = len(np.atleast_1d(saved.get("params", [])))
+        if n != len(g["params"]):
+            raise ValueError(
+                f"{who}: group {i} has {n} parameters in the state, "
+                f"{len(g['params'])} in the optimizer"
+            )
+        new = dict(g)
+        for key, v in saved.items():
+            if key != "params":  # nn.load gives arrays: back to numbers and tuples
+                new[key] = tuple(np.asarray(v).tolist()) if np.ndim(v) else np.asarray(v).item()
+        try:
+            opt._check(new)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{who}: group {i}: {e}") from None
+        new_groups.append(new)
+    state: dict[int, dict[str, Any]] = {}
+    for key, saved_state in sd.get("state", {}).items():
+        k = int(key)
+        if not 0 <= k < len(params):
+            raise ValueError(f"{who}: state for parameter {k}, but there are {len(params)}")
+        p = params[k]
+        entry: dict[str, Any] = {}
+        for name, v in saved_state.items():
+            if name == "step":
+                entry[name] = int(np.asarray(v).item())
+                continue
+            arr = np.array(v, dtype=p.dtype)
+            if arr.shape != p.shape:
+                raise ValueError(
+                    f"{who}: {name} of parameter {k} has shape {arr.shape}, the parameter {p.shape}"
+                )
+            entry[name] = arr
+        state[k] = entry
+    return new_groups, state

@@ -397,3 +397,78 @@ def test_sgd_and_schedules_match_torch_when_installed():
             s_theirs.step()
             assert s_ours.get_last_lr() == pytest.approx(s_theirs.get_last_lr(), rel=1e-12)
         np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+# ------------------------------------------------ the reused temporaries, side by side
+_FAST_PATH_CASES = [
+    (nn.optim.SGD, dict(lr=0.1)),
+    (nn.optim.SGD, dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+    (nn.optim.SGD, dict(lr=0.1, momentum=0.9, nesterov=True)),
+    (nn.optim.Adam, dict(lr=1e-2)),
+    (nn.optim.Adam, dict(lr=1e-2, weight_decay=0.1)),
+    (nn.optim.AdamW, dict(lr=1e-2)),
+    (nn.optim.RMSprop, dict(lr=1e-2)),
+    (nn.optim.RMSprop, dict(lr=1e-2, momentum=0.9, weight_decay=0.1)),
+    (nn.optim.RMSprop, dict(lr=1e-2, centered=True)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cls, kw", _FAST_PATH_CASES)
+def test_the_reused_temporaries_give_the_general_paths_bits(cls, kw, dtype):
+    """The update with its temporaries in reused arrays (out=) against the same class
+    with them turned off (the plain expressions): equal to the bit over several steps,
+    with inf, nan, -0.0 and huge gradients, on arrays, a 0-d array and a Python float."""
+
+    class General(cls):  # type: ignore[misc, valid-type]
+        def _scratch(self, *args):
+            return None
+
+    rng = np.random.default_rng(0)
+    shapes = [(5, 3), (3,), ()]
+
+    def make(c):
+        ps = [Value(rng.standard_normal(s).astype(dtype)) for s in shapes] + [Value(0.5)]
+        return ps, c(ps, **kw)
+
+    state = rng.bit_generator.state
+    fast, opt_fast = make(cls)
+    rng.bit_generator.state = state
+    slow, opt_slow = make(General)
+    assert opt_fast._scratch(fast[0].data, fast[0].data, 0.1) is not None  # it is in use
+    for step in range(6):
+        for a, b in zip(fast, slow):
+            g = rng.standard_normal(np.shape(a.data)) * 10.0 ** rng.integers(-3, 30)
+            if step == 3 and np.ndim(a.data):
+                g.flat[0], g.flat[-1] = np.inf, -0.0
+            if step == 5 and np.ndim(a.data):
+                g.flat[0] = np.nan
+            a.grad = b.grad = g.astype(dtype) if np.ndim(a.data) else float(g)
+        with np.errstate(all="ignore"):
+            opt_fast.step()
+            opt_slow.step()
+        for a, b in zip(fast, slow):
+            assert type(a.data) is type(b.data)
+            np.testing.assert_array_equal(np.asarray(a.data), np.asarray(b.data), strict=True)
+        sf, ss = opt_fast.state_dict()["state"], opt_slow.state_dict()["state"]
+        for k in ss:
+            for name in ss[k]:
+                np.testing.assert_array_equal(sf[k][name], ss[k][name], strict=True)
+
+
+def test_the_temporaries_are_not_used_where_they_could_round_otherwise():
+    """A numpy-float learning rate (a strong scalar) or a gradient of another dtype
+    makes the product another dtype: the plain expression is used, and it promotes as
+    numpy does (no out= cast in between)."""
+    p = Value(np.ones(3, np.float32))
+    opt = nn.optim.SGD([p], lr=0.1)
+    assert opt._scratch(p.data, np.ones(3, np.float64), 0.1) is None
+    assert opt._scratch(p.data, np.ones(3, np.float32), np.float64(0.1)) is None
+    assert opt._scratch(p.data, np.ones(3, np.float32), 0.1, 2) is not None
+    lr = np.float64(1 / 3)
+    q = Value(np.full(3, 1.0, np.float32))
+    q.grad = np.full(3, 1.0, np.float32)
+    nn.optim.SGD([q], lr=lr).step()
+    want = np.full(3, 1.0, np.float32)
+    want -= lr * np.full(3, 1.0, np.float32)  # computed in float64, then stored
+    np.testing.assert_array_equal(q.data, want, strict=True)
