@@ -17,6 +17,8 @@ import builtins
 import functools
 import math
 import re
+import sys
+import weakref
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, cast
@@ -78,6 +80,7 @@ class Codegen:
             "_np_matmul": np.matmul,
             "_np_maximum": np.maximum,
             "_np_greater": np.greater,
+            "_recycle": _recycle,
             **{f"_np_{name}": getattr(np, name) for name in (*UNARY.values(), *BINARY.values())},
         }
         self.literals: dict[Any, str] = {}
@@ -408,6 +411,12 @@ class Codegen:
         if op is prim.ADD or (op is prim.SUB and i == 0) or (op is prim.LINEAR and i == 2):
             lines.append(f"{pad}{t} = {g}")
             return True
+        if fresh and p.step is not None and not p.random:  # a whole step's .grad: recycled
+            j = len(p.held)
+            p.held.append(None)
+            h = self.bind("H", p.held)
+            sh, dt = self.bind(f"HS{j}", gkind[0]), self.bind(f"HD{j}", gkind[1])
+            dest = f", _recycle({h}, {j}, {sh}, {dt})"
         if op is prim.SUB or op is prim.NEG:
             lines.append(f"{pad}{t} = _np_negative({g}{dest})")
         elif op is prim.MUL:
@@ -654,6 +663,19 @@ class Codegen:
 
 _MAX_DEPTH = 40  # inlined expressions nest at most this deep (the parser allows 200 parens)
 _MAX_TERMS = 64  # a longer sum is written over several lines (same order of additions)
+
+
+def _recycle(held: list, j: int, shape: tuple, dtype: Any) -> np.ndarray:
+    """``held[j]``, the array this step handed out last time (a parameter's ``.grad``), to
+    be written into again when nothing else refers to it any more (``zero_grad`` dropped
+    it: 3 references, the list's, this frame's and getrefcount's, and no weak reference);
+    else a new array, held from now on. Reusing it spares an allocation per step (a large
+    float64 gradient is a fresh mmap, and page faults, at every step otherwise)."""
+    a = held[j]
+    if a is not None and sys.getrefcount(a) == 3 and not weakref.getweakrefcount(a):
+        return a
+    a = held[j] = np.empty(shape, dtype)
+    return a
 
 
 def _materialize(

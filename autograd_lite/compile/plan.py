@@ -164,6 +164,9 @@ class Plan:
         self.grad_inside = False  # traced under no_grad, an output made under enable_grad
         self.rechecked = False  # traced a second time, on the first replay (api: _recheck)
         self.step: Any = None  # a whole training step's calls and updates (see step.py)
+        # a whole step's parameter gradients, as last handed out: each is written into
+        # again at the next backward when nothing else refers to it (codegen: _recycle)
+        self.held: list[Any] = []
 
     # -------------------------------------------------------------- interpretive replay
     def forward_interp(

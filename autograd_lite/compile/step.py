@@ -17,6 +17,7 @@ becomes a :class:`Step` beside its plan, which replays, in the order it was trac
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,8 @@ from autograd_lite.compile.plan import Plan
 from autograd_lite.compile.recheck import first_difference, same_const
 from autograd_lite.compile.steptrace import Host, Read, StepTrace, Write, apply_write
 from autograd_lite.compile.trace import Tracer
+from autograd_lite.core.backward import accumulate_grad, sum_to
+from autograd_lite.core.modes import state
 from autograd_lite.core.op import record
 from autograd_lite.core.value import Value
 
@@ -295,7 +298,7 @@ def run(
     made = nodes(list(outs), run_, datas)
     if step.trace.backward_at is None:
         return made
-    made[0].backward()
+    loss_backward(plan, made[0])
     args = datas[: plan.n_args]
     for then in step.after:
         if isinstance(then, Host):
@@ -303,6 +306,65 @@ def run(
         else:
             then(args, dyn)
     return made
+
+
+def loss_backward(plan: Plan, root: Value) -> None:
+    """``root.backward()`` for the forward plan's loss node: the engine's walk written out
+    for one node whose inputs needing a gradient are leaves (the same seed, the plan's own
+    VJP, each gradient summed to its input's shape and accumulated into ``.grad`` as the
+    engine does, ``root.grad`` set too); any other case goes to the engine."""
+    inputs = root._inputs
+    data = root.data
+    if (
+        state.check_nan
+        or inputs is None
+        or root.grad is not None
+        or not (type(data) is float or (type(data) is np.ndarray and data.size == 1))
+        or any(isinstance(x, Value) and x.requires_grad and x._op is not None for x in inputs)
+    ):
+        root.backward()
+        return
+    seed: Any = np.array(1.0, data.dtype).reshape(data.shape) if type(data) is np.ndarray else 1.0
+    if type(seed) is float:
+        root.grad = seed
+    else:
+        accumulate_grad(root, seed)
+    run, k = root._ctx  # type: ignore[misc]  # (Run, output index): see forward_nodes
+    prev = state.grad_enabled
+    state.grad_enabled = False
+    try:
+        grads = plan.vjp(
+            seed, tuple([x.data if isinstance(x, Value) else x for x in inputs]), run, k
+        )
+    finally:
+        state.grad_enabled = prev
+    total: dict[Value, Any] = {}
+    gx: Any = None
+    for i, (x, gx) in enumerate(zip(inputs, grads)):
+        if gx is None or not (isinstance(x, Value) and x.requires_grad):
+            continue
+        if type(gx) is not float or type(x.data) is not float:
+            gx = sum_to(gx, x, root, i)
+        was = total.get(x)
+        total[x] = gx if was is None else was + gx
+    del grads, gx  # each gradient held once: accumulate_grad takes it without a copy
+    held = plan.held
+    for x in list(total):
+        g = total.pop(x)
+        if x.grad is None and type(g) is float:
+            x.grad = g
+        elif (
+            x.grad is None
+            and type(g) is np.ndarray
+            and x._op is None
+            and g.base is None
+            and g.flags.writeable
+            and any(g is h for h in held)
+            and sys.getrefcount(g) == 3  # this frame's, the plan's (held) and getrefcount's
+        ):
+            x.grad = g  # a recycled array nothing else holds: taken as is (accumulate_grad)
+        else:
+            accumulate_grad(x, g)
 
 
 def forward_nodes(plan: Plan, outs: list, run_: Any, inputs: tuple, datas: list) -> list:
