@@ -17,7 +17,6 @@ becomes a :class:`Step` beside its plan, which replays, in the order it was trac
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -325,10 +324,7 @@ def loss_backward(plan: Plan, root: Value) -> None:
         root.backward()
         return
     seed: Any = np.array(1.0, data.dtype).reshape(data.shape) if type(data) is np.ndarray else 1.0
-    if type(seed) is float:
-        root.grad = seed
-    else:
-        accumulate_grad(root, seed)
+    accumulate_grad(root, seed)
     run, k = root._ctx  # type: ignore[misc]  # (Run, output index): see forward_nodes
     prev = state.grad_enabled
     state.grad_enabled = False
@@ -351,20 +347,8 @@ def loss_backward(plan: Plan, root: Value) -> None:
     held = plan.held
     for x in list(total):
         g = total.pop(x)
-        if x.grad is None and type(g) is float:
-            x.grad = g
-        elif (
-            x.grad is None
-            and type(g) is np.ndarray
-            and x._op is None
-            and g.base is None
-            and g.flags.writeable
-            and any(g is h for h in held)
-            and sys.getrefcount(g) == 3  # this frame's, the plan's (held) and getrefcount's
-        ):
-            x.grad = g  # a recycled array nothing else holds: taken as is (accumulate_grad)
-        else:
-            accumulate_grad(x, g)
+        # a recycled array has one more reference, the plan's: nothing else may hold it
+        accumulate_grad(x, g, 1 if any(g is h for h in held) else 0)
 
 
 def forward_nodes(plan: Plan, outs: list, run_: Any, inputs: tuple, datas: list) -> list:

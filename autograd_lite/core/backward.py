@@ -253,19 +253,22 @@ def _run_backward(
     return found
 
 
-def accumulate_grad(node: Value, g: Any) -> None:
-    """``node.grad += g``, taking ``g`` itself, without a copy, when nothing else holds it."""
+def accumulate_grad(node: Value, g: Any, known: int = 0) -> None:
+    """``node.grad += g``, taking ``g`` itself, without a copy, when nothing else holds it
+    (``known``: references to ``g`` the caller accounts for, as a compiled step's own
+    reference to a gradient array it recycles)."""
     old = node.grad
     if old is None:
         # A leaf's .grad must be its own writable array: optimizers and clipping change it
         # in place, and g may be shared (the add rule hands one array to both inputs) or a
         # read-only view. An array nobody else refers to is taken as is (as PyTorch's
         # AccumulateGrad does); that saves a copy of every weight gradient per step.
-        # (3 references: the caller's variable, this argument, getrefcount's argument.)
+        # (3 references: the caller's variable, this argument, getrefcount's argument;
+        # and the ``known`` others.)
         if (
             type(g) is np.ndarray
             and node._op is None
-            and (g.base is not None or not g.flags.writeable or sys.getrefcount(g) > 3)
+            and (g.base is not None or not g.flags.writeable or sys.getrefcount(g) > 3 + known)
         ):
             g = g.copy()
         node.grad = g

@@ -938,3 +938,20 @@ def test_a_recycled_gradient_given_to_two_leaves_is_copied_for_one():
     same(a.grad, np.arange(3.0))
     same(b.grad, np.arange(3.0))
     same(root.grad, np.array(1.0))
+
+
+def test_a_gradient_the_plan_does_not_hold_is_copied_when_held_elsewhere():
+    """Only the plan's own recycled arrays count as known references: an array a rule
+    keeps elsewhere (here a list standing for a user op's cache) becomes a copy."""
+    import types
+
+    from autograd_lite.compile.step import loss_backward
+
+    cache = [np.arange(3.0)]
+    a = Value(np.zeros(3))
+    plan = types.SimpleNamespace(held=[], vjp=lambda *args: [cache[0]])
+    root = Value(np.array(2.0))
+    root._inputs, root._ctx = (a,), (None, 0)
+    loss_backward(plan, root)  # type: ignore[arg-type]
+    assert a.grad is not cache[0]
+    same(a.grad, np.arange(3.0))
