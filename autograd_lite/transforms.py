@@ -554,7 +554,9 @@ _CHECKPOINT = defop(
 
 
 def _no_dropout(v: Value, op: Op, inputs: tuple, params: tuple, datas: Sequence) -> None:
-    if op.name == "dropout" and params[0] > 0.0:
+    # a compiled call's node holds (its run, k); the run's plan says whether it draws
+    random = len(params) == 2 and getattr(getattr(params[0], "plan", None), "random", False)
+    if (op.name == "dropout" and params[0] > 0.0) or random is True:
         raise ValueError(
             "checkpoint: fn applies dropout, whose second run in backward would draw "
             "another mask; checkpoint the layers without it (or in eval mode)"
@@ -593,6 +595,8 @@ def checkpoint(fn: Callable[..., Any], *args: Any) -> Any:
 
     def collect(v: Value, op: Op, inputs: tuple, params: tuple, datas: Sequence) -> None:
         _no_dropout(v, op, inputs, params, datas)
+        if state.tracer is not None:  # fn is compiled, tracing: its node, made after the
+            return  # trace, has the arguments and the live Values it reads as inputs
         for x in inputs:  # under no_grad only Values from outside fn require grad
             if isinstance(x, Value) and x.requires_grad and id(x) not in seen_ids:
                 captured.setdefault(id(x), x)

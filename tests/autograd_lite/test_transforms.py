@@ -395,6 +395,42 @@ def test_checkpoint_compiled_refuses_dropout_as_eagerly():
         ag.compile(lambda y: ag.checkpoint(lambda y: (y, y), y))(ag.Value(np.ones(3)))
 
 
+def test_checkpoint_of_a_compiled_function_equals_checkpoint_of_the_function():
+    """Eagerly, ``checkpoint(compiled_f, x)`` gives what ``checkpoint(f, x)`` gives (the
+    output and every gradient, the parameters ``f`` reads included) over traces and
+    replays: the ops recorded while ``f`` is traced are not taken for ``f``'s inputs."""
+    models = {"plain": _mlp(), "compiled": _mlp()}
+    fns = {
+        "plain": lambda x: ag.mean(models["plain"](x) ** 2.0),
+        "compiled": ag.compile(lambda x: ag.mean(models["compiled"](x) ** 2.0)),
+    }
+    for k in range(3):
+        grads = {}
+        for name, f in fns.items():
+            x = ag.Value(X * (k + 1.0), requires_grad=True)
+            out = ag.checkpoint(f, x)
+            out.backward()
+            grads[name] = [out.data, x.grad] + [p.grad for p in models[name].parameters()]
+            models[name].zero_grad()
+        for a, b in zip(grads["compiled"], grads["plain"]):
+            np.testing.assert_allclose(a, b, rtol=1e-13)
+    assert fns["compiled"].plans and all(p.calls >= 1 for p in fns["compiled"].plans)
+
+
+def test_checkpoint_refuses_a_compiled_function_that_draws():
+    """A compiled plan that draws random numbers (dropout) replayed under checkpoint is
+    refused, as dropout is eagerly: the recomputation would draw another mask."""
+    drop = nn.Dropout(0.5, rng=0)
+    f = ag.compile(lambda x: drop(x * 2.0))
+    x = ag.Value(np.ones(4), requires_grad=True)
+    with pytest.raises(ValueError, match="fn applies dropout"):  # the trace's own op
+        ag.checkpoint(f, x)
+    with ag.no_grad():
+        f(x)  # a plan for no_grad, as checkpoint's first run: replayed next
+    with pytest.raises(ValueError, match="fn applies dropout"):
+        ag.checkpoint(f, x)
+
+
 def test_forward_mode_through_a_compiled_function():
     w = ag.Value(np.ones((3, 2)))
     f = ag.compile(lambda x: ag.tanh(x @ w))
