@@ -15,6 +15,8 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from autograd_lite.compile.frames import (
     ENGINE,
     LIBRARY_CODE,
@@ -141,6 +143,49 @@ def _refusing(what: str, base: str) -> Callable:
     return method
 
 
+# ``array * v``: numpy calls its ufunc when the operand defines __array_ufunc__ (a Value's
+# is None, so numpy defers to v.__rmul__): the traced class does what that deferral did
+_REFLECTED = {
+    np.add: "__radd__",
+    np.subtract: "__rsub__",
+    np.multiply: "__rmul__",
+    np.true_divide: "__rtruediv__",
+    np.power: "__rpow__",
+    np.matmul: "__rmatmul__",
+}
+
+
+def _traced_ufunc(self: Value, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+    """A numpy ufunc given a traced Value: ``array + v`` (``-``, ``*``, ``/``, ``**``,
+    ``@``) is v's reflected operator, as eagerly. Any other use raises numpy's TypeError
+    as a Value does eagerly, except after ``backward()``, where what the function reads
+    (``p.grad``) and computes from it are arrays eagerly: ``np.sqrt(p.grad)`` is refused
+    there with the line, instead of failing compiled only with numpy's message."""
+    name = _REFLECTED.get(ufunc)
+    if (
+        name is not None
+        and method == "__call__"
+        and not kwargs
+        and len(inputs) == 2
+        and inputs[1] is self
+        and not isinstance(inputs[0], Value)
+    ):
+        return getattr(self, name)(inputs[0])
+    tracer = state.tracer
+    if tracer is None or tracer.step.host_depth or tracer.step.backward_at is None:
+        raise TypeError(
+            f"operand '{type(self).__mro__[1].__name__}' does not support ufuncs "
+            "(__array_ufunc__=None)"
+        )
+    _refuse(
+        f"numpy's {getattr(ufunc, '__name__', 'ufunc')} of a traced Value",
+        "while tracing every Value is traced, and so are p.grad and p.data read after "
+        "backward() (stand-ins for the arrays they hold at each call)",
+        "Use autograd_lite's ops on it instead (ag.sqrt(x), ag.exp(x), ag.maximum(x, y), "
+        "x * x), or call the function uncompiled",
+    )
+
+
 def _inplace_op(base: str) -> Callable:
     """``x -= y`` on a traced Value: ``x - y``, and (``StepTrace.inplace``) the array
     ``x`` stands for changed in place, as numpy's ``-=`` does."""
@@ -190,6 +235,7 @@ _TRACED_NAMESPACE: dict[str, Any] = {
     "__int__": lambda self: _refuse("int() of a traced Value"),
     "__index__": lambda self: _refuse("using a traced Value as an integer (index, size, range)"),
     "__array__": lambda self, *a, **k: _refuse("converting a traced Value to a numpy array"),
+    "__array_ufunc__": _traced_ufunc,
     "__setitem__": lambda self, *a: _refuse("item assignment into a traced Value"),
     "__iadd__": _inplace_op("__add__"),
     "__isub__": _inplace_op("__sub__"),

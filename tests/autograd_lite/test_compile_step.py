@@ -263,6 +263,63 @@ def test_a_second_backward_is_refused_with_the_line():
     assert line_of("# SECOND-BACKWARD") in _refused(f, np.ones(3), match="second backward")
 
 
+def test_a_numpy_function_of_a_grad_is_refused_with_the_line():
+    """After backward(), p.grad is an array eagerly and a stand-in Value while tracing:
+    numpy's own functions of it are refused with the line (and its autograd_lite op
+    works), instead of failing compiled only with numpy's TypeError."""
+    p = Value(np.ones(3), requires_grad=True)
+
+    def f(x):
+        (p * x).sum().backward()
+        p.data -= 0.1 * np.sqrt(p.grad)  # NP-SQRT
+        return x
+
+    text = _refused(f, np.ones(3), match="numpy's sqrt of a traced Value")
+    assert line_of("# NP-SQRT") in text and "ag.sqrt" in text
+
+
+def test_numpy_functions_of_values_raise_numpys_error_as_eagerly():
+    """Before backward() a Value is a Value eagerly too: np.exp(w) and array += w raise
+    numpy's TypeError compiled as eagerly (a function never works compiled only)."""
+    w = Value(np.ones(3), requires_grad=True)
+    for fn in (lambda x: np.exp(w * x), lambda x: _iadd(np.ones(3), w * x)):
+        for f in (fn, ag.compile(fn)):
+            with pytest.raises(TypeError, match="does not support ufuncs"):
+                f(np.ones(3))
+
+
+def _iadd(a, v):
+    a += v
+    return a
+
+
+def test_an_array_and_a_value_combine_compiled_as_eagerly():
+    """``array + w`` (and -, *, /, **, @, numpy scalars too) takes w's reflected operator
+    while tracing as eagerly: the same losses, gradients and updates, step by step."""
+    c = np.arange(1.0, 4.0)
+
+    def make():
+        w = Value(np.array([0.5, 1.5, 2.0]), requires_grad=True)
+
+        def step(x):
+            loss = (c * w + (c - w) + c / w + 2.0**w).sum() + (c @ w) * np.float64(0.5)
+            loss = loss + (x * w).sum()
+            loss.backward()
+            w.data -= 0.01 * (c * w.grad)
+            w.grad = None
+            return loss
+
+        return w, step
+
+    (w0, eager), (w1, compiled) = make(), make()
+    compiled = ag.compile(compiled)
+    for k in range(4):
+        x = np.full(3, k + 1.0)
+        same(eager(x).data, compiled(x).data)
+        same(w0.data, w1.data)
+    assert compiled.traces == 1
+
+
 def test_backward_with_create_graph_is_refused_with_the_line():
     p = Value(np.ones(3))
 
