@@ -947,6 +947,7 @@ def test_fast_mode_names_one_wrong_entry_of_a_large_input_from_a_block(monkeypat
     """The projection that disagrees is traced by halving to a block of the Jacobian: the
     wrong entry is named without the Jacobian (4000 x 4000) or its 8000 forward passes."""
     import importlib
+    import re
 
     fast = importlib.import_module("autograd_lite.gradcheck.fast")  # ag.gradcheck: the function
     asked = []
@@ -969,6 +970,8 @@ def test_fast_mode_names_one_wrong_entry_of_a_large_input_from_a_block(monkeypat
     finally:
         _DELTA[0], _AT[0] = 0.0, 7
     assert not result and result.mode == "fast" and result[0].verdict.startswith("FAIL: 1 of")
+    # the count is of the block's entries, and says so (not "1 of 1024" as if all were seen)
+    assert re.fullmatch(r"FAIL: 1 of \d+ examined entries disagree", result[0].verdict)
     want = np.cos(x[2345])
     assert f"d out[2345] / d input0[2345]: analytical {want + 0.5:.6g}, numerical {want:.6g}" in (
         str(result)
