@@ -28,6 +28,7 @@ __all__ = [
     "broadcast_to",
     "concatenate",
     "cos",
+    "embedding",
     "exp",
     "getitem",
     "leaky_relu",
@@ -238,6 +239,17 @@ def binary_cross_entropy_with_logits(x: Any, t: Any, pos_weight: Any = 1.0) -> A
     """
     pw = prim.data(pos_weight)
     return call(prim.BCE_WITH_LOGITS, (x, t), (pw if type(pw) is float else np.asarray(pw),))
+
+
+def embedding(indices: Any, weight: Any, padding_idx: int | None = None) -> Any:
+    """weight[indices[...], :]: the rows of a (num, dim) table the integer ``indices`` name.
+
+    As ``torch.nn.functional.embedding``: ``indices`` of any shape give a result of shape
+    ``indices.shape + (dim,)``; rows named several times add up their gradients, and the
+    ``padding_idx`` row takes none. The indices are checked on every call and are an
+    input, not a constant: a compiled function reads new indices on every call.
+    """
+    return call(prim.EMBEDDING, (weight, indices), (padding_idx,))
 
 
 def pick(x: Any, labels: Any) -> Any:

@@ -246,7 +246,7 @@ class Plan:
                 outs = code(datas, buffers)
                 pool.append(buffers)  # no backward: the buffers are free at once
                 return outs, Run(self, None, False)
-            except (ArithmeticError, ValueError, Fallback):  # e.g. a Python float op raised
+            except (ArithmeticError, ValueError, IndexError, Fallback):  # e.g. a float op raised
                 pool.append(buffers)
         vals = self.forward_interp(datas, check_nan=state.check_nan)
         return tuple([vals[s] for s in self.out_slots]), Run(self, vals, True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -55,23 +55,14 @@ class Embedding(Module):
         self.weight = Parameter(weight.astype(dtype))
 
     def forward(self, indices: Any) -> Value:
-        idx = np.asarray(indices.data if isinstance(indices, Value) else indices)
-        if idx.dtype.kind not in "iu":
-            raise TypeError(
-                f"Embedding: indices must be integers, got an array of dtype {idx.dtype}"
-            )
-        if idx.size and (idx.min() < 0 or idx.max() >= self.num_embeddings):
-            raise IndexError(
-                f"Embedding: indices must be in [0, {self.num_embeddings}), "
-                f"got {idx.min()}..{idx.max()}"
-            )
-        rows = F.getitem(self.weight, idx)
-        if self.padding_idx is None or not np.any(idx == self.padding_idx):
-            return rows
-        # the padding row's value is used, but as a constant: no gradient reaches it
-        keep = (idx != self.padding_idx)[..., None]
-        table = cast(np.ndarray, self.weight.data)  # the weight is 2-D: its data an ndarray
-        return F.where(keep, rows, table[idx])
+        # integer arrays (a Value holds floats: checked to be integers by the op, every call)
+        if not isinstance(indices, Value) and np.asarray(indices).dtype.kind not in "iu":
+            dtype = np.asarray(indices).dtype
+            raise TypeError(f"Embedding: indices must be integers, got an array of dtype {dtype}")
+        try:
+            return F.embedding(indices, self.weight, self.padding_idx)
+        except (IndexError, ValueError) as e:
+            raise type(e)(f"Embedding: {str(e).removeprefix('embedding: ')}") from None
 
     def extra_repr(self) -> str:
         pad = "" if self.padding_idx is None else f", padding_idx={self.padding_idx}"

@@ -432,6 +432,15 @@ SCATTER_ADD: Op = defop("scatter_add", _scatter_add_forward,
                     jvp=lambda t, out, x, index, new_shape: SCATTER_ADD(t[0], index, new_shape))
 
 
+def _integers(x: np.ndarray, what: str) -> np.ndarray:
+    """``x`` as integers (np.intp); a fraction, nan or inf is a ValueError: ``what``, got it."""
+    with np.errstate(invalid="ignore"):
+        k = x.astype(np.intp)
+    if x.dtype.kind == "f" and not np.array_equal(k, x):
+        raise ValueError(f"{what}, got {x[k != x].flat[0]}")
+    return k
+
+
 def _class_indices(labels: Any, scores_shape: tuple[int, ...]) -> np.ndarray:
     """``labels`` (engine data: floats holding integers) as checked integer indices."""
     if len(scores_shape) == 0:
@@ -442,11 +451,7 @@ def _class_indices(labels: Any, scores_shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError(
             f"{labels.shape} labels for scores of shape {scores_shape}; expected shape {expected}"
         )
-    with np.errstate(invalid="ignore"):
-        k = labels.astype(np.intp)
-    if labels.dtype.kind == "f" and not np.array_equal(k, labels):  # fractions, nan, inf
-        bad = labels[k != labels].flat[0]
-        raise ValueError(f"labels must be class indices (integers), got {bad}")
+    k = _integers(labels, "labels must be class indices (integers)")
     if k.size and (k.min() < 0 or k.max() >= n_classes):
         raise ValueError(f"labels must be in [0, {n_classes}), got {k.min()}..{k.max()}")
     return k
@@ -471,6 +476,51 @@ PICK: Op = defop("pick", _pick_forward,
              lambda g, out, x, labels: RESHAPE(g, shape(out) + (1,)) * _one_hot(labels, x),
              lambda g, out, x, labels: np.zeros(shape(labels), np.result_type(data(labels))),
              jvp=lambda t, out, x, labels: None if t[0] is None else PICK(t[0], data(labels)))
+
+
+def _row_indices(indices: Any, rows: int) -> np.ndarray:
+    """``indices`` (engine data: floats holding integers) as checked rows of a table."""
+    k = _integers(np.asarray(indices), "indices must be integers")
+    if k.size and (k.min() < 0 or k.max() >= rows):
+        raise IndexError(f"indices must be in [0, {rows}), got {k.min()}..{k.max()}")
+    return k
+
+
+def _embedding_forward(w: Any, indices: Any, padding_idx: int | None) -> np.ndarray:
+    if ndim(w) != 2:
+        raise ValueError(f"the table must be 2-D (rows, features), got shape {shape(w)}")
+    return w[_row_indices(indices, shape(w)[0])]
+
+
+def _embedding_grad(g: Any, w: Any, indices: Any, padding_idx: int | None) -> Any:
+    """g added into the rows it came from (repeated rows accumulate), none into padding."""
+    k = _row_indices(data(indices), shape(w)[0])
+    if padding_idx is not None:
+        g = g * (k != padding_idx)[..., None].astype(np.result_type(data(g)))
+    return SCATTER_ADD(g, k, shape(w))
+
+
+# out[..., :] = w[indices[..., :]]: rows of a table. The indices are an input (so a
+# compiled plan reads new ones each call) but not differentiable (a zero gradient, as
+# pick's labels); the padding row's value is used but takes no gradient (PyTorch's rule).
+EMBEDDING: Op = defop(
+    "embedding", _embedding_forward,
+    lambda g, out, w, indices, padding_idx: _embedding_grad(g, w, indices, padding_idx),
+    lambda g, out, w, indices, padding_idx: np.zeros(shape(indices), np.result_type(data(indices))),
+    label=lambda padding_idx: "embedding" + ("" if padding_idx is None else f"[pad {padding_idx}]"),
+    jvp=lambda t, out, w, indices, padding_idx: _embedding_jvp(t[0], indices, padding_idx),
+)
+
+
+def _embedding_jvp(tw: Any, indices: Any, padding_idx: int | None) -> Any:
+    """The table's tangent looked up as the table is, zero on the padding rows."""
+    if tw is None:
+        return None
+    rows = EMBEDDING(tw, data(indices), padding_idx)
+    if padding_idx is None:
+        return rows
+    mask = np.asarray(data(indices)) != padding_idx
+    return rows * mask[..., None].astype(np.result_type(data(rows)))
 
 
 def _concatenate_vjp(i: int, g: Any, out: Any, *args: Any) -> Any:

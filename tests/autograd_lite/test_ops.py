@@ -331,6 +331,15 @@ def pick_case(draw):
 
 
 @st.composite
+def embedding_case(draw):
+    rows, dim = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    idx = draw(hnp.arrays(np.int64, shapes(max_dims=2), elements=st.integers(0, rows - 1)))
+    # a padding row takes no gradient by declaration (its value is used): finite
+    # differences see it, so the checks draw padding_idx=None; tests/nn check padding
+    return [draw(arrays((rows, dim))), Labels(idx, rows)], (None,)
+
+
+@st.composite
 def bce_logits_case(draw):
     sx, st_ = draw(broadcastable_shapes())
     x = draw(maybe_scalar(arrays(sx, -4.0, 4.0)))
@@ -372,6 +381,7 @@ CASES = {
     "broadcast_to": broadcast_to_case(),
     "getitem": getitem_case(),
     "pick": pick_case(),
+    "embedding": embedding_case(),
     "scatter_add": scatter_add_case(),
     "concatenate": concatenate_case(),
     "matmul": matmul_case(),

@@ -58,3 +58,62 @@ def test_bad_indices_are_refused():
     with pytest.raises(ValueError, match="padding_idx"):
         nn.Embedding(3, 2, padding_idx=3)
     assert repr(nn.Embedding(3, 2, padding_idx=0)) == "Embedding(3, 2, padding_idx=0)"
+
+
+def test_value_indices_holding_integers_are_read_and_checked():
+    """A Value's data are floats: indices in one are taken when they hold integers (as a
+    compiled function's arguments do), refused with the layer's name otherwise."""
+    emb = nn.Embedding(3, 2, rng=0)
+    out = emb(ag.Value(np.array([2.0, 0.0])))
+    np.testing.assert_array_equal(out.data, emb.weight.data[[2, 0]])
+    with pytest.raises(ValueError, match=r"Embedding: indices must be integers, got 0\.5"):
+        emb(ag.Value(np.array([0.5])))
+    with pytest.raises(IndexError, match=r"Embedding: indices must be in \[0, 3\)"):
+        emb(ag.Value(np.array([3.0])))
+
+
+def test_a_compiled_training_step_reads_new_indices_and_equals_eager():
+    """Embedding inside ag.compile: the indices are an argument read anew at every call
+    (not frozen), padding included; losses, weights and gradients equal eager's to the
+    bit over the steps, from one trace; an out-of-range index on a replay is refused."""
+    runs = []
+    for compiled in (False, True):
+        emb, head = nn.Embedding(7, 3, padding_idx=0, rng=0), nn.Linear(3, 1, rng=1)
+        params = [*emb.parameters(), *head.parameters()]
+        opt = nn.optim.Adam(params, lr=0.05)
+
+        def step(idx, y, emb=emb, head=head, opt=opt):
+            opt.zero_grad()
+            loss = nn.mse_loss(head(emb(idx)).reshape(-1), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        f = ag.compile(step) if compiled else step
+        rng = np.random.default_rng(3)
+        losses = []
+        for _ in range(6):
+            idx = rng.integers(0, 7, size=5)
+            losses.append(f(idx, rng.standard_normal(5)).item())
+        runs.append((losses, [p.data.copy() for p in params], [p.grad for p in params]))
+        if compiled:
+            assert f.traces == 1 and f.plans[0].calls == 5  # the replays after the trace
+            with pytest.raises(IndexError, match="indices must be in") as err:
+                f(np.array([1, 2, 7, 0, 0]), np.zeros(5))
+            assert "embedding:" in str(err.value) and "test_embedding.py" in str(err.value)
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1] + runs[0][2], runs[1][1] + runs[1][2]):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(runs[1][1][0][0], [0.0, 0.0, 0.0])  # padding row untouched
+
+
+def test_forward_mode_with_padding_agrees_with_the_gradient():
+    """The padding row is constant by declaration, in forward mode as in backward: the
+    JVP agrees with the VJP (finite differences see the row, so they alone disagree)."""
+    from autograd_lite.transforms import check_forward_ad
+
+    w = ag.Value(np.random.default_rng(0).standard_normal((5, 3)), requires_grad=True)
+    idx = np.array([[0, 1, 1], [4, 0, 2]])
+    padded = check_forward_ad(lambda w: ag.embedding(idx, w, 1), [w])
+    assert not padded and padded.op is None and "JVP agreed with its VJP" in str(padded)
+    assert check_forward_ad(lambda w: ag.embedding(idx, w), [w])
