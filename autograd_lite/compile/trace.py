@@ -174,7 +174,7 @@ def _traced_ufunc(self: Value, ufunc: Any, method: str, *inputs: Any, **kwargs: 
     tracer = state.tracer
     if tracer is None or tracer.step.host_depth or tracer.step.backward_at is None:
         raise TypeError(
-            f"operand '{type(self).__mro__[1].__name__}' does not support ufuncs "
+            f"operand '{untraced(type(self)).__name__}' does not support ufuncs "
             "(__array_ufunc__=None)"
         )
     _refuse(

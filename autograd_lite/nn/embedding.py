@@ -56,8 +56,8 @@ class Embedding(Module):
 
     def forward(self, indices: Any) -> Value:
         # integer arrays (a Value holds floats: checked to be integers by the op, every call)
-        if not isinstance(indices, Value) and np.asarray(indices).dtype.kind not in "iu":
-            dtype = np.asarray(indices).dtype
+        dtype = None if isinstance(indices, Value) else np.asarray(indices).dtype
+        if dtype is not None and dtype.kind not in "iu":
             raise TypeError(f"Embedding: indices must be integers, got an array of dtype {dtype}")
         try:
             return F.embedding(indices, self.weight, self.padding_idx)

@@ -492,12 +492,17 @@ def _embedding_forward(w: Any, indices: Any, padding_idx: int | None) -> np.ndar
     return w[_row_indices(indices, shape(w)[0])]
 
 
+def _unpadded(x: Any, k: Any, padding_idx: int | None) -> Any:
+    """``x`` (one row per index ``k``) with the padding rows zeroed."""
+    if padding_idx is None:
+        return x
+    return x * (np.asarray(k) != padding_idx)[..., None].astype(np.result_type(data(x)))
+
+
 def _embedding_grad(g: Any, w: Any, indices: Any, padding_idx: int | None) -> Any:
     """g added into the rows it came from (repeated rows accumulate), none into padding."""
     k = _row_indices(data(indices), shape(w)[0])
-    if padding_idx is not None:
-        g = g * (k != padding_idx)[..., None].astype(np.result_type(data(g)))
-    return SCATTER_ADD(g, k, shape(w))
+    return SCATTER_ADD(_unpadded(g, k, padding_idx), k, shape(w))
 
 
 # out[..., :] = w[indices[..., :]]: rows of a table. The indices are an input (so a
@@ -516,11 +521,7 @@ def _embedding_jvp(tw: Any, indices: Any, padding_idx: int | None) -> Any:
     """The table's tangent looked up as the table is, zero on the padding rows."""
     if tw is None:
         return None
-    rows = EMBEDDING(tw, data(indices), padding_idx)
-    if padding_idx is None:
-        return rows
-    mask = np.asarray(data(indices)) != padding_idx
-    return rows * mask[..., None].astype(np.result_type(data(rows)))
+    return _unpadded(EMBEDDING(tw, data(indices), padding_idx), data(indices), padding_idx)
 
 
 def _concatenate_vjp(i: int, g: Any, out: Any, *args: Any) -> Any:
