@@ -54,9 +54,9 @@ def _refuse(what: str, why: str = HIDDEN, hint: str = _HINT, depth: int = 3) -> 
 
 def _get_data(self: Value) -> Any:
     tracer = state.tracer
-    if tracer is not None:
+    if tracer is not None and not tracer.step.host_depth:  # (a replayed call's reads: free)
         caller = sys._getframe(1).f_globals.get("__name__")
-        if caller not in ENGINE and not tracer.step.host_depth:
+        if caller not in ENGINE:
             if caller == "autograd_lite.core.backward":
                 _refuse(
                     "grad() inside a compiled function",
@@ -75,8 +75,8 @@ def _set_data(self: Value, value: Any) -> None:
     tracer = state.tracer
     if (
         tracer is not None
-        and sys._getframe(1).f_globals.get("__name__") not in ENGINE
         and not tracer.step.host_depth
+        and sys._getframe(1).f_globals.get("__name__") not in ENGINE
     ):
         if not tracer.step.write(tracer, self, "data", value):
             _refuse(
@@ -93,8 +93,8 @@ def _get_grad(self: Value) -> Any:
     tracer = state.tracer
     if (
         tracer is not None
-        and sys._getframe(1).f_globals.get("__name__") not in ENGINE
         and not tracer.step.host_depth
+        and sys._getframe(1).f_globals.get("__name__") not in ENGINE
     ):
         found, value = tracer.step.read(tracer, self, "grad")
         if found:
@@ -107,8 +107,8 @@ def _set_grad(self: Value, value: Any) -> None:
     tracer = state.tracer
     if (
         tracer is not None
-        and sys._getframe(1).f_globals.get("__name__") not in ENGINE
         and not tracer.step.host_depth
+        and sys._getframe(1).f_globals.get("__name__") not in ENGINE
     ):
         if not tracer.step.write(tracer, self, "grad", value):
             _refuse("assigning .grad of a traced Value", "the assignment would happen only once")
@@ -116,16 +116,12 @@ def _set_grad(self: Value, value: Any) -> None:
     _GRAD.__set__(self, value)
 
 
-def _get_requires_grad(self: Value) -> bool:
-    return REQUIRES_GRAD.__get__(self)
-
-
 def _set_requires_grad(self: Value, value: bool) -> None:
     tracer = state.tracer
     if (
         tracer is not None
-        and sys._getframe(1).f_globals.get("__name__") not in ENGINE
         and not tracer.step.host_depth
+        and sys._getframe(1).f_globals.get("__name__") not in ENGINE
     ):
         _refuse(
             "assigning .requires_grad of a traced Value", "the assignment would happen only once"
@@ -223,7 +219,7 @@ _DETACH = defop("detach", lambda x: x, lambda g, out, x: None, label="detach", r
 _TRACED_NAMESPACE: dict[str, Any] = {
     "data": property(_get_data, _set_data),
     "grad": property(_get_grad, _set_grad),
-    "requires_grad": property(_get_requires_grad, _set_requires_grad),
+    "requires_grad": property(REQUIRES_GRAD.__get__, _set_requires_grad),  # read: the slot
     "item": _refusing("item() of a traced Value", "item"),
     "__float__": _refusing("float() of a traced Value", "__float__"),
     "__bool__": _refusing("bool() of a traced Value (a Python if/while/and/or on it)", "__bool__"),

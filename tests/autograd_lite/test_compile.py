@@ -760,6 +760,50 @@ def test_keeping_a_traced_value_is_refused():
     assert line_of("# KEPT-LINE") in _refused(f, np.ones(2), match="kept a reference")
 
 
+def test_the_collector_is_paused_while_tracing_and_restored_after():
+    import gc
+
+    seen = []
+
+    def f(x):
+        seen.append(gc.isenabled())
+        return (x * 2.0).sum()
+
+    g = compile(f)
+    assert gc.isenabled()
+    for _ in range(3):  # the trace, the second trace that checks it (and, as ``seen`` is
+        g(np.ones(2))  # guarded and grows, more traces)
+    assert len(seen) >= 2 and not any(seen) and gc.isenabled()
+    f(np.ones(2))
+    assert seen[-1]  # (eagerly, on)
+
+    def raising(x):
+        raise ValueError("in the trace")
+
+    with pytest.raises(ValueError, match="in the trace"):
+        compile(raising)(np.ones(2))
+    assert gc.isenabled()  # back on after a failed trace too
+    gc.disable()
+    try:
+        compile(f)(np.ones(2))
+        assert not gc.isenabled()  # left as the caller had it
+    finally:
+        gc.enable()
+
+
+def test_a_traced_value_held_only_by_garbage_is_not_taken_for_kept():
+    def f(x):
+        h = x.tanh()
+        box = {"h": h}
+        box["self"] = box  # a reference cycle: garbage once f returns, freed by a collection
+        return h * 2.0
+
+    x = np.linspace(-1.0, 1.0, 3)
+    g = compile(f)
+    for _ in range(3):
+        assert_same(g(x).data, f(Value(x)).data)
+
+
 def test_an_op_with_hidden_state_is_refused():
     calls = []
 
