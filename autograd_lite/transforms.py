@@ -18,6 +18,7 @@ forward-mode check runs on that same machinery.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -65,15 +66,31 @@ def _data(x: Any, who: str, i: int) -> Any:
 
 
 def _leaves(inputs: tuple, create_graph: bool, who: str) -> tuple[Value, ...]:
-    """Fresh leaves that require grad; a Value input that requires grad is used as it is
-    with ``create_graph`` (so the results are differentiable with respect to it)."""
-    out = []
+    """Fresh leaves that require grad; with ``create_graph`` a Value input that requires
+    grad is given through an alias (so the results are differentiable with respect to it,
+    and each input gets its own partial derivative). Inside forward mode a fresh leaf
+    carries its input's tangent (forward over reverse)."""
+    forward = _forward_of()
+    out: list[Value] = []
     for i, x in enumerate(inputs):
         if create_graph and isinstance(x, Value) and x.requires_grad:
-            out.append(x)
-        else:
-            out.append(leaf(_data(x, who, i), True))
+            out.append(_ALIAS(x))
+            continue
+        new = leaf(_data(x, who, i), True)
+        t = forward.get(x) if forward is not None else None
+        if t is not None:
+            forward.carry(new, t)
+        out.append(new)
     return tuple(out)
+
+
+# An input Value seen through an identity node, as torch.autograd.functional's view_as:
+# the derivative with respect to the input is then partial (not through fn's other uses
+# of the Value, a closure or the same Value passed twice), and the results still
+# differentiate back to the Value.
+_ALIAS = defop(
+    "alias", lambda x: x, lambda g, out, x: g, jvp=lambda t, out, x: t[0], register=False
+)
 
 
 def _like(v: Any, x: Any, who: str, what: str) -> Any:
@@ -86,6 +103,25 @@ def _like(v: Any, x: Any, who: str, what: str) -> Any:
     if type(x) is float:
         return float(d)
     return np.asarray(d, dtype=x.dtype)
+
+
+def _checked(v: Value, x: Any, who: str, what: str) -> Value:
+    """A Value tangent or cotangent ``v`` (kept differentiable) if it has the shape of ``x``."""
+    if v.shape != shape_of(x):
+        raise ValueError(f"{who}: {what} has shape {v.shape}, expected {shape_of(x)}")
+    return v
+
+
+def _one_element(out: Any, who: str) -> Any:
+    """``out`` if it is one one-element output (a Value or a number)."""
+    if isinstance(out, (tuple, list)):
+        raise ValueError(f"{who}: fn must return a single one-element output, got {len(out)}")
+    (o,), _ = _outputs(out, who)
+    if int(np.prod(shape_of(raw(o)))) != 1:
+        raise ValueError(
+            f"{who}: fn must return a single one-element output, got shape {shape_of(raw(o))}"
+        )
+    return o
 
 
 def _zeros(x: Any) -> Any:
@@ -160,7 +196,9 @@ def vjp(
         if len(vs) != len(outs):
             raise ValueError(f"vjp: {len(vs)} vectors v for {len(outs)} outputs")
         seeds = [
-            s if create_graph and isinstance(s, Value) else _like(s, raw(o), "vjp", f"v[{k}]")
+            _checked(s, raw(o), "vjp", f"v[{k}]")
+            if create_graph and isinstance(s, Value)
+            else _like(s, raw(o), "vjp", f"v[{k}]")
             for k, (s, o) in enumerate(zip(vs, outs))
         ]
     gs = _grads(outs, seeds, xs, create_graph)
@@ -180,16 +218,14 @@ def hvp(
     if len(vs) != len(xs):
         raise ValueError(f"hvp: {len(vs)} vectors v for {len(xs)} inputs")
     with enable_grad():
-        out = fn(*xs)
-        if isinstance(out, (tuple, list)) or int(np.prod(shape_of(raw(out)))) != 1:
-            raise ValueError("hvp: fn must return a single one-element output")
+        out = _one_element(fn(*xs), "hvp")
         gs = _grads([out], [None], xs, True)
         total = None
         for k, (g, x, vk) in enumerate(zip(gs, xs, vs)):
             if g is None:
                 continue
             vk = (
-                vk
+                _checked(vk, x.data, "hvp", f"v[{k}]")
                 if create_graph and isinstance(vk, Value)
                 else _like(vk, x.data, "hvp", f"v[{k}]")
             )
@@ -243,6 +279,11 @@ class _Forward:
             x._ctx = _Tangent(t)  # type: ignore[assignment]
         else:
             self.table[id(x)] = (x, t)
+
+    def carry(self, x: Value, t: Any) -> None:
+        """Tangent ``t`` on ``x``, a leaf made inside the pass (by a reverse transform):
+        kept in the table, so the pass drops it when it ends."""
+        self.table[id(x)] = (x, t)
 
     def clear(self, xs: Sequence[Any]) -> None:
         for x in xs:
@@ -312,7 +353,8 @@ def _forward_pass(
 def _forward_inputs(items: tuple, create_graph: bool, who: str) -> tuple[Value, ...]:
     if create_graph:
         return tuple(
-            x if isinstance(x, Value) else leaf(_data(x, who, i), True) for i, x in enumerate(items)
+            _ALIAS(x) if isinstance(x, Value) else leaf(_data(x, who, i), True)
+            for i, x in enumerate(items)
         )
     return tuple(leaf(_data(x, who, i), False) for i, x in enumerate(items))
 
@@ -387,14 +429,15 @@ def _assemble(
         parts = [F.reshape(r, (-1,)) if r.ndim != 1 else r for r in rows]
         stacked = F.stack(parts, axis=1 if columns else 0)
         return F.reshape(stacked, oshape + ishape)
-    dtype = np.result_type(odata, idata) if np.ndim(odata) or np.ndim(idata) else np.float64
+    floats = type(odata) is float and type(idata) is float
+    dtype = np.float64 if floats else np.result_type(odata, idata)
     m = np.zeros((math.prod(oshape), math.prod(ishape)), dtype)
     for k, r in enumerate(rows):
         if columns:
             m[:, k] = np.ravel(r)
         else:
             m[k, :] = np.ravel(r)
-    if type(odata) is float and type(idata) is float:
+    if floats:
         return float(m[0, 0])
     return m.reshape(oshape + ishape)
 
@@ -450,12 +493,14 @@ def jacobian(
         xs = _forward_inputs(items, cg, "jacobian")
         cols: list[list[list]] | None = None
         out_datas: list = []
+        several = sum(x.size for x in xs) > 1
         for i, x in enumerate(xs):
             for k in range(x.size):
                 e = _basis(x.data, k)
                 ts: list[Any] = [None] * len(xs)
                 ts[i] = leaf(e, False) if cg else e
-                outs, many_out, touts = _forward_pass(fn, xs, ts, cg)
+                with observing(_no_dropout_in_columns) if several else contextlib.nullcontext():
+                    outs, many_out, touts = _forward_pass(fn, xs, ts, cg)
                 if cols is None:
                     cols = [[[] for _ in xs] for _ in outs]
                     out_datas = [raw(o) if isinstance(o, Value) else as_data(o) for o in outs]
@@ -490,9 +535,7 @@ def hessian(
     _, many = _tuple(inputs)
 
     def gradient(*xs: Value) -> Any:
-        out = fn(*xs)
-        if isinstance(out, (tuple, list)) or int(np.prod(shape_of(raw(out)))) != 1:
-            raise ValueError("hessian: fn must return a single one-element output")
+        out = _one_element(fn(*xs), "hessian")
         gs = _grads([out], [None], xs, True)
         res = tuple(g if g is not None else leaf(_zeros(x.data), False) for g, x in zip(gs, xs))
         return res if many else res[0]
@@ -553,13 +596,27 @@ _CHECKPOINT = defop(
 )
 
 
-def _no_dropout(v: Value, op: Op, inputs: tuple, params: tuple, datas: Sequence) -> None:
+def _draws(op: Op, params: tuple) -> bool:
+    """Whether an op draws random numbers: dropout, or a compiled call whose plan does."""
     # a compiled call's node holds (its run, k); the run's plan says whether it draws
     random = len(params) == 2 and getattr(getattr(params[0], "plan", None), "random", False)
-    if (op.name == "dropout" and params[0] > 0.0) or random is True:
+    return (op.name == "dropout" and params[0] > 0.0) or random is True
+
+
+def _no_dropout(v: Value, op: Op, inputs: tuple, params: tuple, datas: Sequence) -> None:
+    if _draws(op, params):
         raise ValueError(
             "checkpoint: fn applies dropout, whose second run in backward would draw "
             "another mask; checkpoint the layers without it (or in eval mode)"
+        )
+
+
+def _no_dropout_in_columns(v: Value, op: Op, inputs: tuple, params: tuple, datas: Sequence) -> None:
+    if _draws(op, params):
+        raise ValueError(
+            "jacobian: fn applies dropout, and mode='forward' runs fn once per input element: "
+            "each run would draw another mask, so the columns would not belong to one "
+            "Jacobian; use mode='reverse' (one run), or eval mode"
         )
 
 

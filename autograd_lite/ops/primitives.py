@@ -25,7 +25,7 @@ from __future__ import annotations
 import builtins
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -270,7 +270,15 @@ def _not(cond: Any) -> Any:
 
 WHERE = defop("where", _where_forward,                          # cond is a constant mask
               lambda g, out, a, b, cond: g * cond,
-              lambda g, out, a, b, cond: g * _not(cond), jvp="elementwise")
+              lambda g, out, a, b, cond: g * _not(cond),
+              jvp=lambda t, out, a, b, cond: _where_jvp(t, cond))
+
+
+def _where_jvp(t: Sequence[Any], cond: Any) -> Any:
+    """Each element's tangent taken from the branch chosen, as its value is (never a
+    product with the mask: the other branch's tangent may be inf or nan)."""
+    ta, tb = t
+    return WHERE(0.0 if ta is None else ta, 0.0 if tb is None else tb, cond)
 
 # ------------------------------------------------------------------------- reductions
 

@@ -530,3 +530,101 @@ def test_jacobian_takes_torchs_arguments_too():
         ag.jacobian(f_one, X, mode="forward"),
     )
     np.testing.assert_allclose(ag.jacobian(f_one, X, strategy="forward-mode"), J, rtol=1e-12)
+
+
+def test_forward_over_reverse_equals_the_hessian():
+    x = np.array([0.5, -1.0, 2.0])
+    v = np.array([1.0, 2.0, 3.0])
+
+    def f(x):
+        return ag.sum(ag.exp(x) * ag.sin(x))
+
+    def gradient(x):  # reverse mode inside forward mode: its leaf carries x's tangent
+        return ag.vjp(f, x, create_graph=True)[1]
+
+    H = ag.hessian(f, x)
+    np.testing.assert_allclose(ag.jvp(gradient, x, v)[1], H @ v, rtol=1e-12)
+    np.testing.assert_allclose(ag.hvp(f, x, v)[1], H @ v, rtol=1e-12)
+    np.testing.assert_allclose(ag.jacobian(gradient, x, mode="forward"), H, rtol=1e-12)
+    np.testing.assert_allclose(  # and through jacobian, reverse inside forward
+        ag.jvp(lambda x: ag.jacobian(f, x, create_graph=True), x, v)[1], H @ v, rtol=1e-12
+    )
+
+
+def test_where_takes_its_tangent_from_the_branch_it_chooses():
+    x = np.array([-1.0, 4.0, 0.0])
+    t = np.ones(3)
+
+    def f(x):  # sqrt's tangent is nan at -1 and inf at 0: neither branch taken there
+        return ag.where(x.data > 0, ag.sqrt(x), x * 3.0)
+
+    np.testing.assert_array_equal(ag.jvp(f, x, t)[1], [3.0, 0.25, 3.0])
+    np.testing.assert_array_equal(ag.jacobian(f, x, mode="forward"), np.diag([3.0, 0.25, 3.0]))
+
+
+def test_each_input_gets_its_partial_derivative_with_create_graph():
+    xv = ag.Value(np.array([1.0, 2.0]))
+
+    def f(a, b):
+        return a * b * b
+
+    ones = np.ones(2)
+
+    def data(v):
+        return v.data if isinstance(v, ag.Value) else v
+
+    for cg in (False, True):
+        ga, gb = ag.vjp(f, (xv, xv), ones, create_graph=cg)[1]
+        np.testing.assert_allclose(data(ga), [1.0, 4.0])  # b^2, not the total
+        np.testing.assert_allclose(data(gb), [2.0, 8.0])  # 2ab
+        t = ag.jvp(f, (xv, xv), (np.array([1.0, 0.0]), np.array([0.0, 1.0])), create_graph=cg)[1]
+        np.testing.assert_allclose(data(t), [1.0, 8.0])
+    H = ag.hessian(lambda a, b: ag.sum(f(a, b)), (xv, xv), create_graph=True)
+    np.testing.assert_array_equal(H[0][0].data, np.zeros((2, 2)))  # d2/da2 of a b^2
+    np.testing.assert_allclose(H[0][1].data, np.diag([2.0, 4.0]))  # d2/da db: 2b
+    # a Value the function also reads from outside: the derivative is with respect to the
+    # input alone, with or without create_graph (torch's view_as)
+    J = [ag.jacobian(lambda a: a * xv, xv, create_graph=cg) for cg in (False, True)]
+    np.testing.assert_array_equal(J[1].data, J[0])
+    np.testing.assert_array_equal(J[0], np.diag(xv.data))
+    (g,) = ag.grad(ag.sum(ag.vjp(lambda a: a * a, xv, ones, create_graph=True)[1]), [xv])
+    np.testing.assert_array_equal(g, [2.0, 2.0])  # the results still lead back to xv
+
+
+def test_hessian_and_hvp_of_a_function_returning_no_value_are_errors():
+    def forgot_return(x):
+        ag.sum(x**3.0)
+
+    x = np.ones(3)
+    with pytest.raises(TypeError, match="hessian: fn returned a NoneType"):
+        ag.hessian(forgot_return, x)
+    with pytest.raises(TypeError, match="hvp: fn returned a str"):
+        ag.hvp(lambda x: "oops", x, x)
+    with pytest.raises(ValueError, match=r"hessian: fn must return a single one-element"):
+        ag.hessian(lambda x: x * 2.0, x)
+
+
+def test_a_value_vector_of_the_wrong_shape_is_refused_with_create_graph():
+    x = np.ones(3)
+    with pytest.raises(ValueError, match=r"hvp: v\[0\] has shape \(2, 3\), expected \(3,\)"):
+        ag.hvp(lambda x: ag.sum(x**3.0), x, ag.Value(np.ones((2, 3))), create_graph=True)
+    with pytest.raises(ValueError, match=r"vjp: v\[0\] has shape \(2,\), expected \(3,\)"):
+        ag.vjp(lambda x: x * 2.0, x, ag.Value(np.ones(2)), create_graph=True)
+
+
+def test_jacobian_and_hessian_keep_a_zero_d_inputs_dtype():
+    x = np.array(0.5, np.float32)
+    assert ag.jacobian(lambda x: x * x, x).dtype == np.float32
+    assert ag.hessian(lambda x: x * x * x, x).dtype == np.float32
+    assert type(ag.jacobian(lambda x: x * x, 0.5)) is float
+
+
+def test_forward_mode_jacobian_refuses_dropout():
+    drop = nn.Dropout(0.5)
+    x = np.ones(4)
+    with pytest.raises(ValueError, match=r"jacobian: fn applies dropout.*mode='forward'"):
+        ag.jacobian(drop, x, mode="forward")
+    J = ag.jacobian(drop, x)  # reverse mode runs fn once: one mask
+    assert set(np.unique(J)) <= {0.0, 2.0} and np.count_nonzero(J - np.diag(np.diag(J))) == 0
+    drop.eval()
+    np.testing.assert_array_equal(ag.jacobian(drop, x, mode="forward"), np.eye(4))
