@@ -189,3 +189,61 @@ def test_a_backward_that_raises_is_a_failure():
 def test_nothing_recorded_is_an_error():
     with pytest.raises(ValueError, match="nothing to check"):
         check_graph(Value(1.0, requires_grad=False) * 2.0)
+
+
+def _sin_off(name, factor, entry=None):
+    """sin whose VJP is off by ``factor``: everywhere, or at one flat ``entry``."""
+
+    def vjp(g, out, x):
+        r = np.array(g * np.cos(x), dtype=np.float64)
+        if entry is None:
+            return r * factor
+        r.flat[entry] *= factor
+        return r
+
+    return ag.defop(name, np.sin, vjp, register=False)
+
+
+def test_what_fails_gradcheck_fails_here_too():
+    # 1e-4 relative is inside atol + rtol |n| but far above the measured rounding noise:
+    # with default tolerances both checkers tighten the bar to it
+    op = _sin_off("sin_off_1e4", 1.0001)
+
+    def f(x):
+        return (op(x) * 2.0).tanh().sum()
+
+    x = [Value(X[:2, :3])]
+    assert not ag.gradcheck(f, x, raise_exception=False)
+    result = check_graph(f, x, raise_exception=False)
+    assert result.culprit is not None and result.culprit.op == "sin_off_1e4"
+    assert check_graph(f, x, atol=1e-5, rtol=1e-3, raise_exception=False)  # the documented bar
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_one_wrong_entry_of_a_large_input_is_found_along_random_directions(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((60, 60))
+    op = _sin_off("sin_off_entry", 1.01, entry=int(rng.integers(x.size)))
+    result = check_graph(op, [Value(x)], raise_exception=False, seed=seed)
+    assert not result and result.culprit.mode == "directional"
+    assert check_graph(ag.sin, [Value(x)], seed=seed)  # and the right op passes
+
+
+def test_a_float32_model_is_checked_in_float64_as_gradcheck_does():
+    layer = nn.Linear(4, 3, rng=0, dtype=np.float32)
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    assert check_graph(lambda x: layer(x).tanh().sum(), [Value(x)])
+    assert layer.weight.dtype == np.float32  # put back after
+
+
+def test_ties_in_a_max_pool_after_relu_are_judged_element_by_element():
+    rng = np.random.default_rng(3)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1, rng=0), nn.ReLU(), nn.MaxPool2d(2))
+    x = rng.standard_normal((2, 2, 8, 8))  # relu zeros tie in many windows
+
+    def loss(x):
+        return (model(x) * 1.5).sum()
+
+    result = check_graph(loss, [Value(x)], params=model)
+    pool = next(c for c in result.checks if c.op == "max_pool2d")
+    assert pool.mode == "full" and "checked element by element" in pool.notes[0]
