@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import gc
 import random
-import sys
 import types
 import warnings
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any
@@ -48,7 +46,13 @@ from autograd_lite.compile.guards import (
     static_objects,
 )
 from autograd_lite.compile.plan import Plan, Run
-from autograd_lite.compile.recheck import first_difference, other_outputs, watch
+from autograd_lite.compile.recheck import (
+    check_stashed,
+    collector_paused,
+    first_difference,
+    other_outputs,
+    watch,
+)
 from autograd_lite.compile.trace import Tracer
 from autograd_lite.core.modes import open_blocks, state
 from autograd_lite.core.op import defop, record
@@ -115,7 +119,7 @@ class CompiledFunction:
             datas = plan.input_data(dyn)
             if datas is not None:
                 if not plan.rechecked:  # the first replay: is the forward deterministic?
-                    with _collector_paused():
+                    with collector_paused():
                         self._recheck(plan, args, kwargs, dyn)
                 if plan is not self._mru:
                     self._plans.move_to_end(key)
@@ -126,7 +130,7 @@ class CompiledFunction:
                 datas = other.input_data(dyn)
                 if datas is not None:
                     if not other.rechecked:  # its first replay, as for plans[0]
-                        with _collector_paused():
+                        with collector_paused():
                             self._recheck(other, args, kwargs, dyn)
                     plans.insert(0, plans.pop(i))
                     self._plans.move_to_end(key)
@@ -138,9 +142,9 @@ class CompiledFunction:
                 if ext is None
                 else (plan.scan.changed() if plan.scan is not None else "a guard changed")
             )
-            with _collector_paused():
+            with collector_paused():
                 return self._trace(key, args, kwargs, dyn, why)
-        with _collector_paused():
+        with collector_paused():
             return self._trace(key, args, kwargs, dyn, None)
 
     def _keep(self, key: Any, plan: Plan) -> None:
@@ -343,7 +347,7 @@ class CompiledFunction:
             scan.imports()
             scan.reads.extend(tracer.step.noted)  # an optimizer's lr read by your code
             self._check_randomness(before, gens, tracer, lambda: trace(Tracer(tracer.step)))
-            call.clear()  # (no reference to a wrapper may remain: see _check_stashed)
+            call.clear()  # (no reference to a wrapper may remain: see check_stashed)
             out_leaves: list[Any] = []
             tree = flatten_outputs(result, out_leaves)
             del result
@@ -360,7 +364,7 @@ class CompiledFunction:
                 leaves = builder.build(out_leaves)
             if tracer.step.active:
                 plan.step = whole_step.build(plan, tracer, wrappers, leaves, out_leaves)
-            _check_stashed(tracer, wrappers, out_leaves, [x for x in dyn if isinstance(x, Value)])
+            check_stashed(tracer, wrappers, out_leaves, [x for x in dyn if isinstance(x, Value)])
             builder.validate()
             plan.outdef = (tree, leaves)
             plan.single = tree is None and leaves == [("n", 0)]
@@ -457,22 +461,6 @@ def _set_rng(g: Any, st: Any) -> None:
 
 
 @contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic collector paused while tracing, then as it was: a trace keeps every
-    object it makes (one node, its inputs' tuple and a tape entry per op), so each
-    collection the allocations trigger would scan them all and free nothing; paused, a
-    65,000-op trace takes about 15% less time. Cycles made meanwhile are freed after."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-@contextlib.contextmanager
 def _applied_if_refused(step: Any) -> Iterator[None]:
     """A refusal after the trace of a whole step says that the step has run (once, as the
     same code uncompiled would have), so it is not run again by hand."""
@@ -523,65 +511,6 @@ def _live_data(plan: Plan) -> list | None:
             return None
         datas.append(d)
     return datas
-
-
-def _check_stashed(
-    tracer: Tracer, wrappers: list[Value], outputs: list[Any], own: list[Value]
-) -> None:
-    """Refuse a trace that kept a traced Value somewhere (an attribute, a global list...):
-    the object would hold the trace's data forever, later calls would not update it."""
-    tape = tracer.tape
-    tuples = {id(e.inputs): e.inputs for e in tape}  # a node's _inputs is one of them
-    for e in tape:  # a module call's record on the Value it returned (autograd_lite.core.scope)
-        for call in getattr(e.node, "_calls", ()):
-            tuples[id(call.inputs)] = call.inputs
-    held = tracer.step.values()  # a whole step's references (each also in this list)
-    refs = Counter(
-        map(
-            id,
-            chain(
-                (e.node for e in tape),
-                chain.from_iterable(tuples.values()),
-                outputs,
-                wrappers,
-                held,
-                held,
-            ),
-        )
-    )
-    mine = {id(v) for v in own}  # the caller's own Values (arguments): theirs to keep
-    candidates = (
-        [e.node for e in tape]
-        + [w for w in wrappers if id(w) not in mine]
-        + tracer.step.stand_ins()  # a .grad read after backward() kept in a list...
-    )
-    kept = _kept(candidates, refs)
-    if kept is not None:  # garbage in a reference cycle may hold it (the collector was
-        gc.collect()  # paused during the trace): collect it, then look again
-        kept = _kept(candidates, refs)
-    if kept is not None:
-        site = next((e.site for e in tape if id(e.node) == kept), None)
-        made = (
-            f" (made at {describe_site(site)})"
-            if site
-            else " (a .data or .grad read after backward())"
-            if any(id(v) == kept for v in tracer.step.stand_ins())
-            else " (an argument)"
-        )
-        raise CompileError(
-            f"the compiled function kept a reference to a traced Value{made} outside its "
-            "result, e.g. in an attribute, a global or a list: later calls would not update "
-            "it. Return it instead, or keep it outside the compiled function"
-        )
-
-
-def _kept(candidates: list[Value], refs: dict[int, int]) -> int | None:
-    """The id of a candidate referred to from more places than ``refs`` counts, if any."""
-    for v in candidates:
-        # the counted containers, the candidates list, ``v`` and getrefcount's argument
-        if sys.getrefcount(v) > refs.get(id(v), 0) + 3:
-            return id(v)
-    return None
 
 
 def plan_of(v: Value) -> tuple[Plan, int] | None:
