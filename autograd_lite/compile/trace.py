@@ -29,7 +29,7 @@ from autograd_lite.compile.frames import (
 )
 from autograd_lite.core.modes import state
 from autograd_lite.core.op import Op, defop, record
-from autograd_lite.core.value import Value
+from autograd_lite.core.value import NUMERIC, Value
 
 __all__: list[str] = []  # package-internal
 
@@ -127,6 +127,19 @@ def _set_requires_grad(self: Value, value: bool) -> None:
             "assigning .requires_grad of a traced Value", "the assignment would happen only once"
         )
     REQUIRES_GRAD.__set__(self, value)
+
+
+def _comparing(op: str, base: str) -> Callable:
+    """``==``/``!=`` on a traced Value: by identity against a Value (static), refused
+    against a number or an array (the answer would be frozen)."""
+    refuse = _refusing(f"comparing a traced Value with {op}", base)
+
+    def method(self: Value, other: object) -> Any:
+        if isinstance(other, NUMERIC):
+            return refuse(self, other)
+        return NotImplemented
+
+    return method
 
 
 def _refusing(what: str, base: str) -> Callable:
@@ -228,6 +241,9 @@ _TRACED_NAMESPACE: dict[str, Any] = {
     "__le__": _refusing("comparing a traced Value with <=", "__le__"),
     "__gt__": _refusing("comparing a traced Value with >", "__gt__"),
     "__ge__": _refusing("comparing a traced Value with >=", "__ge__"),
+    "__eq__": _comparing("==", "__eq__"),
+    "__ne__": _comparing("!=", "__ne__"),
+    "__hash__": Value.__hash__,  # (a class defining __eq__ must say so again)
     "__int__": lambda self: _refuse("int() of a traced Value"),
     "__index__": lambda self: _refuse("using a traced Value as an integer (index, size, range)"),
     "__array__": lambda self, *a, **k: _refuse("converting a traced Value to a numpy array"),

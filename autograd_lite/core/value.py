@@ -27,6 +27,7 @@ Data = float | np.ndarray
 Operand: TypeAlias = "Value | npt.ArrayLike"
 """What arithmetic takes besides a Value: numbers, arrays, nested lists of numbers."""
 Axis: TypeAlias = "int | tuple[int, ...] | None"
+NUMERIC = (int, float, np.number, np.bool_, np.ndarray)  # what == and != take elementwise
 
 
 # ------------------------------------------------------------------------ coercion
@@ -368,6 +369,19 @@ class Value:
             yield self[i]
 
     # Comparisons are not differentiable: they return raw booleans (a bool or an ndarray).
+    # == and != compare with numbers and arrays elementwise, as numpy and torch do (so
+    # ``where(x != 0, ...)`` means what it says); a Value against a Value or anything else
+    # is compared by identity (a node is a dictionary key in graph walks).
+    def __eq__(self, other: object) -> Any:
+        if isinstance(other, NUMERIC):
+            return self.data == other
+        return NotImplemented
+
+    def __ne__(self, other: object) -> Any:
+        if isinstance(other, NUMERIC):
+            return self.data != other
+        return NotImplemented
+
     def __lt__(self, other: Any) -> Any:
         return self.data < raw(other)
 

@@ -590,6 +590,16 @@ def test_comparisons_are_refused_with_the_line():
 
     assert line_of("# COMPARE-LINE") in _refused(f, 1.5, match="comparing")
 
+    def g(x):
+        return ag.where(x != 0.0, x, x * 2.0)  # NOT-EQUAL-LINE
+
+    message = _refused(g, np.array([0.0, 1.0]), match="comparing a traced Value with !=")
+    assert line_of("# NOT-EQUAL-LINE") in message
+    _refused(lambda x: x * 2.0 if x == 1.0 else x, 1.0, match="comparing a traced Value with ==")
+    w = Value(np.ones(2))
+    h = compile(lambda x: x * 3.0 if x == w else x)  # a Value against a Value: identity
+    assert_same(h(np.ones(2)).data, np.ones(2))
+
 
 def test_float_and_item_are_refused_with_the_line():
     def f(x):

@@ -459,3 +459,16 @@ def test_the_float_fast_path_leaves_hooks_to_apply():
         x * math.inf
     assert (x + 1)._inputs == (x, 1.0) and type((1 + x)._inputs[0]) is float
     assert (x * np.ones(2)).shape == (2,)
+
+
+def test_equality_with_numbers_and_arrays_is_elementwise_as_in_numpy():
+    x = Value(np.array([0.0, 1.0, np.nan]))
+    np.testing.assert_array_equal(x != 0, [False, True, True])
+    np.testing.assert_array_equal(x == 1.0, [False, True, False])
+    np.testing.assert_array_equal(np.array([0.0, 2.0, 0.0]) == x, [True, False, False])
+    assert (Value(2.0) == 2) is True and (Value(2.0) != 2.0) is False
+    np.testing.assert_array_equal(ag.where(x != 0, x, x * 2.0).data, [0.0, 1.0, np.nan])
+    # a Value against a Value (or None, or anything else) by identity: a graph's key
+    y = Value(np.array([0.0, 1.0, np.nan]))
+    assert x == x and x != y and (x == y) is False and x != None  # noqa: E711
+    assert {x: 1, y: 2}[x] == 1 and x in [y, x] and [y, x].index(x) == 1
