@@ -77,8 +77,7 @@ def _leaves(inputs: tuple, create_graph: bool, who: str) -> tuple[Value, ...]:
             out.append(_ALIAS(x))
             continue
         new = leaf(_data(x, who, i), True)
-        t = forward.get(x) if forward is not None else None
-        if t is not None:
+        if forward is not None and (t := forward.get(x)) is not None:
             forward.carry(new, t)
         out.append(new)
     return tuple(out)
@@ -754,16 +753,20 @@ def check_forward_ad(
     rtol: float = 1e-3,
     seed: int = 0,
     raise_exception: bool = False,
+    params: Sequence[Value] = (),
 ) -> ForwardCheckResult:
     """Check forward mode on ``fn`` at ``inputs``: every op's JVP against its VJP, and J v
     against central finite differences.
 
     One forward-mode pass with a random tangent ``v`` on every input that requires grad
-    (numbers and arrays do); each op met on the way has its JVP rule checked against its
-    VJP by the dot-product identity ``<u, J t> = <J^T u, t>`` for random ``u``, ``t``
-    (exact up to rounding, at any magnitude). Then |Jv - n| <= atol + rtol * |n| for
-    n = (f(x + eps v) - f(x - eps v)) / (2 eps). Names the first op and input that
-    disagree. Raises :class:`~autograd_lite.gradcheck.GradcheckError` when asked to.
+    (numbers and arrays do) and on each of ``params`` (Values ``fn`` uses without
+    receiving them, a closure's weights: they carry their tangent themselves and are
+    moved in place for the differences, then restored); each op met on the way has its
+    JVP rule checked against its VJP by the dot-product identity ``<u, J t> = <J^T u, t>``
+    for random ``u``, ``t`` (exact up to rounding, at any magnitude). Then
+    |Jv - n| <= atol + rtol * |n| for n = (f(x + eps v) - f(x - eps v)) / (2 eps), the
+    shifted points in float64 at least. Names the first op and input that disagree.
+    Raises :class:`~autograd_lite.gradcheck.GradcheckError` when asked to.
     """
     items, _ = _tuple(inputs)
     if isinstance(inputs, Value):
@@ -771,16 +774,22 @@ def check_forward_ad(
     rng = np.random.default_rng(seed)
     xs = tuple(leaf(_data(x, "check_forward_ad", i), False) for i, x in enumerate(items))
     active = [not isinstance(x, Value) or x.requires_grad for x in items]
+    ps = list({id(p): p for p in params}.values())
     ts = [
         (float(rng.standard_normal()) if type(x.data) is float else rng.standard_normal(x.shape))
         if a
         else None
-        for x, a in zip(xs, active)
+        for x, a in zip((*xs, *ps), (*active, *[True] * len(ps)))
     ]
-    ts = [None if t is None else _like(t, x.data, "check_forward_ad", "v") for t, x in zip(ts, xs)]
+    ts = [
+        None if t is None else _like(t, x.data, "check_forward_ad", "v")
+        for t, x in zip(ts, (*xs, *ps))
+    ]
+    ts, pts = ts[: len(xs)], ts[len(xs) :]
     audit = _Audit(rng)
+    n = len(xs)  # the params ride along in the pass (which sets and clears their tangents)
     with observing(audit):
-        outs, _, touts = _forward_pass(fn, xs, ts, False)
+        outs, _, touts = _forward_pass(lambda *a: fn(*a[:n]), (*xs, *ps), [*ts, *pts], False)
     if audit.bad is not None:
         name, i, a, b = audit.bad
         result = ForwardCheckResult(
@@ -805,8 +814,15 @@ def check_forward_ad(
                     leaf(x.data if tk is None else _shift(x.data, tk, step), False)
                     for x, tk in zip(xs, ts)
                 ]
-                with no_grad():
-                    res, _ = _outputs(fn(*shifted), "check_forward_ad")
+                saved = [p.data for p in ps]
+                try:
+                    for p, tp, d in zip(ps, pts, saved):
+                        p.data = _shift(d, tp, step)
+                    with no_grad():
+                        res, _ = _outputs(fn(*shifted), "check_forward_ad")
+                finally:
+                    for p, d in zip(ps, saved):
+                        p.data = d
                 r = res[j]
                 return np.asarray(raw(r) if isinstance(r, Value) else r, np.float64)
 
@@ -835,6 +851,10 @@ def check_forward_ad(
 
 
 def _shift(x: Any, t: Any, step: float) -> Any:
+    """x + step t, in float64 at least (a float32 point would round eps away)."""
     if type(x) is float:
         return x + step * t
-    return (x + step * t).astype(x.dtype)
+    if np.dtype(x.dtype).kind not in "fc":
+        return (x + step * t).astype(x.dtype)
+    dt = np.result_type(x.dtype, np.float64)
+    return np.asarray(x, dt) + step * np.asarray(t, dt)

@@ -91,7 +91,8 @@ def gradcheck(
     :data:`FULL_MODE_BUDGET` forward passes). Returns a :class:`GradcheckResult`; on
     failure raises :class:`GradcheckError` carrying it, or returns it (falsy) with
     ``raise_exception=False``. ``check_forward_ad`` also checks forward mode
-    (:func:`autograd_lite.transforms.check_forward_ad`: each op's JVP).
+    (:func:`autograd_lite.transforms.check_forward_ad`: each op's JVP), in float64 with a
+    tangent on every Value checked (inputs, params and found leaves).
     """
     opts = _options(eps, atol, rtol, allow_unused, strict, fast_mode, seed, nondet_tol)
     args, targets, swapped = prepare(fn, inputs, params, "gradcheck", need_targets=False)
@@ -105,21 +106,31 @@ def gradcheck(
                 result = _error_result(nondet, targets, opts, run, 1, _NONDET)
             else:
                 result = _check(run, targets, opts, order=1, out=out)
+            result = _partly(result, found.unchecked)
+            if check_forward_ad and result.passed:  # on the same float64 upcast
+                _forward_check(result, run, targets, opts)
     result.notes += upcast
-    result = _partly(result, found.unchecked)
-    if check_forward_ad and result.passed:
-        from autograd_lite.transforms import check_forward_ad as check_jvp
-
-        forward = check_jvp(
-            fn,
-            args,
-            eps=eps,
-            atol=1e-5 if atol is None else atol,
-            rtol=1e-3 if rtol is None else rtol,
-            seed=seed,
-        )
-        result.passed, result.error = forward.passed, None if forward else forward.message
     return _finish(result, raise_exception)
+
+
+def _forward_check(result: GradcheckResult, run: Run, targets: list[Target], opts: Options) -> None:
+    """Forward mode on fn(*args) with a tangent on every checked Value: J v = sum_t J_t v_t.
+
+    The Values themselves (inputs, params, found leaves) carry the tangents and are moved
+    for the finite differences, as the reverse check moves them; a failure fails ``result``.
+    """
+    from autograd_lite.transforms import check_forward_ad as check_jvp
+
+    forward = check_jvp(
+        lambda: run.fn(*run.args),
+        (),
+        params=[t.value for t in targets],
+        eps=opts.eps,
+        atol=opts.atol,
+        rtol=opts.rtol,
+        seed=opts.seed,
+    )
+    result.passed, result.error = forward.passed, None if forward else forward.message
 
 
 def gradgradcheck(

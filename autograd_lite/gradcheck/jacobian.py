@@ -84,6 +84,7 @@ def analytical_jacobians(
     rows_ = np.arange(m) if rows is None else np.asarray(rows)
     jac = [np.zeros((rows_.size, t.size if cols is None else len(cols))) for t in targets]
     connected = [False] * len(targets)
+    single = [True] * len(targets)  # every value the VJP gave is a float32 number
     wrt = [t.value for t in targets]
 
     def part(row: Any) -> np.ndarray:
@@ -96,7 +97,9 @@ def analytical_jacobians(
             seed_j[j] = c[j]
             for k, row in enumerate(run.grads(out, wrt, seed_like(out, seed_j))):
                 if row is not None:
-                    jac[k][i] = part(row) / c[j]
+                    flat = part(row)
+                    single[k] = single[k] and _is_float32(flat)
+                    jac[k][i] = flat / c[j]
                     connected[k] = True
         v = np.zeros(m)
         v[rows_] = (-np.sign(c) * rng.uniform(0.5, 1.5, size=m))[rows_]
@@ -105,7 +108,11 @@ def analytical_jacobians(
             got = np.zeros(jac[k].shape[1]) if row is None else part(row)
             want = v[rows_] @ jac[k]
             err = np.abs(got - want)
+            # the precision the VJP computed in: row's dtype, or float32 when every value
+            # it gave is a float32 number (sum_to casts a float32 VJP's result to float64)
             dt = np.asarray(row).dtype if row is not None else np.dtype(np.float64)
+            if single[k] and _is_float32(got) and (dt.kind != "f" or dt.itemsize > 4):
+                dt = np.dtype(np.float32)
             rel = max(1e-8, 100 * float(np.finfo(dt).eps)) if dt.kind == "f" else 1e-8
             bar = rel * (np.abs(v[rows_]) @ np.abs(jac[k])) + 1e-12
             if not np.all(err <= bar) and np.all(np.isfinite(want)):
@@ -118,6 +125,12 @@ def analytical_jacobians(
                     f"{want[i]:.6g}"
                 )
     return [a if ok else None for a, ok in zip(jac, connected)], nonlinear
+
+
+def _is_float32(flat: np.ndarray) -> bool:
+    """Whether every value is a float32 number: x == float32(x) for all x."""
+    with np.errstate(all="ignore"):
+        return bool(np.all(flat.astype(np.float32) == flat))
 
 
 def full_check(

@@ -7,6 +7,10 @@ op at a kink and at magnitudes 1e6 and 1e-6 (passing, with a note), a wrong op a
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -1045,3 +1049,135 @@ def test_fast_mode_never_passes_a_disagreement_it_did_not_trace():
         assert ag.gradcheck(KinkyWrongRelu.apply, [Value(x)], fast_mode=True)
     finally:
         _DELTA[0], _AT[0] = 0.0, 7
+
+
+def _mul_with_jvp(name: str, fac: float) -> ag.Op:
+    """x * y whose VJPs are right and whose JVP for y is off by ``fac`` (1.0: right)."""
+    return ag.defop(
+        name,
+        lambda x, y: x * y,
+        lambda g, out, x, y: g * y,
+        lambda g, out, x, y: g * x,
+        jvp=lambda t, out, x, y: (
+            (0.0 if t[0] is None else t[0] * y) + (0.0 if t[1] is None else t[1] * x * fac)
+        ),
+    )
+
+
+MUL_JVP_OK, MUL_JVP_BAD = _mul_with_jvp("mul_jvp_ok", 1.0), _mul_with_jvp("mul_jvp_bad", 1.5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_forward_ad_runs_on_the_float64_upcast(dtype):
+    """check_forward_ad=True on float32 inputs: J v against differences in float64, as the
+    reverse check (a correct tanh once failed); a JVP off by 1.5x still fails."""
+    x0 = np.random.default_rng(0).standard_normal((3, 4)).astype(dtype)
+    x = Value(x0.copy())
+    data = x.data
+    f32 = dtype == np.float32
+    with pytest.warns(UserWarning, match="float32") if f32 else contextlib.nullcontext():
+        assert ag.gradcheck(lambda v: v.tanh(), [x], check_forward_ad=True)
+        y = Value(x0.copy())
+        bad = ag.gradcheck(
+            lambda v: MUL_JVP_BAD(y, v).tanh(), [x], check_forward_ad=True, raise_exception=False
+        )
+    assert not bad and "mul_jvp_bad" in str(bad)
+    assert x.data is data and x.dtype == dtype and x.grad is None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("how", ["found", "params", "module"])
+def test_forward_ad_gives_tangents_to_every_checked_leaf(how, dtype):
+    """Forward mode is checked with respect to every Value gradcheck checks, not only the
+    explicit inputs: a JVP off by 1.5x for a closure's W (found, or in params=) fails."""
+    rng = np.random.default_rng(0)
+    x0 = rng.standard_normal((3, 4)).astype(dtype)
+    W = nn.Parameter(rng.standard_normal((3, 4)).astype(dtype))
+    data = W.data
+
+    class Scale(nn.Module):
+        def __init__(self, op: ag.Op) -> None:
+            self.op = op
+            self.weight = W
+
+        def forward(self, x: Value) -> Value:
+            return self.op(x, self.weight).tanh()
+
+    def run(op: ag.Op) -> GradcheckResult:
+        if how == "module":
+            fn, params = Scale(op), None
+        else:
+            fn, params = (lambda x: op(x, W).tanh()), ([W] if how == "params" else None)
+        return ag.gradcheck(
+            fn, [Value(x0)], params=params, check_forward_ad=True, raise_exception=False
+        )
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # float32 -> float64
+        good, bad = run(MUL_JVP_OK), run(MUL_JVP_BAD)
+    assert good and len(good.checks) == 2, str(good)
+    assert not bad and "mul_jvp_bad" in str(bad) and "input 1" in str(bad), str(bad)
+    assert W.data is data and W.dtype == dtype and W.grad is None and W._ctx is None
+
+
+def test_check_forward_ad_params_are_moved_in_place_and_restored():
+    """check_forward_ad(params=): the closure's Values carry tangents and are shifted for
+    the differences (a right JVP passes, so both agree), then are back as they were."""
+    from autograd_lite.transforms import check_forward_ad
+
+    rng = np.random.default_rng(1)
+    W = Value(rng.standard_normal((2, 3)))
+    data = W.data.copy()
+    x = rng.standard_normal((2, 3))
+    assert check_forward_ad(lambda v: MUL_JVP_OK(v, W).sin(), [x], params=[W])
+    assert not check_forward_ad(lambda v: MUL_JVP_BAD(v, W).sin(), [x], params=[W])
+    assert check_forward_ad(lambda v: MUL_JVP_BAD(v, W).sin(), [x])  # W held constant
+    assert np.array_equal(W.data, data) and W._ctx is None
+
+
+def _sin_vjp32(extra: Callable[[np.ndarray], np.ndarray]) -> ag.Op:
+    """sin whose VJP is rounded to float32, plus ``extra(g)``."""
+    return ag.defop(
+        f"sin_vjp32_{extra.__name__}",
+        lambda x: np.sin(x),
+        lambda g, out, x: (g * np.cos(x) + extra(np.asarray(g))).astype(np.float32),
+    )
+
+
+def _nothing(g: np.ndarray) -> np.ndarray:
+    return np.zeros_like(g)
+
+
+def _squares_g(g: np.ndarray) -> np.ndarray:
+    return g * g - g  # g * cos(x) + g * g - g: not linear
+
+
+def _adds_constant(g: np.ndarray) -> np.ndarray:
+    return np.full_like(g, 1e-3)
+
+
+def _mixes_g(g: np.ndarray) -> np.ndarray:
+    """Zero for a one-hot g (so every Jacobian row is right), not for a dense one."""
+    return 1e-4 * (g.sum() ** 2 - (g * g).sum()) * np.ones_like(g)
+
+
+@pytest.mark.parametrize("fast", [False, True], ids=["full", "fast"])
+def test_a_float32_rounded_vjp_is_linear_in_g(fast):
+    """A VJP computed in float32 (error ~5e-8) is linear in g up to float32 rounding: it
+    once failed as "backward not linear in g" (the bar was float64's, 1e-8)."""
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    op = _sin_vjp32(_nothing)
+    for fn in (op, lambda v: op(v).sum(), lambda v: op(v) * 2.0):
+        result = ag.gradcheck(fn, [Value(x)], fast_mode=fast, raise_exception=False)
+        assert result, str(result)
+        assert result[0].verdict == "ok", str(result)
+
+
+@pytest.mark.parametrize("extra", [_squares_g, _adds_constant, _mixes_g])
+def test_a_float32_vjp_not_linear_in_g_still_fails(extra):
+    """The float32 bar still catches a VJP that squares g, adds a constant, or mixes the
+    elements of g (right for every one-hot seed: only the linearity pass sees it)."""
+    x = np.random.default_rng(0).standard_normal((3, 4))
+    result = ag.gradcheck(_sin_vjp32(extra), [Value(x)], raise_exception=False)
+    assert not result and result[0].verdict.startswith("FAIL: backward not linear in g")
+    assert "not linear in the incoming gradient" in str(result)
