@@ -250,7 +250,11 @@ class StepTrace:
         if now is not None:
             return True, now.value
         if self.first is not None:  # the first trace's value, in the same order
-            reads = [r for r in self.first.events if isinstance(r, Read) and r.attr != "result"]
+            reads = [  # (a call's number and a hyper-parameter are not .data/.grad reads)
+                r
+                for r in self.first.events
+                if isinstance(r, Read) and r.attr not in ("result", "item")
+            ]
             old = reads[self._reads].value if self._reads < len(reads) else None
             data = None if old is None else DATA.__get__(old)
         else:

@@ -577,6 +577,28 @@ def test_a_learning_rate_read_after_a_schedule_step_is_read_live():
     _twice(make, 5, lambda i: (np.array([1.0, 2.0, 3.0]),))
 
 
+@pytest.mark.parametrize("n", [1, 2])
+def test_a_learning_rate_read_from_a_group_before_the_parameters(n):
+    # the group's lr read first, then each .data and .grad: the second call's check must
+    # pair the reads with the first trace's in order, the lr's aside
+    def make():
+        ws = [Value(np.array([1.0, -2.0, 0.5])), Value(np.array([0.3, 0.2]))][:n]
+        opt = nn.optim.SGD(ws, lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = sum((((w * x[: w.size]) ** 2).sum() for w in ws), 0.0)
+            loss.backward()
+            lr = opt.param_groups[0]["lr"]
+            for p in ws:
+                p.data -= lr * p.grad
+            return loss
+
+        return ws, step
+
+    _twice(make, 5, lambda i: (np.array([1.0, 2.0, 3.0]),))
+
+
 def test_a_learning_rate_assigned_inside_is_refused_with_the_line():
     w = Value(np.ones(3))
     opt = nn.optim.SGD([w], lr=0.1)
