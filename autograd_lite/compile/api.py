@@ -38,6 +38,8 @@ from autograd_lite.compile.guards import (
     SCALARS,
     Scan,
     arg_data,
+    changed_container,
+    containers_of,
     describe_key_item,
     global_rng_states,
     key_of,
@@ -185,6 +187,7 @@ class CompiledFunction:
         saved = [(g, _get_rng(g)) for g in gens.values()]
         globals_before = (np.random.get_state(), random.getstate())
         tracer = Tracer(plan.step.trace if plan.step is not None else None)
+        tracer.raw_args = _raw_args(wrappers, dyn)
         prev = state.tracer
         state.tracer = tracer
         open_blocks.traces += 1
@@ -303,6 +306,7 @@ class CompiledFunction:
         wrappers = _wrap(dyn)
         it = iter(wrappers)
         call = [rebuild(args, it), rebuild(kwargs, it)]  # fn's arguments, wrappers inside
+        containers = containers_of((call[0], list(call[1].values())))
         scan = Scan()
         fn = self.fn
         if isinstance(fn, types.FunctionType):
@@ -328,6 +332,7 @@ class CompiledFunction:
         gens = [(g, rng_state(g)) for g in scan.generators]
 
         def trace(tracer: Tracer) -> Any:
+            tracer.raw_args = _raw_args(wrappers, dyn)
             prev = state.tracer
             state.tracer = tracer
             open_blocks.traces += 1
@@ -344,6 +349,16 @@ class CompiledFunction:
         if tracer.error is not None:
             raise tracer.error
         with _applied_if_refused(tracer.step):  # the checks after the trace
+            changed = changed_container(containers)
+            containers.clear()  # (it refers to the wrappers: see check_stashed)
+            if changed is not None:
+                raise CompileError(
+                    f"compiled {self._name} changed a {changed} among its arguments in place "
+                    "(an append, a pop, an item set): eagerly the caller's own "
+                    f"{changed} changes; compiled, the call works on a copy, and replays "
+                    f"would not do it at all. Copy it inside the function (batch = "
+                    "dict(batch)) or change it outside"
+                )
             scan.imports()
             scan.reads.extend(tracer.step.noted)  # an optimizer's lr read by your code
             self._check_randomness(before, gens, tracer, lambda: trace(Tracer(tracer.step)))
@@ -490,6 +505,15 @@ def _wrap(dyn: list) -> list[Value]:
         else leaf(arg_data(x), False)
         for x in dyn
     ]
+
+
+def _raw_args(wrappers: list[Value], dyn: list) -> dict[int, str]:
+    """Which stand-ins wrap a number or an array (an argument that is not a Value)."""
+    return {
+        id(w): "an array" if isinstance(x, np.ndarray) else "a number"
+        for w, x in zip(wrappers, dyn)
+        if not isinstance(x, Value)
+    }
 
 
 def _swap_all(tracer: Tracer, values: list[Value]) -> None:

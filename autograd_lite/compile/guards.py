@@ -511,6 +511,36 @@ def rebuild(x: Any, leaves: Iterator[Any]) -> Any:
     return x
 
 
+def containers_of(x: Any) -> list[tuple[Any, list]]:
+    """The lists and dicts inside rebuilt arguments ``x``, each with its items as they are
+    now (a change in place shows against them: see :func:`changed_container`)."""
+    found: list[tuple[Any, list]] = []
+    stack = [x]
+    while stack:
+        item = stack.pop()
+        if type(item) is list:
+            found.append((item, list(item)))
+            stack.extend(item)
+        elif type(item) is dict:
+            found.append((item, list(item.items())))
+            stack.extend(item.values())
+        elif isinstance(item, tuple):
+            stack.extend(item)
+    return found
+
+
+def changed_container(found: list[tuple[Any, list]]) -> str | None:
+    """What kind of container of :func:`containers_of` the function changed, if any."""
+    for c, was in found:
+        now = list(c.items()) if type(c) is dict else list(c)
+        if len(now) != len(was) or any(
+            (a[0] != b[0] or a[1] is not b[1]) if type(c) is dict else a is not b
+            for a, b in zip(now, was)
+        ):
+            return "dict" if type(c) is dict else "list"
+    return None
+
+
 def static_objects(x: Any) -> Iterator[Any]:
     """The objects among the arguments that are neither containers nor dynamic items."""
     stack = [x]

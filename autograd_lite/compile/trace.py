@@ -137,6 +137,13 @@ def _comparing(op: str, base: str) -> Callable:
     def method(self: Value, other: object) -> Any:
         if isinstance(other, NUMERIC):
             return refuse(self, other)
+        tracer = state.tracer
+        if (
+            tracer is not None
+            and isinstance(other, Value)
+            and (id(self) in tracer.raw_args or id(other) in tracer.raw_args)
+        ):  # eagerly two numbers or arrays, compared by value
+            return refuse(self, other)
         return NotImplemented
 
     return method
@@ -195,13 +202,24 @@ def _traced_ufunc(self: Value, ufunc: Any, method: str, *inputs: Any, **kwargs: 
     )
 
 
+_AUGMENTED = {"__add__": "+=", "__sub__": "-=", "__mul__": "*=", "__truediv__": "/="}
+
+
 def _inplace_op(base: str) -> Callable:
     """``x -= y`` on a traced Value: ``x - y``, and (``StepTrace.inplace``) the array
     ``x`` stands for changed in place, as numpy's ``-=`` does."""
 
     def method(self: Value, other: Any) -> Any:
-        result = getattr(untraced(type(self)), base)(self, other)
         tracer = state.tracer
+        if tracer is not None and tracer.raw_args.get(id(self)) == "an array":
+            _refuse(
+                f"x {_AUGMENTED[base]} ... on an array argument x",
+                "eagerly it changes the caller's array in place; a compiled call computes "
+                "a new value and leaves the array as it was",
+                "Write x = x + ... (a new value), or change the array outside the compiled "
+                "function",
+            )
+        result = getattr(untraced(type(self)), base)(self, other)
         if tracer is not None and result is not NotImplemented:
             tracer.step.inplace(tracer, self, result)
         return result
@@ -304,6 +322,8 @@ class Tracer:
     def __init__(self, first: Any = None) -> None:
         self.tape: list[Entry] = []
         self.swapped: list[tuple[Value, type]] = []
+        # the stand-ins of arguments that are numbers or arrays, not Values: id -> what
+        self.raw_args: dict[int, str] = {}
         self.error: CompileError | None = None
         from autograd_lite.compile.steptrace import StepTrace  # late: it imports this
 

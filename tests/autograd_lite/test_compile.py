@@ -597,8 +597,9 @@ def test_comparisons_are_refused_with_the_line():
     assert line_of("# NOT-EQUAL-LINE") in message
     _refused(lambda x: x * 2.0 if x == 1.0 else x, 1.0, match="comparing a traced Value with ==")
     w = Value(np.ones(2))
-    h = compile(lambda x: x * 3.0 if x == w else x)  # a Value against a Value: identity
-    assert_same(h(np.ones(2)).data, np.ones(2))
+    h = compile(lambda x: x * 3.0 if x == w else x * 2.0)  # two Values: identity
+    for _ in range(3):
+        assert_same(h(Value(np.ones(2))).data, np.full(2, 2.0))
 
 
 def test_float_and_item_are_refused_with_the_line():
@@ -768,6 +769,50 @@ def test_keeping_a_traced_value_is_refused():
         return h * 2.0
 
     assert line_of("# KEPT-LINE") in _refused(f, np.ones(2), match="kept a reference")
+
+
+def test_changing_an_argument_in_place_is_refused():
+    w = Value(np.array([1.0, 2.0, 3.0]))
+
+    def bump(x):
+        x += 1.0  # AUGMENTED-LINE
+        return (x * w).sum()
+
+    message = _refused(bump, np.zeros(3), match=r"x \+= \.\.\. on an array argument")
+    assert line_of("# AUGMENTED-LINE") in message
+    f = compile(lambda s: (w * (s + 1.0)).sum())  # a float argument: += rebinds, eagerly too
+
+    def scale(s):
+        s *= 2.0
+        return (w * s).sum()
+
+    assert_same(compile(scale)(1.5).data, scale(1.5).data)
+    assert_same(f(1.0).data, np.array(12.0))
+
+    def pop(batch):
+        return (batch.pop("x") * w).sum()
+
+    batch = {"x": np.ones(3), "y": np.zeros(1)}
+    _refused(pop, batch, match="changed a dict among its arguments in place")
+    _refused(lambda xs: xs.append(1.0) or (xs[0] * w).sum(), [np.ones(3)], match="a list")
+
+    def copied(batch):
+        batch = dict(batch)
+        return (batch.pop("x") * w).sum()
+
+    g = compile(copied)
+    assert [float(g(batch).data) for _ in range(3)] == [6.0] * 3 and sorted(batch) == ["x", "y"]
+
+
+def test_comparing_number_or_array_arguments_is_refused():
+    w = Value(np.array([1.0, 2.0]))
+
+    def f(x, lr, base_lr):
+        return (w * x).sum() * (lr if lr == base_lr else lr + base_lr)  # EQ-ARGS-LINE
+
+    message = _refused(f, np.ones(2), 0.1, 0.1, match="comparing a traced Value with ==")
+    assert line_of("# EQ-ARGS-LINE") in message
+    _refused(lambda p, t: ag.where(p != t, w, 0.0).sum(), np.ones(2), np.zeros(2), match="!=")
 
 
 def test_the_collector_is_paused_while_tracing_and_restored_after():
