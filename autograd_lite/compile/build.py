@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -44,18 +43,9 @@ def _bases(a: np.ndarray | None) -> Iterator[int]:
 
 
 def live_arrays(plan: Plan) -> set[int]:
-    """The ids of the arrays a plan reads live (its ops' constants and parameters, the data
-    of live Values) and of the arrays they are views of."""
-    return {
-        i
-        for c in chain(
-            (c for ins in plan.instrs for c in ins.consts),
-            (c for ins in plan.instrs for c in walk_params(ins.params)),
-            (v.data for v in plan.externals),
-        )
-        if isinstance(c, np.ndarray)
-        for i in _bases(c)
-    }
+    """The ids of the live Values' data (parameters an optimizer changes in place at every
+    step) and of the arrays they are views of."""
+    return {i for v in plan.externals if isinstance(v.data, np.ndarray) for i in _bases(v.data)}
 
 
 def _order(root: Value, is_input: Callable[[Value], bool]) -> list[Value]:

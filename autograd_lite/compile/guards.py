@@ -179,8 +179,14 @@ class Scan:
                         self.attrs.append((obj, "__dict__", attrs))
                     self.snapshots.append([attrs, tuple(attrs), tuple(attrs.values())])
                     stack.extend((x, root) for x in attrs.values())
-                    if not user:  # a layer's buffers: its ops read them (or refuse)
-                        self._own.update(id(x) for x in attrs.values() if type(x) is np.ndarray)
+                    if not user and is_library(type(obj).__module__):
+                        # a layer's buffers: its ops read them (or refuse); any other array
+                        # (one you keep on a layer, or on a SimpleNamespace) is guarded
+                        self._own.update(
+                            id(attrs[n])
+                            for n in attrs.get("_buffer_names", ())
+                            if type(attrs.get(n)) is np.ndarray
+                        )
                 # the slots of user classes (the library's own, e.g. a MaskBox holding the
                 # last dropout mask, are its scratch state, rewritten by its ops)
                 for name in () if _foreign(type(obj).__module__) else _slot_names(type(obj)):
@@ -240,11 +246,17 @@ class Scan:
             self.snapshots.append([g, tuple(g), tuple(g.values())])
 
     def content_guards(self, live: set[int]) -> None:
-        """The arrays reached that the plan does not read live (``live``: the ids of its
-        constants), up to ``_MAX_GUARDED_ARRAY`` items, guarded by their bytes: a number
-        computed from one with numpy while tracing (``x * S[0]``) would be frozen."""
+        """The arrays reached, up to ``_MAX_GUARDED_ARRAY`` items, guarded by their bytes: a
+        number computed from one with numpy while tracing (``x * S[0]``, ``m.sum()`` beside
+        an op reading ``m`` live) would be frozen. Not a layer's buffers, nor the data of
+        the live Values (``live``: ids), which change at every step and are read live."""
         for a in self.arrays:
-            if id(a) not in live and id(a) not in self._own and a.size <= _MAX_GUARDED_ARRAY:
+            if id(a) in self._own or a.size > _MAX_GUARDED_ARRAY:
+                continue
+            b: Any = a
+            while isinstance(b, np.ndarray) and id(b) not in live:
+                b = b.base
+            if not isinstance(b, np.ndarray):  # neither it nor what it views is live
                 self.contents.append((a, a.tobytes()))
 
     def imports(self) -> None:

@@ -771,6 +771,31 @@ def test_keeping_a_traced_value_is_refused():
     assert line_of("# KEPT-LINE") in _refused(f, np.ones(2), match="kept a reference")
 
 
+def test_an_array_kept_on_a_namespace_or_a_layer_is_guarded_by_its_bytes():
+    model = nn.Linear(3, 1, rng=0)
+    model.class_weights = np.array([2.0, 1.0])  # yours, on a layer: not its buffer
+    cfg = types.SimpleNamespace(weights=np.array([1.0, 2.0, 3.0]))
+
+    def loss(x):
+        return model(x).sum() * model.class_weights[0] * cfg.weights[0]
+
+    f = compile(loss)
+    x = np.ones((1, 3))
+    for holder, key in ((model.class_weights, 0), (cfg.weights, 0)):
+        for _ in range(2):
+            assert_same(f(x).data, loss(Value(x)).data)
+        holder[key] = 10.0  # changed in place: traced again, not frozen
+        for _ in range(2):
+            assert_same(f(x).data, loss(Value(x)).data)
+    bn = nn.BatchNorm1d(3).eval()  # a layer's buffers: its ops read them live, unguarded
+    g = compile(lambda x: bn(x).sum())
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    for k in range(4):
+        bn.running_mean[:] = k
+        assert_same(g(x).data, bn(Value(x)).sum().data)
+    assert g.traces == 1  # read live: never traced again
+
+
 def test_changing_an_argument_in_place_is_refused():
     w = Value(np.array([1.0, 2.0, 3.0]))
 
@@ -1488,7 +1513,8 @@ def test_an_unguarded_change_before_the_second_call_names_both_causes(tmp_path):
 
 def test_the_second_call_check_keeps_generators_and_live_constants():
     """The check's extra trace puts the generators back (a compiled dropout draws as the
-    eager one) and accepts a captured array changed in place (the plan reads it live)."""
+    eager one); a small captured array changed in place traces again (its bytes are
+    guarded: a number numpy computed from it would be frozen otherwise)."""
     mask = np.array([1.0, 2.0])
     f = compile(lambda x: x * mask)
     f(np.ones(2))
@@ -1498,4 +1524,13 @@ def test_the_second_call_check_keeps_generators_and_live_constants():
     g = compile(lambda x: comp_d(x))
     for _ in range(3):
         np.testing.assert_array_equal(g(np.ones(8)).data, eager_d(ag.Value(np.ones(8))).data)
-    assert f.traces == 1 and g.traces == 1
+    assert f.traces == 2 and g.traces == 1
+
+    def masked_mean(x):  # the mask read live by an op, and by numpy while tracing
+        return (x * mask).sum() / mask.sum()
+
+    m = compile(masked_mean)
+    for value in (1.0, 0.0, 3.0):
+        mask[1] = value
+        for _ in range(2):
+            assert_same(m(np.ones(2)).data, masked_mean(ag.Value(np.ones(2))).data)
