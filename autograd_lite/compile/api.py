@@ -286,7 +286,7 @@ class CompiledFunction:
                 leaves.append(x.result)
             else:
                 obj = inputs[x]
-                leaves.append(obj if isinstance(obj, Value) else leaf(datas[x], False))
+                leaves.append(obj if isinstance(obj, Value) else datas[x])  # as it was passed
         return unflatten(plan.outdef[0], iter(leaves))
 
     # ------------------------------------------------------------------ tracing

@@ -796,6 +796,15 @@ def test_an_array_kept_on_a_namespace_or_a_layer_is_guarded_by_its_bytes():
     assert g.traces == 1  # read live: never traced again
 
 
+def test_an_argument_returned_as_it_is_comes_back_itself():
+    w = Value(np.ones(2))
+    g = compile(lambda x, s, v: ((x * w).sum(), x, s, v))
+    x, v = np.ones(2), Value(np.zeros(2))
+    for _ in range(3):  # the trace, the checking trace, a replay
+        _, x2, s2, v2 = g(x, 1.5, v)
+        assert x2 is x and type(s2) is float and s2 == 1.5 and v2 is v
+
+
 def test_changing_an_argument_in_place_is_refused():
     w = Value(np.array([1.0, 2.0, 3.0]))
 
