@@ -225,8 +225,11 @@ def full_check(
     unverified = [e for e in bad_idx if kinds[e] == "unverified"]
     # a block (fast mode's narrowing): the count is of the entries looked at, and says so
     of = f"{bad.size}" if rows is None and cols is None else f"{bad.size} examined"
+    unexamined = sum(kinds[e] == "unexamined" for e in failing)
     if failing:
-        verdict = f"FAIL: {len(failing)} of {of} entries disagree"
+        verdict = f"FAIL: {len(failing) - unexamined} of {of} entries disagree"
+        if unexamined:  # beyond atol + rtol |n| at eps, left after _CONFIRM_LIMIT columns
+            verdict += f" (and {unexamined} more beyond the tolerance at eps, not examined)"
     elif unverified:
         verdict = f"unverified: {len(unverified)} of {of} entries"
     else:
@@ -241,7 +244,7 @@ def full_check(
         float(nan_as_inf(err).max(initial=0.0)),
         float(nan_as_inf(rel).max(initial=0.0)),
         bad.size,
-        len(failing),
+        len(failing) - unexamined,
         worst,
         notes,
         len(unverified),

@@ -1181,3 +1181,17 @@ def test_a_float32_vjp_not_linear_in_g_still_fails(extra):
     result = ag.gradcheck(_sin_vjp32(extra), [Value(x)], raise_exception=False)
     assert not result and result[0].verdict.startswith("FAIL: backward not linear in g")
     assert "not linear in the incoming gradient" in str(result)
+
+
+def test_the_verdict_counts_only_the_entries_it_examined_as_disagreeing():
+    def vjp(g, out, x):
+        r = np.array(g * 2.0 * x, dtype=np.float64)
+        r[:8] *= 1.5  # wrong on 8 diagonal entries; 5 columns are confirmed, then it stops
+        return r
+
+    op = ag.defop("square_off_8", lambda x: x * x, vjp, register=False)
+    check = ag.gradcheck(op, [Value(np.linspace(1.0, 2.0, 12))], raise_exception=False)[0]
+    assert check.verdict == (
+        "FAIL: 5 of 144 entries disagree (and 3 more beyond the tolerance at eps, not examined)"
+    )
+    assert check.failed == 5
