@@ -80,7 +80,7 @@ def sum_to(g: Any, x: Value, node: Value, index: int) -> Any:
     """Reduce gradient ``g`` to the shape and dtype of input ``x`` (undo broadcasting)."""
     xd: Any = x.data
     if type(g) is np.ndarray and type(xd) is np.ndarray and g.shape == xd.shape:
-        return g if g.dtype == xd.dtype else g.astype(xd.dtype)
+        return g if g.dtype == xd.dtype else _cast(g, xd.dtype, node, index)
     is_value = isinstance(g, Value)
     gshape = g.shape if is_value else shape_of(g)
     xshape = shape_of(xd)
@@ -102,10 +102,22 @@ def sum_to(g: Any, x: Value, node: Value, index: int) -> Any:
     if is_value:
         return g
     if type(xd) is float:
-        return float(g)
+        return float(g) if type(g) is float else float(_cast(g, np.float64, node, index))
     if type(g) is not np.ndarray or g.dtype != xd.dtype:
-        g = np.asarray(g, dtype=xd.dtype)
+        g = _cast(g, xd.dtype, node, index)
     return g
+
+
+def _cast(g: Any, dtype: Any, node: Value, index: int) -> np.ndarray:
+    """``g`` as an array of ``dtype``; a complex gradient is an error (its imaginary part
+    would be dropped with only a warning)."""
+    g = np.asarray(g)
+    if g.dtype.kind == "c":
+        raise TypeError(
+            f"backward of {node.op!r} gave a complex gradient ({g.dtype}) for its input "
+            f"{index}: gradients must be real"
+        )
+    return g.astype(dtype, copy=False)
 
 
 def _seed(root: Value, gradient: Any, create_graph: bool, who: str) -> Any:

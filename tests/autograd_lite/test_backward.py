@@ -335,3 +335,13 @@ def test_float_backward_keeps_anomaly_checks():
     y = Value(2.0)
     (c * y + 1.0).backward()
     assert c.grad is None and y.grad == 3.0
+
+
+@pytest.mark.parametrize("x", [np.array([0.3, -1.2]), 0.5, np.array(0.5, np.float32)])
+def test_a_complex_gradient_is_an_error_naming_the_op(x):
+    op = ag.defop(
+        "sin_complex", np.sin, lambda g, out, x: np.asarray(g * np.cos(x)) + 1j, register=False
+    )
+    y = op(ag.Value(x))
+    with pytest.raises(TypeError, match="backward of 'sin_complex' gave a complex gradient"):
+        ag.sum(y).backward()
