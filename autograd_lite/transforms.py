@@ -641,6 +641,8 @@ def checkpoint(fn: Callable[..., Any], *args: Any) -> Any:
     backward needs like any other ops (no memory saved, no second forward pass). Dropout
     is refused there too, as eagerly.
     """
+    if not callable(fn):
+        raise TypeError(f"checkpoint: fn must be callable, got {type(fn).__name__}")
     if open_blocks.traces and state.tracer is not None:  # compile traces: inline fn
         with observing(_no_dropout):
             return _one_value(fn(*args))

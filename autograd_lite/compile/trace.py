@@ -66,6 +66,15 @@ def _get_data(self: Value) -> Any:
             found, value = tracer.step.read(tracer, self, "data")
             if found:
                 return value
+            if caller == "autograd_lite.transforms":
+                _refuse(
+                    "a transform (jvp, jacobian, hessian, hvp, vjp(create_graph=True)) inside a "
+                    "compiled function",
+                    "a transform runs its function again on data it reads, which a plan "
+                    "cannot replay",
+                    "Apply the transform to the compiled function instead: "
+                    "ag.jacobian(ag.compile(f), x) replays f's plan in each pass",
+                )
             who = "reading .data" if not is_library(caller) else f"{caller} reading .data"
             _refuse(f"{who} of a traced Value")
     return _DATA.__get__(self)

@@ -628,3 +628,19 @@ def test_forward_mode_jacobian_refuses_dropout():
     assert set(np.unique(J)) <= {0.0, 2.0} and np.count_nonzero(J - np.diag(np.diag(J))) == 0
     drop.eval()
     np.testing.assert_array_equal(ag.jacobian(drop, x, mode="forward"), np.eye(4))
+
+
+def test_a_transform_inside_a_compiled_function_is_refused_with_the_way_out():
+    for transform in (
+        lambda x: ag.jvp(ag.sin, x, np.ones(2))[1] * 1.0,
+        lambda x: ag.hessian(lambda y: ag.sum(y**3.0), x),
+        lambda x: ag.vjp(lambda y: ag.sum(y**3.0), x, create_graph=True)[1],
+    ):
+        with pytest.raises(ag.CompileError, match=r"a transform .* inside a compiled function"):
+            ag.compile(transform)(np.ones(2))
+    f = ag.compile(lambda x: ag.sin(x) * x)  # the way out the message gives
+    np.testing.assert_allclose(
+        ag.jacobian(f, np.ones(2)), ag.jacobian(lambda x: ag.sin(x) * x, np.ones(2))
+    )
+    with pytest.raises(TypeError, match="checkpoint: fn must be callable, got int"):
+        ag.checkpoint(3, np.ones(2))
