@@ -36,6 +36,21 @@ __all__ = [
 ]
 
 
+# PyTorch's optimizer options not implemented here: refused in a parameter group (as
+# keyword arguments they are refused by the signatures), never silently ignored
+_UNSUPPORTED = frozenset(
+    (
+        "maximize",
+        "amsgrad",
+        "foreach",
+        "capturable",
+        "differentiable",
+        "fused",
+        "decoupled_weight_decay",
+    )
+)
+
+
 class Optimizer:
     """Base class: parameter groups, ``zero_grad``, per-parameter state, state dicts."""
 
@@ -89,6 +104,12 @@ class Optimizer:
     def _check(self, group: dict[str, Any]) -> None:
         """Raise a ValueError for a hyper-parameter out of range (subclasses add theirs)."""
         name = type(self).__name__
+        for key in group:
+            if key in _UNSUPPORTED and key not in self.defaults:
+                raise ValueError(
+                    f"{name}: a parameter group sets {key!r}, which PyTorch's {name} takes "
+                    "but this one does not support (it would be ignored); remove it"
+                )
         for key in self.defaults:
             if not _is_hyper(group[key]):
                 raise TypeError(f"{name}: {key} must be a number, got {group[key]!r}")
@@ -479,7 +500,10 @@ class LRScheduler:
     """Sets ``group["lr"] = base_lr * factor(epoch)`` for every group; ``step()`` advances.
 
     The factor for epoch 0 applies at construction, as in PyTorch; call ``step()`` once
-    per epoch, after the optimizer's steps.
+    per epoch, after the optimizer's steps. A schedule with a ``chained`` rule (StepLR,
+    ExponentialLR) multiplies the group's current lr at each ``step()`` instead, as
+    PyTorch's do: two of them on one optimizer compose, and an lr set by hand is followed
+    (the closed form sets the lr at construction and in ``load_state_dict``).
     """
 
     _read_live = ("_epoch", "optimizer")  # as Optimizer's (see there)
@@ -509,15 +533,21 @@ class LRScheduler:
         """The multiplier of the base learning rate at ``epoch`` (0 at construction)."""
         raise NotImplementedError
 
-    def _apply(self) -> None:
+    def chained(self, lr: float, epoch: int) -> float:
+        """The lr at ``epoch`` (>= 1) from the lr before it; the closed form by default."""
+        raise NotImplementedError
+
+    def _apply(self, chain: bool = False) -> None:
+        chain = chain and type(self).chained is not LRScheduler.chained
         for g, base in zip(self.optimizer.param_groups, self.base_lrs):
-            g["lr"] = base * self.factor(self.last_epoch)
+            epoch = self.last_epoch
+            g["lr"] = self.chained(g["lr"], epoch) if chain else base * self.factor(epoch)
 
     @replayed("state")
     def step(self) -> None:
         """Advance one epoch and set each group's lr for it."""
         self.last_epoch += 1
-        self._apply()
+        self._apply(chain=True)
 
     def get_last_lr(self) -> list[float]:
         """The learning rate of each group, as set by the last step."""
@@ -541,20 +571,27 @@ class LRScheduler:
 
 
 class StepLR(LRScheduler):
-    """lr = base_lr * gamma ** (epoch // step_size)."""
+    """lr = base_lr * gamma ** (epoch // step_size): lr *= gamma every step_size epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
-        if step_size < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
+        if (
+            not isinstance(step_size, (int, np.integer))
+            or isinstance(step_size, bool)
+            or step_size < 1
+        ):
+            raise ValueError(f"StepLR: step_size must be an int >= 1, got {step_size!r}")
         self.step_size, self.gamma = int(step_size), float(gamma)
         super().__init__(optimizer)
 
     def factor(self, epoch: int) -> float:
         return self.gamma ** (epoch // self.step_size)
 
+    def chained(self, lr: float, epoch: int) -> float:
+        return lr * self.gamma if epoch % self.step_size == 0 else lr
+
 
 class ExponentialLR(LRScheduler):
-    """lr = base_lr * gamma ** epoch."""
+    """lr = base_lr * gamma ** epoch: lr *= gamma every epoch."""
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
         self.gamma = float(gamma)
@@ -562,6 +599,9 @@ class ExponentialLR(LRScheduler):
 
     def factor(self, epoch: int) -> float:
         return self.gamma**epoch
+
+    def chained(self, lr: float, epoch: int) -> float:
+        return lr * self.gamma
 
 
 class LambdaLR(LRScheduler):

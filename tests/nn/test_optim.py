@@ -472,3 +472,49 @@ def test_the_temporaries_are_not_used_where_they_could_round_otherwise():
     want = np.full(3, 1.0, np.float32)
     want -= lr * np.full(3, 1.0, np.float32)  # computed in float64, then stored
     np.testing.assert_array_equal(q.data, want, strict=True)
+
+
+def test_step_and_exponential_schedules_chain_as_torch_does():
+    # two schedules on one optimizer compose, and an lr set by hand is followed
+    opt = nn.optim.SGD([Value(np.ones(1))], lr=0.1)
+    exp, step = nn.optim.ExponentialLR(opt, 0.9), nn.optim.StepLR(opt, 2, gamma=0.5)
+    seen = []
+    for _ in range(3):
+        exp.step()
+        step.step()
+        seen.append(opt.param_groups[0]["lr"])
+    assert seen == [0.1 * 0.9, 0.1 * 0.9 * 0.9 * 0.5, 0.1 * 0.9 * 0.9 * 0.5 * 0.9]
+    opt = nn.optim.SGD([Value(np.ones(1))], lr=0.1)
+    sched = nn.optim.StepLR(opt, 2, gamma=0.5)
+    opt.param_groups[0]["lr"] = 1.0
+    sched.step()
+    assert opt.param_groups[0]["lr"] == 1.0
+    sched.step()
+    assert opt.param_groups[0]["lr"] == 0.5
+    with pytest.raises(ValueError, match="StepLR: step_size must be an int >= 1, got 2.5"):
+        nn.optim.StepLR(opt, 2.5)
+
+
+def test_stacked_schedules_match_torch_when_installed():
+    torch = pytest.importorskip("torch")
+    p, tp = Value(np.ones(1)), torch.ones(1, requires_grad=True)
+    ours, theirs = nn.optim.SGD([p], lr=0.1), torch.optim.SGD([tp], lr=0.1)
+    mine = [nn.optim.ExponentialLR(ours, 0.9), nn.optim.StepLR(ours, 3, gamma=0.5)]
+    torch_ = [
+        torch.optim.lr_scheduler.ExponentialLR(theirs, 0.9),
+        torch.optim.lr_scheduler.StepLR(theirs, 3, gamma=0.5),
+    ]
+    for epoch in range(8):
+        if epoch == 4:  # by hand, between epochs
+            ours.param_groups[0]["lr"] = theirs.param_groups[0]["lr"] = 0.2
+        for a, b in zip(mine, torch_):
+            a.step()
+            b.step()
+        assert ours.param_groups[0]["lr"] == theirs.param_groups[0]["lr"]
+
+
+@pytest.mark.parametrize("key", ["maximize", "amsgrad", "foreach"])
+def test_a_torch_option_we_do_not_have_is_refused_in_a_group(key):
+    with pytest.raises(ValueError, match=f"sets '{key}', which PyTorch's Adam takes"):
+        nn.optim.Adam([{"params": [Value(np.ones(2))], key: True}], lr=0.1)
+    nn.optim.Adam([{"params": [Value(np.ones(2))], "name": "encoder"}], lr=0.1)  # yours: kept
