@@ -79,6 +79,17 @@ def _ignore_index(value: Any, who: str) -> int:
     return int(value)
 
 
+def _reduction(reduction: Any, who: str, more: tuple[str, ...] = ()) -> None:
+    """Refuse a ``reduction`` that is not one of the names (an array passed positionally
+    where PyTorch takes ``weight``, say) before anything compares it."""
+    if type(reduction) is not str or reduction not in (*_REDUCTIONS, *more):
+        text = repr(reduction) if type(reduction) is str else f"a {type(reduction).__name__}"
+        hint = "; pass a weight by keyword (weight=...)" if type(reduction) is not str else ""
+        raise ValueError(
+            f"{who}: reduction must be one of {(*_REDUCTIONS, *more)}, got {text}{hint}"
+        )
+
+
 def _reduce(loss: Any, reduction: str, who: str) -> Any:
     if reduction == "mean":
         return F.mean(loss)
@@ -91,6 +102,7 @@ def _reduce(loss: Any, reduction: str, who: str) -> Any:
 
 def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Value:
     """Mean squared error: mean((pred - target)^2) (or its sum, or elementwise)."""
+    _reduction(reduction, "mse_loss")
     pred = _pred(pred, "mse_loss")
     target = _target(target, pred, "mse_loss")
     if reduction == "mean":
@@ -122,6 +134,7 @@ def cross_entropy(
     others, as :func:`nll_loss`), and ``label_smoothing`` = e mixes the target with the
     uniform distribution: (1 - e) target + e / C.
     """
+    _reduction(reduction, "cross_entropy")
     who = "cross_entropy"
     ignore_index = _ignore_index(ignore_index, who)
     if isinstance(label_smoothing, bool) or not 0.0 <= label_smoothing <= 1.0:
@@ -206,6 +219,7 @@ def binary_cross_entropy(pred: Any, target: Any, reduction: str = "mean") -> Val
     :func:`binary_cross_entropy_with_logits` when you have logits: it is exact for any
     logit.
     """
+    _reduction(reduction, "binary_cross_entropy")
     who = "binary_cross_entropy"
     pred = _pred(pred, who)
     t = _target(target, pred, who)
@@ -225,6 +239,7 @@ def binary_cross_entropy_with_logits(
     ``pos_weight`` (PyTorch's) weighs the positive term; it broadcasts against the logits
     (one weight per class, the last axis) and is a constant (no gradient).
     """
+    _reduction(reduction, "binary_cross_entropy_with_logits")
     who = "binary_cross_entropy_with_logits"
     x = _pred(logits, who)
     t = _target(target, x, who)
@@ -311,6 +326,7 @@ def l1_loss(pred: Any, target: Any, reduction: str = "mean") -> Value:
 
     The gradient at pred == target is 0, as in PyTorch.
     """
+    _reduction(reduction, "l1_loss")
     pred = _pred(pred, "l1_loss")
     target = _target(target, pred, "l1_loss")
     return _reduce(F.abs(pred - target), reduction, "l1_loss")
@@ -322,6 +338,7 @@ def smooth_l1_loss(pred: Any, target: Any, reduction: str = "mean", beta: float 
     Quadratic near 0 and linear beyond ``beta``; ``beta=0`` is :func:`l1_loss`, as in
     PyTorch.
     """
+    _reduction(reduction, "smooth_l1_loss")
     who = "smooth_l1_loss"
     if not beta >= 0.0:
         raise ValueError(f"{who}: beta must be >= 0, got {beta}")
@@ -349,6 +366,7 @@ def nll_loss(
     nothing; ``"mean"`` divides by the summed weights of the others (PyTorch's rule), so
     ``nll_loss(log_softmax(z), y)`` equals ``cross_entropy(z, y)``.
     """
+    _reduction(reduction, "nll_loss")
     who = "nll_loss"
     ignore_index = _ignore_index(ignore_index, who)
     logp = _pred(log_probs, who)
@@ -436,6 +454,7 @@ def huber_loss(pred: Any, target: Any, reduction: str = "mean", delta: float = 1
 
     ``delta * smooth_l1_loss(beta=delta)``; ``delta`` must be > 0.
     """
+    _reduction(reduction, "huber_loss")
     if not delta > 0.0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     return smooth_l1_loss(pred, target, reduction, beta=float(delta)) * float(delta)
@@ -448,6 +467,7 @@ def kl_div(input: Any, target: Any, reduction: str = "mean", log_target: bool = 
     A target of 0 adds 0 (not nan). ``reduction`` is also ``"batchmean"`` (the sum divided
     by the batch size, the KL divergence proper; ``"mean"`` divides by every element).
     """
+    _reduction(reduction, "kl_div", ("batchmean",))
     who = "kl_div"
     x = _pred(input, who)
     t = _target(target, x, who)

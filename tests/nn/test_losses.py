@@ -246,3 +246,18 @@ def test_cross_entropy_labels_given_as_values_get_no_gradient(labels):
     nn.cross_entropy(z, y).backward()
     assert y.grad is None and z.grad is not None
     assert nn.cross_entropy(Value(np.zeros((2, 3))), y).item() == pytest.approx(np.log(3))
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        lambda z, w: nn.cross_entropy(z, np.array([0, 1, 2, 0]), w),
+        lambda z, w: nn.binary_cross_entropy(ag.sigmoid(z), np.ones((4, 3)), w),
+        lambda z, w: nn.binary_cross_entropy_with_logits(z, np.ones((4, 3)), w),
+        lambda z, w: nn.mse_loss(z, np.zeros((4, 3)), w),
+    ],
+)
+def test_a_weight_passed_where_torch_takes_it_positionally_is_a_clear_error(loss):
+    z = ag.Value(np.random.default_rng(0).standard_normal((4, 3)))
+    with pytest.raises(ValueError, match=r"reduction must be one of .* got a ndarray; pass a "):
+        loss(z, np.ones(3))
