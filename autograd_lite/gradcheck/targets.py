@@ -90,6 +90,16 @@ def prepare(
     for v in [*args, *(t.value for t in targets)]:
         swapped.setdefault(id(v), v)
     for t in targets:
+        d = np.asarray(t.value.data)
+        if d.dtype.kind in "fc" and not np.all(np.isfinite(d)):
+            k = int(np.flatnonzero(~np.isfinite(d))[0])
+            where = (
+                "" if d.ndim == 0 else f" at {tuple(int(i) for i in np.unravel_index(k, d.shape))}"
+            )
+            raise ValueError(
+                f"{who}: {t.name} holds {d.flat[k]}{where}: finite differences need finite "
+                "inputs (a derivative at nan or inf cannot be checked)"
+            )
         if t.value.dtype != np.float64:
             warnings.warn(
                 f"{who}: {t.name} is {t.value.dtype}; the check runs on it in float64, since "

@@ -1195,3 +1195,12 @@ def test_the_verdict_counts_only_the_entries_it_examined_as_disagreeing():
         "FAIL: 5 of 144 entries disagree (and 3 more beyond the tolerance at eps, not examined)"
     )
     assert check.failed == 5
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_input_is_named_instead_of_blamed_on_the_gradient(bad):
+    x = np.array([[0.3, 1.0], [bad, 2.0]])
+    with pytest.raises(ValueError, match=r"gradcheck: input 0 holds .* at \(1, 0\): finite"):
+        ag.gradcheck(ag.sin, [Value(x)])
+    with pytest.raises(ValueError, match=r"check_graph: input 0 holds"):
+        ag.check_graph(lambda v: (-v).exp(), [Value(x)])

@@ -491,7 +491,7 @@ def test_step_and_exponential_schedules_chain_as_torch_does():
     assert opt.param_groups[0]["lr"] == 1.0
     sched.step()
     assert opt.param_groups[0]["lr"] == 0.5
-    with pytest.raises(ValueError, match="StepLR: step_size must be an int >= 1, got 2.5"):
+    with pytest.raises(ValueError, match=r"StepLR: step_size must be an int >= 1, got 2\.5"):
         nn.optim.StepLR(opt, 2.5)
 
 
