@@ -134,7 +134,10 @@ def _result(g: Any, x: Value, create_graph: bool) -> Any:
         return leaf(z, False) if create_graph else z
     if create_graph:
         return g if isinstance(g, Value) else leaf(g, False)
-    return raw(g)
+    g = raw(g)
+    if isinstance(g, np.generic) and type(x.data) is np.ndarray:  # a 0-d input: an array
+        return np.asarray(g, dtype=x.data.dtype)
+    return g
 
 
 def _outputs(out: Any, who: str) -> tuple[tuple, bool]:

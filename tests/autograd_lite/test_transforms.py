@@ -644,3 +644,14 @@ def test_a_transform_inside_a_compiled_function_is_refused_with_the_way_out():
     )
     with pytest.raises(TypeError, match="checkpoint: fn must be callable, got int"):
         ag.checkpoint(3, np.ones(2))
+
+
+def test_a_zero_d_input_gets_a_zero_d_array_back_from_every_transform():
+    x = np.array(0.5, np.float32)
+    for got in (
+        ag.vjp(lambda x: x * x, x)[1],
+        ag.hvp(lambda x: x * x * x, x, np.array(1.0, np.float32))[1],
+        ag.jvp(lambda x: x * x, x, np.array(1.0, np.float32))[1],
+    ):
+        assert type(got) is np.ndarray and got.shape == () and got.dtype == np.float32
+    assert type(ag.vjp(lambda x: x * x, 0.5)[1]) is float
