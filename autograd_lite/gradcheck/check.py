@@ -41,7 +41,7 @@ from autograd_lite.gradcheck.jacobian import (
 )
 from autograd_lite.gradcheck.results import GradcheckError, GradcheckResult, InputCheck
 from autograd_lite.gradcheck.targets import Run, Target, found_leaves, prepare, swap, upcast_modules
-from autograd_lite.gradcheck.tolerances import Options, nan_as_inf
+from autograd_lite.gradcheck.tolerances import Options, nan_as_inf, options
 
 __all__ = [
     "FULL_MODE_BUDGET",
@@ -94,7 +94,7 @@ def gradcheck(
     (:func:`autograd_lite.transforms.check_forward_ad`: each op's JVP), in float64 with a
     tangent on every Value checked (inputs, params and found leaves).
     """
-    opts = _options(eps, atol, rtol, allow_unused, strict, fast_mode, seed, nondet_tol)
+    opts = options(eps, atol, rtol, allow_unused, strict, fast_mode, seed, nondet_tol)
     args, targets, swapped = prepare(fn, inputs, params, "gradcheck", need_targets=False)
     run = Run(fn, args, "gradcheck")
     with swap(swapped), upcast_modules(fn) as upcast:
@@ -158,7 +158,7 @@ def gradgradcheck(
     output's shape. A second derivative that is identically
     zero (a linear function) passes. Same arguments and result as :func:`gradcheck`.
     """
-    opts = _options(eps, atol, rtol, True, strict, fast_mode, seed, nondet_tol)
+    opts = options(eps, atol, rtol, True, strict, fast_mode, seed, nondet_tol)
     args, targets, swapped = prepare(fn, inputs, params, "gradgradcheck", need_targets=False)
     counter = Run(fn, args, "gradgradcheck")
     wrt: list[Value] = []
@@ -207,30 +207,6 @@ def gradgradcheck(
                     )
     result.notes += upcast
     return _finish(_partly(result, found.unchecked), raise_exception)
-
-
-def _options(
-    eps: float,
-    atol: float | None,
-    rtol: float | None,
-    allow_unused: bool,
-    strict: bool,
-    fast_mode: bool | None,
-    seed: int,
-    nondet_tol: float,
-) -> Options:
-    auto = atol is None and rtol is None
-    return Options(
-        eps,
-        1e-5 if atol is None else float(atol),
-        1e-3 if rtol is None else float(rtol),
-        allow_unused,
-        strict,
-        fast_mode,
-        seed,
-        nondet_tol,
-        auto and not strict,
-    )
 
 
 def _twice(run: Run, first: Value, rerun: bool, opts: Options) -> tuple[Value, str | None]:

@@ -32,7 +32,7 @@ from autograd_lite.gradcheck.results import (
     unravel,
 )
 from autograd_lite.gradcheck.targets import named_params, prepare, swap, upcast_modules
-from autograd_lite.gradcheck.tolerances import Options, agree, bar, largest_error
+from autograd_lite.gradcheck.tolerances import Options, agree, bar, largest_error, options
 
 __all__ = [
     "DIRECTIONAL_THRESHOLD",
@@ -73,17 +73,7 @@ def check_graph(
     :class:`GraphCheckResult` naming the earliest failing node; on failure raises
     :class:`GradcheckError` carrying it, unless ``raise_exception=False``.
     """
-    auto = atol is None and rtol is None
-    opts = Options(
-        eps,
-        1e-5 if atol is None else float(atol),
-        1e-3 if rtol is None else float(rtol),
-        True,
-        False,
-        None,
-        seed,
-        auto=auto,
-    )
+    opts = options(eps, atol, rtol, True, False, None, seed, 0.0)
     start = time.perf_counter()
     if isinstance(fn, Value):
         if inputs is not None:

@@ -63,3 +63,29 @@ def nan_as_inf(x: Any) -> Any:
 def largest_error(xs: Sequence[float]) -> float:
     """The largest of ``xs``, NaN counted as infinity (the worst error); 0 for none."""
     return float(nan_as_inf(np.array(xs, dtype=np.float64)).max(initial=0.0))
+
+
+def options(
+    eps: float,
+    atol: float | None,
+    rtol: float | None,
+    allow_unused: bool,
+    strict: bool,
+    fast_mode: bool | None,
+    seed: int,
+    nondet_tol: float,
+) -> Options:
+    """The settings of one check from its arguments: atol 1e-5 and rtol 1e-3 when not given,
+    and (neither given, not strict) the bar also tightened to the measured noise."""
+    auto = atol is None and rtol is None
+    return Options(
+        eps,
+        1e-5 if atol is None else float(atol),
+        1e-3 if rtol is None else float(rtol),
+        allow_unused,
+        strict,
+        fast_mode,
+        seed,
+        nondet_tol,
+        auto and not strict,
+    )
