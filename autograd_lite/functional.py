@@ -733,6 +733,7 @@ def avg_pool2d(
     kernel_size: Any,
     stride: Any = None,
     padding: Any = 0,
+    *,
     count_include_pad: bool = True,
 ) -> Value: ...
 @overload
@@ -741,6 +742,7 @@ def avg_pool2d(
     kernel_size: Any,
     stride: Any = None,
     padding: Any = 0,
+    *,
     count_include_pad: bool = True,
 ) -> Any: ...
 
@@ -750,6 +752,7 @@ def avg_pool2d(
     kernel_size: Any,
     stride: Any = None,
     padding: Any = 0,
+    *,
     count_include_pad: bool = True,
 ) -> Any:
     """out[..., i, j] = mean_{p, q} x_pad[..., i s + p, j s + q], padded with zeros.
@@ -779,12 +782,17 @@ def max_pool1d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
 
 
 def avg_pool1d(
-    x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, count_include_pad: bool = True
+    x: Any,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    *,
+    count_include_pad: bool = True,
 ) -> Any:
     """out[..., i] = mean_k x_pad[..., i s + k], padded with zeros (PyTorch's ``avg_pool1d``)."""
 
     def pool(x2: Any, k: Any, s: Any, p: Any) -> Any:
-        return avg_pool2d(x2, k, s, p, count_include_pad)
+        return avg_pool2d(x2, k, s, p, count_include_pad=count_include_pad)
 
     return _pool1d(x, kernel_size, stride, padding, "avg_pool1d", pool)
 
@@ -796,12 +804,14 @@ def conv_transpose2d(
     stride: Any = 1,
     padding: Any = 0,
     output_padding: Any = 0,
+    *,
     dilation: Any = 1,
 ) -> Any:
     """The adjoint of conv2d: out[n, o, i s + p d - pad, ...] += x[n, c, i, ...] w[c, o, p, ...].
 
     PyTorch's ``conv_transpose2d`` (without groups): x is (N, C_in, H, W) or unbatched,
     weight (C_in, C_out, kH, kW); out size (H - 1) s - 2 pad + d (k - 1) + output_padding + 1.
+    ``dilation`` is keyword-only: PyTorch's 7th positional argument is ``groups``.
     One ``conv_transpose`` op (the input-gradient of a convolution) plus the bias.
     """
     who = "conv_transpose2d"
@@ -831,9 +841,19 @@ def conv_transpose2d(
     if builtins.min(size) < 1:
         raise ValueError(f"{who}: the output would have size {size}")
     # conv_transpose(g, w) scatters g over the padded output and drops the padding; the
-    # padding after holds the output_padding rows (the extra rows a strided conv ignores)
+    # padding after holds the output_padding rows (the extra rows a strided conv ignores).
+    # Output_padding beyond the padding (possible with a dilation above the stride) gives
+    # rows no tap reaches: the op covers the rows reached, and zeros are joined after,
+    # so that its VJPs (a conv of the reached rows) see exactly the input's size.
     pairs = tuple((p, builtins.max(p - e, 0)) for p, e in zip(pads, extra))
-    out = call(prim.CONV_TRANSPOSE, (x, weight), (stride_, pairs, dilation_, size))
+    tail = tuple(builtins.max(e - p, 0) for p, e in zip(pads, extra))
+    reach = tuple(n - t for n, t in zip(size, tail))
+    out = call(prim.CONV_TRANSPOSE, (x, weight), (stride_, pairs, dilation_, reach))
+    for axis, t in enumerate(tail, start=2):
+        if t:
+            zshape = (*prim.shape(out)[:axis], t, *prim.shape(out)[axis + 1 :])
+            zeros = np.zeros(zshape, out.dtype)  # a constant (out: a Value or an ndarray)
+            out = call(prim.CONCATENATE, (out, zeros), (axis,))
     if bias is not None:
         bias = _tensor(bias, who)
         if prim.shape(bias) != (ws[1],):

@@ -7,7 +7,9 @@ weights and bias start from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in =
 in_channels * prod(kernel_size) (PyTorch's ``kaiming_uniform_(a=sqrt(5))``). Each layer
 is one op of the table (``conv2d``, ``max_pool2d``, ...), computed by im2col: a strided
 view of the windows and one matmul. Not supported: ``groups``, ``padding_mode`` other than
-zeros, ``ceil_mode``, dilation in pooling.
+zeros, ``ceil_mode``, dilation in pooling. The parameters from the place of PyTorch's
+``groups`` or ``ceil_mode`` on are keyword-only (``bias=``, ``count_include_pad=``), so a
+PyTorch-style positional call is a TypeError, not a silently different layer.
 """
 
 from __future__ import annotations
@@ -73,8 +75,8 @@ class _ConvNd(Module):
         stride: int | tuple[int, ...] = 1,
         padding: int | tuple[int, ...] | str = 0,
         dilation: int | tuple[int, ...] = 1,
-        bias: bool = True,
         *,
+        bias: bool = True,
         dtype: Any = np.float64,
         rng: Any = None,
     ) -> None:
@@ -122,8 +124,8 @@ class _ConvNd(Module):
 class Conv1d(_ConvNd):
     """out[n, o, l] = bias[o] + sum_{c, k} weight[o, c, k] x_pad[n, c, l * stride + k * dilation].
 
-    ``Conv1d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-    bias=True, *, dtype=np.float64, rng=None)``: input (N, C, L) or (C, L); ``padding`` is
+    ``Conv1d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, *,
+    bias=True, dtype=np.float64, rng=None)``: input (N, C, L) or (C, L); ``padding`` is
     an int, "valid" or "same".
     """
 
@@ -133,8 +135,8 @@ class Conv1d(_ConvNd):
 class Conv2d(_ConvNd):
     """out[n, o, i, j] = b[o] + sum_{c, p, q} w[o, c, p, q] x_pad[n, c, i s + p d, j s + q d].
 
-    ``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-    bias=True, *, dtype=np.float64, rng=None)``: input (N, C, H, W) or (C, H, W); weight
+    ``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, *,
+    bias=True, dtype=np.float64, rng=None)``: input (N, C, H, W) or (C, H, W); weight
     (out_channels, in_channels, kH, kW) as in PyTorch; ``kernel_size``, ``stride``,
     ``padding`` and ``dilation`` are an int or a pair; ``padding`` may be "valid" or "same".
     """
@@ -170,7 +172,8 @@ class AvgPool2d(Module):
     """out[..., i, j] = mean over the kernel window at (i * stride, j * stride), zero padding.
 
     ``stride`` defaults to ``kernel_size``; the padding's zeros count in the mean unless
-    ``count_include_pad=False`` (PyTorch's default is True). Input (N, C, H, W) or (C, H, W).
+    ``count_include_pad=False`` (PyTorch's default is True; keyword-only, as PyTorch's 4th
+    positional is ``ceil_mode``). Input (N, C, H, W) or (C, H, W).
     """
 
     def __init__(
@@ -178,6 +181,7 @@ class AvgPool2d(Module):
         kernel_size: int | tuple[int, int],
         stride: int | tuple[int, int] | None = None,
         padding: int | tuple[int, int] = 0,
+        *,
         count_include_pad: bool = True,
     ) -> None:
         self.kernel_size, self.stride, self.padding = F._pool_params(
@@ -186,7 +190,9 @@ class AvgPool2d(Module):
         self.count_include_pad = bool(count_include_pad)
 
     def forward(self, x: Any) -> Any:
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+        return F.avg_pool2d(
+            x, self.kernel_size, self.stride, self.padding, count_include_pad=self.count_include_pad
+        )
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -219,9 +225,9 @@ class ConvTranspose2d(Module):
         stride: int | tuple[int, int] = 1,
         padding: int | tuple[int, int] = 0,
         output_padding: int | tuple[int, int] = 0,
+        *,
         bias: bool = True,
         dilation: int | tuple[int, int] = 1,
-        *,
         dtype: Any = np.float64,
         rng: Any = None,
     ) -> None:
@@ -255,7 +261,7 @@ class ConvTranspose2d(Module):
             self.stride,
             self.padding,
             self.output_padding,
-            self.dilation,
+            dilation=self.dilation,
         )
 
     def extra_repr(self) -> str:
@@ -287,6 +293,7 @@ class AvgPool1d(Module):
         kernel_size: int,
         stride: int | None = None,
         padding: int = 0,
+        *,
         count_include_pad: bool = True,
     ) -> None:
         (k,), (s,), (p,) = F._pool_params(kernel_size, stride, padding, 1, "AvgPool1d")
@@ -294,7 +301,9 @@ class AvgPool1d(Module):
         self.count_include_pad = bool(count_include_pad)
 
     def forward(self, x: Any) -> Any:
-        return F.avg_pool1d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+        return F.avg_pool1d(
+            x, self.kernel_size, self.stride, self.padding, count_include_pad=self.count_include_pad
+        )
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"

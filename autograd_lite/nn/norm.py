@@ -165,9 +165,10 @@ class _BatchNorm(Module):
         bshape = (1, self.num_features) + (1,) * (len(shape) - 2)
         if self.training or not self.track_running_stats:
             n = int(np.prod([shape[a] for a in axes]))
-            if self.training and n <= 1:
+            if n <= 1:  # in evaluation too without running statistics, as PyTorch
+                when = "" if self.training else " (or in eval() without running statistics)"
                 raise ValueError(
-                    f"{who}: expected more than 1 value per channel when training, "
+                    f"{who}: expected more than 1 value per channel when training{when}, "
                     f"got input shape {shape}"
                 )
             mean = F.mean(x, axes, keepdims=True)

@@ -147,7 +147,7 @@ def test_avg_pool2d_matches_pytorch(config, count_include_pad):
     shape, k, stride, padding = config
     x = np.random.default_rng(4).standard_normal(shape)
     _compare(
-        lambda v: F.avg_pool2d(v, k, stride, padding, count_include_pad),
+        lambda v: F.avg_pool2d(v, k, stride, padding, count_include_pad=count_include_pad),
         lambda t: torch.nn.functional.avg_pool2d(
             t, k, stride, padding, count_include_pad=count_include_pad
         ),
@@ -281,3 +281,103 @@ def test_window_scatter_and_gather_are_adjoint(k, s, p):
     scattered = ag.OPS["window_scatter"](g, mask, (6, 5), *params)
     gathered = ag.OPS["window_gather"](h, mask, *params)
     assert np.vdot(scattered, h) == pytest.approx(np.vdot(g, gathered))
+
+
+# ------------------------------------ PyTorch-style positional calls, ConvTranspose2d
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: nn.AvgPool2d(3, 2, 1, False),  # PyTorch: ceil_mode=False
+        lambda: nn.AvgPool1d(3, 2, 1, False),
+        lambda: nn.Conv2d(4, 4, 3, 1, 0, 1, 2),  # PyTorch: groups=2
+        lambda: nn.Conv1d(4, 4, 3, 1, 0, 1, 4),
+        lambda: nn.Conv2d(4, 4, 3, 1, 0, 1, 1),
+        lambda: nn.ConvTranspose2d(4, 4, 3, 1, 0, 0, 2),  # PyTorch: groups=2
+        lambda: F.conv_transpose2d(np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), None, 1, 0, 0, 2),
+    ],
+)
+def test_pytorch_style_positional_arguments_are_refused(call):
+    """Where PyTorch has ``groups`` or ``ceil_mode``, the parameters are keyword-only here."""
+    with pytest.raises(TypeError, match="positional argument"):
+        call()
+
+
+def test_keyword_only_arguments_still_work_by_name():
+    x = np.arange(25.0).reshape(1, 1, 5, 5)
+    pool = nn.AvgPool2d(3, 2, 1, count_include_pad=False)
+    np.testing.assert_allclose(np.asarray(pool(x))[0, 0, 0], [3.0, 4.5, 6.0])
+    assert nn.AvgPool1d(3, 2, 1, count_include_pad=False).count_include_pad is False
+    assert nn.Conv2d(4, 4, 3, 1, 0, 1, bias=False).bias is None
+    assert nn.Conv1d(4, 4, 3, 1, 0, 2, bias=False, rng=0).dilation == (2,)
+    layer = nn.ConvTranspose2d(4, 4, 3, 1, 0, 0, bias=False, dilation=2, rng=0)
+    assert layer.bias is None and layer(np.ones((1, 4, 3, 3))).shape == (1, 4, 7, 7)
+
+
+CONV_T_GRID = [
+    (s, p, e, d, k)
+    for s, p, d, k in itertools.product([1, 2, 3], [0, 1, 2], [1, 2, 3], [1, 2, 3])
+    for e in range(max(s, d))  # PyTorch: output_padding < stride or < dilation
+]
+
+
+@pytest.mark.parametrize(("stride", "padding", "output_padding", "dilation", "k"), CONV_T_GRID)
+def test_conv_transpose2d_grid_matches_pytorch(stride, padding, output_padding, dilation, k):
+    """Output, input, weight and bias gradients, including output_padding > padding
+    (output rows no kernel tap reaches, possible when the dilation exceeds the stride)."""
+    torch = _torch()
+    rng = np.random.default_rng(stride * 1000 + padding * 100 + output_padding * 10 + k)
+    x = rng.standard_normal((2, 2, 3, 4))
+    w = rng.standard_normal((2, 3, k, k))
+    b = rng.standard_normal(3)
+    args = (stride, padding, output_padding)
+    try:
+        torch.nn.functional.conv_transpose2d(
+            torch.tensor(x), torch.tensor(w), None, *args, 1, dilation
+        )
+    except RuntimeError:  # an empty output: both refuse
+        with pytest.raises(ValueError, match="the output would have size"):
+            F.conv_transpose2d(x, w, b, *args, dilation=dilation)
+        return
+    _compare(
+        lambda xv, wv, bv: F.conv_transpose2d(xv, wv, bv, *args, dilation=dilation),
+        lambda xt, wt, bt: torch.nn.functional.conv_transpose2d(xt, wt, bt, *args, 1, dilation),
+        [x, w, b],
+        seed=k,
+    )
+
+
+def test_conv_transpose2d_layer_with_output_padding_beyond_padding_matches_pytorch():
+    torch = _torch()
+    kw = {"stride": 1, "padding": 0, "output_padding": 1, "dilation": 2}
+    ours = nn.ConvTranspose2d(2, 3, (2, 3), rng=0, **kw)
+    theirs = torch.nn.ConvTranspose2d(2, 3, (2, 3), **kw).double()
+    with torch.no_grad():
+        theirs.weight.copy_(torch.tensor(ours.weight.data))
+        theirs.bias.copy_(torch.tensor(ours.bias.data))
+    x = np.random.default_rng(0).standard_normal((2, 2, 3, 3))
+    xv, xt = Value(x), torch.tensor(x, requires_grad=True)
+    out, tout = ours(xv), theirs(xt)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), atol=1e-12)
+    g = np.random.default_rng(1).standard_normal(out.shape)
+    out.backward(g)
+    tout.backward(torch.tensor(g))
+    np.testing.assert_allclose(xv.grad, xt.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ours.weight.grad, theirs.weight.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ours.bias.grad, theirs.bias.grad.numpy(), atol=1e-12)
+    xs = Value(np.random.default_rng(2).standard_normal((1, 2, 2, 2)))
+    assert ag.gradgradcheck(lambda v: ours(v) * ours(v), [xs])  # second derivatives too
+
+
+def test_conv_transpose2d_with_output_padding_beyond_padding_compiles():
+    layer = nn.ConvTranspose2d(2, 3, 2, output_padding=1, dilation=2, rng=0)
+    step = ag.compile(lambda x: F.sum(layer(x) * layer(x)))
+    for seed in (0, 1):  # the second call replays the plan on new data
+        x = np.random.default_rng(seed).standard_normal((2, 2, 3, 3))
+        layer.zero_grad()
+        step(x).backward()
+        compiled = layer.weight.grad.copy()
+        layer.zero_grad()
+        F.sum(layer(x) * layer(x)).backward()
+        np.testing.assert_allclose(compiled, layer.weight.grad, rtol=1e-12)

@@ -93,3 +93,142 @@ def test_a_custom_initialiser_and_an_unknown_name():
     assert calls == [(3, 2)] and np.all(lin.weight.data == 1.0) and not lin.bias.data.any()
     with pytest.raises(ValueError, match="unknown init 'glorot'"):
         nn.Linear(2, 2, init="glorot")
+
+
+# ------------------------------------------- PyTorch's defaults and fans (parity fixes)
+
+
+def test_kaiming_default_nonlinearity_is_leaky_relu_so_a_is_honoured():
+    """PyTorch's default: nonlinearity='leaky_relu', gain sqrt(2 / (1 + a^2)) (sqrt(2) at a=0)."""
+    w = Value(np.zeros((300, 400)))  # Linear(300, 400).weight: fan_in = 300
+    nn.init.kaiming_uniform_(w, a=math.sqrt(5), rng=0)  # PyTorch's Linear/Conv default
+    bound = 1 / math.sqrt(300)
+    assert bound * 0.99 < np.abs(w.data).max() <= bound
+    nn.init.kaiming_normal_(w, a=1.0, rng=0)
+    assert abs(w.data.std() - 1 / math.sqrt(300)) < 0.01 / math.sqrt(300)
+    a = nn.init.kaiming_uniform((300, 400), a=1.0, rng=0)
+    assert np.abs(a).max() <= math.sqrt(3 / 300) and np.abs(a).max() > 0.99 * math.sqrt(3 / 300)
+    assert nn.init.kaiming_normal((300, 400), a=2.0, rng=0).std() == pytest.approx(
+        math.sqrt(2 / 5) / math.sqrt(300), rel=0.02
+    )
+    # a = 0 (the default) keeps the relu gain, and an explicit nonlinearity still wins
+    np.testing.assert_array_equal(
+        nn.init.kaiming_uniform((30, 4), rng=1),
+        nn.init.kaiming_uniform((30, 4), nonlinearity="relu", rng=1),
+    )
+    np.testing.assert_array_equal(
+        nn.init.kaiming_normal((30, 4), a=3.0, nonlinearity="relu", rng=1),
+        nn.init.kaiming_normal((30, 4), rng=1),
+    )
+
+
+def test_calculate_gain_follows_pytorch():
+    gain = nn.init.calculate_gain
+    assert gain("leaky_relu", 0.0) == pytest.approx(math.sqrt(2))
+    assert gain("leaky_relu", 0) == pytest.approx(math.sqrt(2))
+    assert gain("leaky_relu") == pytest.approx(math.sqrt(2 / (1 + 0.01**2)))
+    assert gain("selu") == 0.75
+    for name in ("linear", "sigmoid", "conv1d", "conv2d", "conv_transpose2d"):
+        assert gain(name) == 1.0
+    with pytest.raises(ValueError, match="negative_slope"):
+        gain("leaky_relu", True)
+    with pytest.raises(ValueError, match="negative_slope"):
+        gain("leaky_relu", "0.2")
+
+
+def test_calculate_gain_matches_pytorch_values():
+    torch = pytest.importorskip("torch")
+    for name, param in [("relu", None), ("tanh", None), ("selu", None), ("leaky_relu", None)]:
+        assert nn.init.calculate_gain(name, param) == pytest.approx(
+            torch.nn.init.calculate_gain(name, param)
+        )
+    for a in (0, 0.2, math.sqrt(5)):
+        assert nn.init.calculate_gain("leaky_relu", a) == pytest.approx(
+            torch.nn.init.calculate_gain("leaky_relu", a)
+        )
+
+
+@pytest.mark.parametrize(
+    ("shape", "fans"),
+    [
+        ((300, 200), (300, 200)),  # 2-D: this library's (in, out), Linear's layout
+        ((1000, 16), (1000, 16)),  # an Embedding (num, dim): fan_in = num (PyTorch: dim)
+        ((16, 8, 5), (8 * 5, 16 * 5)),  # Conv1d (out, in, k)
+        ((64, 32, 3, 3), (32 * 9, 64 * 9)),  # Conv2d (out, in, kH, kW)
+        ((16, 8, 3, 2), (8 * 6, 16 * 6)),  # ConvTranspose2d (in, out, kH, kW)
+        ((4, 2, 3, 3, 3), (2 * 27, 4 * 27)),
+    ],
+)
+def test_fans_read_convolution_weights_as_pytorch(shape, fans):
+    assert nn.init._fans(shape, "test") == fans
+
+
+def test_fans_of_3d_and_more_are_pytorchs():
+    torch = pytest.importorskip("torch")
+    for shape in [(16, 8, 5), (64, 32, 3, 3), (16, 8, 3, 2), (4, 2, 1, 3, 3)]:
+        theirs = torch.nn.init._calculate_fan_in_and_fan_out(torch.empty(shape))
+        assert nn.init._fans(shape, "test") == theirs
+    # 2-D: the same fans as PyTorch's for the transposed layout (ours (in, out), theirs (out, in))
+    assert nn.init._fans((300, 200), "test") == torch.nn.init._calculate_fan_in_and_fan_out(
+        torch.empty(200, 300)
+    )
+
+
+def test_initialisers_on_conv_weights_use_the_receptive_field():
+    conv = nn.Conv2d(32, 64, 3, rng=0)  # weight (64, 32, 3, 3): fan_in 288, fan_out 576
+    nn.init.kaiming_normal_(conv.weight, rng=0)
+    assert conv.weight.data.std() == pytest.approx(math.sqrt(2 / 288), rel=0.02)
+    nn.init.xavier_uniform_(conv.weight, rng=0)
+    bound = math.sqrt(6 / (288 + 576))
+    assert bound * 0.99 < np.abs(conv.weight.data).max() <= bound
+    nn.init.xavier_normal_(conv.weight, rng=0)
+    assert conv.weight.data.std() == pytest.approx(math.sqrt(2 / (288 + 576)), rel=0.02)
+    tconv = nn.ConvTranspose2d(16, 8, 3, rng=0)  # weight (16, 8, 3, 3): fan_in 8 * 9, as torch
+    nn.init.kaiming_uniform_(tconv.weight, rng=0)
+    bound = math.sqrt(2) * math.sqrt(3 / 72)
+    assert bound * 0.98 < np.abs(tconv.weight.data).max() <= bound
+
+
+@pytest.mark.parametrize(
+    ("make", "fan_in"),
+    [
+        (lambda: nn.Linear(30, 20, rng=0), 30),
+        (lambda: nn.Conv1d(4, 6, 5, rng=0), 4 * 5),
+        (lambda: nn.Conv2d(3, 8, (3, 2), rng=0), 3 * 6),
+        (lambda: nn.ConvTranspose2d(6, 4, (3, 2), rng=0), 4 * 6),  # out * kernel, as PyTorch
+    ],
+)
+def test_layer_defaults_are_kaiming_uniform_with_a_sqrt5_of_the_same_fans(make, fan_in):
+    """A layer's default bound 1/sqrt(fan_in) is what nn.init.kaiming_uniform_(a=sqrt(5))
+    gives its weight: the layers and nn.init agree on the fans, as in PyTorch."""
+    layer = make()
+    bound = 1 / math.sqrt(fan_in)
+    assert bound * 0.8 < np.abs(layer.weight.data).max() <= bound
+    w = Value(np.zeros(layer.weight.shape))
+    nn.init.kaiming_uniform_(w, a=math.sqrt(5), rng=0)
+    assert bound * 0.8 < np.abs(w.data).max() <= bound
+
+
+@pytest.mark.parametrize(
+    "fill",
+    [
+        nn.init.xavier_uniform_,
+        nn.init.xavier_normal_,
+        nn.init.kaiming_uniform_,
+        nn.init.kaiming_normal_,
+    ],
+)
+@pytest.mark.parametrize("shape", [(5,), ()])
+def test_in_place_fan_initialisers_need_two_dimensions(fill, shape):
+    v = Value(np.zeros(shape)) if shape else Value(0.0)
+    with pytest.raises(ValueError, match=f"^{fill.__name__}: fan in and fan out can not be"):
+        fill(v, rng=0)
+
+
+def test_array_initialisers_read_a_vector_as_a_neurons_weight():
+    """(nin,) is a Neuron's weight: fan_in = nin, fan_out = 1; a scalar has no fans."""
+    w = nn.init.kaiming_uniform((400,), rng=0)
+    assert np.abs(w).max() <= math.sqrt(6 / 400)
+    assert nn.Neuron(3, init="xavier_normal", rng=0).weight.shape == (3,)
+    with pytest.raises(ValueError, match=r"^xavier_uniform: fan in and fan out"):
+        nn.init.xavier_uniform((), rng=0)

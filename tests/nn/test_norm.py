@@ -142,3 +142,24 @@ def test_batch_norm_float32_stays_float32():
     assert out.dtype == np.float32 and bn.running_mean.dtype == np.float32
     bn.eval()
     assert bn(np.ones((3, 2, 2, 2))).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    ("cls", "shape"),
+    [(nn.BatchNorm1d, (1, 3)), (nn.BatchNorm1d, (1, 3, 1)), (nn.BatchNorm2d, (1, 3, 1, 1))],
+)
+def test_batch_norm_eval_without_running_stats_needs_more_than_one_value(cls, shape):
+    """Evaluation without running statistics uses the batch's, so PyTorch's check applies."""
+    bn = cls(3, track_running_stats=False).eval()
+    with pytest.raises(ValueError, match=rf"^{cls.__name__}: expected more than 1 value per"):
+        bn(np.ones(shape))
+    tracked = cls(3).eval()  # the running statistics: one value is fine
+    np.testing.assert_allclose(tracked(np.ones(shape)).data, 1 / np.sqrt(1 + 1e-5))
+
+
+def test_batch_norm_eval_without_running_stats_raises_as_pytorch():
+    torch = _torch()
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        torch.nn.BatchNorm1d(3, track_running_stats=False).eval()(torch.ones(1, 3))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        nn.BatchNorm1d(3, track_running_stats=False).eval()(np.ones((1, 3)))

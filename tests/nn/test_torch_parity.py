@@ -549,7 +549,7 @@ def test_pool1d_matches_pytorch(kernel, stride, padding):
     )
     for inc in (True, False):
         _compare(
-            lambda v, inc=inc: nn.AvgPool1d(kernel, stride, padding, inc)(v),
+            lambda v, inc=inc: nn.AvgPool1d(kernel, stride, padding, count_include_pad=inc)(v),
             lambda t, inc=inc: TF.avg_pool1d(t, kernel, stride, padding, count_include_pad=inc),
             [x],
             [True],
@@ -569,7 +569,9 @@ def test_pool1d_matches_pytorch(kernel, stride, padding):
     [(1, 0, 0, 1, True), (2, 1, 1, 1, True), (2, 0, 1, 2, False), (3, 1, 2, 1, True)],
 )
 def test_conv_transpose2d_layer_matches_pytorch(stride, padding, output_padding, dilation, bias):
-    layer = nn.ConvTranspose2d(3, 2, (3, 2), stride, padding, output_padding, bias, dilation, rng=0)
+    layer = nn.ConvTranspose2d(
+        3, 2, (3, 2), stride, padding, output_padding, bias=bias, dilation=dilation, rng=0
+    )
     tlayer = torch.nn.ConvTranspose2d(
         3, 2, (3, 2), stride, padding, output_padding, bias=bias, dilation=dilation
     ).double()
@@ -579,7 +581,7 @@ def test_conv_transpose2d_layer_matches_pytorch(stride, padding, output_padding,
     x = RNG.normal(size=(2, 3, 4, 5))
     _compare(
         lambda v, wv, *bv: ag.functional.conv_transpose2d(
-            v, wv, bv[0] if bv else None, stride, padding, output_padding, dilation
+            v, wv, bv[0] if bv else None, stride, padding, output_padding, dilation=dilation
         ),
         lambda t, wt, *bt: TF.conv_transpose2d(
             t, wt, bt[0] if bt else None, stride, padding, output_padding, 1, dilation
