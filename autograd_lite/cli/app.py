@@ -349,8 +349,9 @@ def _cmd_grad(args: argparse.Namespace) -> int:
             raise CommandError(f"the Hessian could not be computed: {e}") from None
         pairs = [(i, j) for i in range(len(names)) for j in range(i, len(names))]
         labels = [f"d2/d{names[i]} d{names[j]}" for i, j in pairs]
+        width = max(map(len, labels), default=0)  # once: n^2 labels
         for (i, j), label in zip(pairs, labels):
-            print(f"{label:<{max(map(len, labels))}} = {_fmt(H[i][j])}")
+            print(f"{label:<{width}} = {_fmt(H[i][j])}")
     if not args.check:
         return 0
 
