@@ -196,7 +196,8 @@ class Module:
         Every key, shape and dtype is checked first; if anything is wrong (a missing or,
         with ``strict``, an unexpected key, a shape or dtype mismatch) a ``ValueError``
         lists every problem and no parameter is changed. Data is copied in place, so an
-        optimizer holding the parameters keeps working.
+        optimizer holding the parameters keeps working (a parameter whose array is
+        read-only gets a writable copy instead; a read-only buffer is a problem listed).
         """
         params: dict[str, Any] = dict(self.named_parameters())
         params.update(self.named_buffers())
@@ -216,6 +217,10 @@ class Module:
                 problems.append(f"{name!r}: shape {arr.shape} in the state, {p.shape} in the model")
             elif arr.dtype != p.dtype:
                 problems.append(f"{name!r}: dtype {arr.dtype} in the state, {p.dtype} in the model")
+            elif not isinstance(p, Value) and not p.flags.writeable:
+                problems.append(
+                    f"{name!r}: the buffer is a read-only array, it cannot be loaded into"
+                )
             arrays[name] = arr
         if problems:
             raise ValueError(
@@ -228,6 +233,8 @@ class Module:
                 p[...] = arr
             elif type(p.data) is float:
                 p.data = float(arr)
+            elif not cast(np.ndarray, p.data).flags.writeable:  # (np.load(mmap_mode="r")...)
+                p.data = np.array(arr, dtype=p.dtype)  # a writable copy replaces it
             else:  # Data is float | ndarray: not a float, so an ndarray
                 cast(np.ndarray, p.data)[...] = arr
         return IncompatibleKeys(missing, unexpected)

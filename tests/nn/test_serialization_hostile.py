@@ -277,3 +277,24 @@ def test_fuzz_byte_flips_of_a_saved_model(tmp_path):
         assert _same(state, saved), i  # never a silently different model
         outcomes["loaded"] += 1
     assert outcomes["loaded"] > 0 and outcomes["refused"] > 100
+
+
+def test_loading_into_read_only_arrays_is_all_or_nothing():
+    src = nn.MLP(3, [4, 2], rng=0).state_dict()
+    m = nn.MLP(3, [4, 2], rng=1)
+    w = np.array(m.layers[1].weight.data)
+    w.flags.writeable = False  # as np.load(mmap_mode="r") or np.broadcast_to give
+    m.layers[1].weight.data = w
+    m.load_state_dict(src)  # the read-only parameter gets a writable copy
+    for k, v in m.state_dict().items():
+        np.testing.assert_array_equal(v, src[k])
+    assert m.layers[1].weight.data.flags.writeable
+
+    bn = nn.Sequential(nn.Linear(3, 3, rng=0), nn.BatchNorm1d(3))
+    state = {k: v + 1.0 for k, v in bn.state_dict().items()}
+    before = {k: v.copy() for k, v in bn.state_dict().items()}
+    bn[1].running_mean.flags.writeable = False  # a buffer: refused, nothing changed
+    with pytest.raises(ValueError, match=r"'1\.running_mean': the buffer is a read-only array"):
+        bn.load_state_dict(state)
+    for k, v in bn.state_dict().items():
+        np.testing.assert_array_equal(v, before[k])
