@@ -57,6 +57,10 @@ class Optimizer:
 
     # read live by step() at every replay of a compiled whole step, so not guarded there
     _read_live = ("state", "param_groups", "_temps")
+    # a parameter's state: the names it must hold once it has any, and those it may hold
+    # (checked by load_state_dict: a state missing one would restart or fail later)
+    _state_required: tuple[str, ...] = ()
+    _state_names: tuple[str, ...] = ()
 
     def __init__(self, params: Iterable[Any], defaults: dict[str, Any]) -> None:
         name = type(self).__name__
@@ -228,7 +232,9 @@ class Optimizer:
         """Restore hyper-parameters and state (from :meth:`state_dict` or ``nn.load``).
 
         Everything is checked first (group and parameter counts, each state array's shape
-        against its parameter, the hyper-parameters' ranges); on any problem a ValueError
+        against its parameter, the hyper-parameters' ranges, that each parameter's state
+        holds this optimizer's names and all it needs, that a step count is a whole
+        number >= 0, no group key of another optimizer); on any problem a ValueError
         names it and the optimizer is left unchanged. State arrays are copied, in the
         parameter's dtype.
         """
@@ -252,6 +258,8 @@ class SGD(Optimizer):
     b = momentum * b + (1 - dampening) * g, and g = g + momentum * b (nesterov) or b;
     then p = p - lr * g.
     """
+
+    _state_names = ("momentum_buffer",)
 
     def __init__(
         self,
@@ -308,6 +316,7 @@ class Adam(Optimizer):
     """
 
     _decoupled = False
+    _state_required = _state_names = ("step", "exp_avg", "exp_avg_sq")
 
     def __init__(
         self,
@@ -389,6 +398,9 @@ class RMSprop(Optimizer):
     m = alpha m + (1 - alpha) g and avg = sqrt(v - m^2) + eps, else avg = sqrt(v) + eps;
     with momentum: b = momentum * b + g / avg and p = p - lr * b; else p = p - lr * g / avg.
     """
+
+    _state_required = ("step", "square_avg")
+    _state_names = ("step", "square_avg", "momentum_buffer", "grad_avg")
 
     def __init__(
         self,

@@ -85,7 +85,9 @@ def checked_state(opt: Any, state_dict: Mapping[str, Any]) -> tuple[list[dict], 
     sd = unflatten(state_dict)
     groups = sd.get("param_groups", {})
     if isinstance(groups, Mapping):  # came back from nn.load: {"0": {...}, "1": ...}
-        groups = [groups[k] for k in sorted(groups, key=int)]
+        groups = [groups[k] for k in sorted(groups, key=lambda k: _index(k, who, "group"))]
+    if not isinstance(groups, (list, tuple)) or not all(isinstance(g, Mapping) for g in groups):
+        raise ValueError(f"{who}: param_groups must be a list of dicts")
     if len(groups) != len(opt.param_groups):
         raise ValueError(
             f"{who}: {len(groups)} parameter group(s) in the state, "
@@ -102,6 +104,11 @@ def checked_state(opt: Any, state_dict: Mapping[str, Any]) -> tuple[list[dict], 
             )
         new = dict(g)
         for key, v in saved.items():
+            if key != "params" and key not in g:
+                raise ValueError(
+                    f"{who}: group {i} has {key!r}, which {type(opt).__name__} does not take "
+                    "(the state of another optimizer?); nothing was loaded"
+                )
             if key != "params":  # nn.load gives arrays: back to numbers and tuples
                 new[key] = tuple(np.asarray(v).tolist()) if np.ndim(v) else np.asarray(v).item()
         try:
@@ -110,15 +117,31 @@ def checked_state(opt: Any, state_dict: Mapping[str, Any]) -> tuple[list[dict], 
             raise ValueError(f"{who}: group {i}: {e}") from None
         new_groups.append(new)
     state: dict[int, dict[str, Any]] = {}
-    for key, saved_state in sd.get("state", {}).items():
-        k = int(key)
+    saved_states = sd.get("state", {})
+    if not isinstance(saved_states, Mapping):
+        raise ValueError(f"{who}: state must be a dict of each parameter's state")
+    for key, saved_state in saved_states.items():
+        k = _index(key, who, "state")
         if not 0 <= k < len(params):
             raise ValueError(f"{who}: state for parameter {k}, but there are {len(params)}")
+        if not isinstance(saved_state, Mapping):
+            raise ValueError(f"{who}: the state of parameter {k} must be a dict of its entries")
+        names, required = type(opt)._state_names, type(opt)._state_required
+        unknown = [n for n in saved_state if n not in names]
+        missing = [n for n in required if n not in saved_state] if saved_state else []
+        if unknown or missing:
+            raise ValueError(
+                f"{who}: the state of parameter {k} "
+                + (f"has {unknown}, not part of {type(opt).__name__}'s state" if unknown else "")
+                + (" and " if unknown and missing else "")
+                + (f"lacks {missing}" if missing else "")
+                + " (the state of another optimizer, or incomplete?); nothing was loaded"
+            )
         p = params[k]
         entry: dict[str, Any] = {}
         for name, v in saved_state.items():
             if name == "step":
-                entry[name] = int(np.asarray(v).item())
+                entry[name] = _step_count(v, f"{who}: step of parameter {k}")
                 continue
             arr = np.array(v, dtype=p.dtype)
             if arr.shape != p.shape:
@@ -128,3 +151,22 @@ def checked_state(opt: Any, state_dict: Mapping[str, Any]) -> tuple[list[dict], 
             entry[name] = arr
         state[k] = entry
     return new_groups, state
+
+
+def _index(key: Any, who: str, what: str) -> int:
+    """A group's or a parameter's position, from a key of the state (an int, or its text)."""
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        raise ValueError(f"{who}: {what} key {key!r} is not a position (0, 1, ...)") from None
+
+
+def _step_count(v: Any, what: str) -> int:
+    """A saved step count: one whole number >= 0."""
+    a = np.asarray(v)
+    if a.size != 1 or a.dtype.kind not in "iuf" or not np.isfinite(a).all():
+        raise ValueError(f"{what} must be one whole number >= 0, got {v!r}")
+    x = a.item()
+    if x < 0 or x != int(x):
+        raise ValueError(f"{what} must be one whole number >= 0, got {v!r}")
+    return int(x)

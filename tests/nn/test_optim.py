@@ -518,3 +518,45 @@ def test_a_torch_option_we_do_not_have_is_refused_in_a_group(key):
     with pytest.raises(ValueError, match=f"sets '{key}', which PyTorch's Adam takes"):
         nn.optim.Adam([{"params": [Value(np.ones(2))], key: True}], lr=0.1)
     nn.optim.Adam([{"params": [Value(np.ones(2))], "name": "encoder"}], lr=0.1)  # yours: kept
+
+
+def _adam_state():
+    p = Value(np.array([1.0, -2.0]))
+    opt = nn.optim.Adam([p], lr=0.1)
+    p.grad = np.array([0.5, 0.25])
+    opt.step()
+    return p, opt, opt.state_dict()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda s: s["state"][0].pop("exp_avg_sq"), r"parameter 0 lacks \['exp_avg_sq'\]"),
+        (lambda s: s["state"][0].pop("step"), r"parameter 0 lacks \['step'\]"),
+        (lambda s: s["state"][0].update(step=-5), "step of parameter 0 must be one whole number"),
+        (lambda s: s["state"][0].update(step=2.7), "step of parameter 0 must be one whole number"),
+        (lambda s: s["state"][0].update(step=np.nan), "step of parameter 0 must be one whole"),
+        (lambda s: s["state"][0].update(step=[1, 2]), "step of parameter 0 must be one whole"),
+        (lambda s: s["state"].update(x=s["state"].pop(0)), "state key 'x' is not a position"),
+        (lambda s: s["state"].update({0: np.ones(2)}), "the state of parameter 0 must be a dict"),
+        (lambda s: s["state"][0].update(foo=np.ones(2)), r"has \['foo'\], not part of Adam"),
+        (lambda s: s["param_groups"][0].update(momentum=0.9), "group 0 has 'momentum'"),
+    ],
+)
+def test_a_broken_optimizer_state_is_refused_before_anything_changes(edit, message):
+    _, opt, state = _adam_state()
+    edit(state)
+    before = opt.state_dict()
+    with pytest.raises(ValueError, match="Adam.load_state_dict: .*" + message):
+        opt.load_state_dict(state)
+    after = opt.state_dict()
+    assert after["param_groups"] == before["param_groups"]
+    for k in before["state"][0]:
+        np.testing.assert_array_equal(after["state"][0][k], before["state"][0][k])
+
+
+def test_one_optimizers_state_is_refused_by_another():
+    _, _, state = _adam_state()
+    sgd = nn.optim.SGD([Value(np.array([1.0, -2.0]))], lr=0.1)
+    with pytest.raises(ValueError, match=r"SGD\.load_state_dict: group 0 has 'betas'"):
+        sgd.load_state_dict(state)
