@@ -10,7 +10,7 @@ import stat
 from collections.abc import Callable
 from typing import BinaryIO
 
-__all__ = ["TMP_SUFFIX", "atomic_write"]
+__all__ = ["TMP_SUFFIX", "atomic_write", "checked_name"]
 
 TMP_SUFFIX = ".autograd-lite-tmp"
 
@@ -64,10 +64,8 @@ def atomic_write(
        ``"{who}: cannot write {path}"`` and giving the reason.
     """
     given = os.fspath(path)
-    shown = os.fsdecode(given)
-    if not shown:
-        raise FileNotFoundError(f"{who}: no file name given")
-    target = os.path.realpath(given)  # through symlinks, as open() goes
+    shown = checked_name(given, who)
+    target = os.path.realpath(shown)  # through symlinks, as open() goes (a str: bytes too)
     try:
         st: os.stat_result | None = os.stat(target)
     except FileNotFoundError:
@@ -182,6 +180,17 @@ def _pid_running(pid: int) -> bool:
     except OSError:  # PermissionError: it runs, as someone else
         return True
     return True
+
+
+def checked_name(path: str | bytes, who: str) -> str:
+    """``path`` (from ``os.fspath``) as text, refusing an empty name and a NUL character
+    (which the system cannot take: ``open`` says only "embedded null byte")."""
+    shown = os.fsdecode(path)
+    if not shown:
+        raise FileNotFoundError(f"{who}: no file name given")
+    if "\x00" in shown:
+        raise ValueError(f"{who}: the file name {shown!r} holds a NUL character")
+    return shown
 
 
 def _is_number(text: str, digits: str) -> bool:

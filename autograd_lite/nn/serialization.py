@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, cast
 import numpy as np
 
 from autograd_lite.core.value import Value
-from autograd_lite.files import atomic_write
+from autograd_lite.files import atomic_write, checked_name
 
 __all__ = ["MAX_KEY_BYTES", "check_key", "flatten", "load", "save", "unflatten"]
 
@@ -252,7 +252,7 @@ def load(
     before it is inflated); data is read in 1 MiB chunks. ``None`` lifts a limit.
     A missing path is FileNotFoundError, a directory IsADirectoryError.
     """
-    path = os.fspath(path)
+    path = checked_name(os.fspath(path), "load")
     try:
         st = os.stat(path)
     except FileNotFoundError:

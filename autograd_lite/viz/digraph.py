@@ -146,7 +146,13 @@ class GraphDrawing(graphviz.Digraph):
         Graphviz's would be, the render bounded in time (:mod:`~autograd_lite.viz.render`)
         and the result written atomically, one file and no other."""
         fmt = format or self.format or "svg"
-        source_path = self.save(filename, directory=directory)
+        if filename is not None:  # as graphviz's save(): the names are kept for next time
+            self.filename = filename
+        if directory is not None:
+            self.directory = directory
+        source_path = self.filepath  # written as every file here is: never into a FIFO,
+        source = self.source.encode(self.encoding)  # a device or a folder, no debris
+        atomic_write(source_path, lambda f: f.write(source), who="render")
         out = os.fspath(outfile) if outfile is not None else f"{source_path}.{fmt}"
         if raise_if_result_exists and os.path.exists(out):
             raise FileExistsError(f"output file exists: {out!r}")

@@ -306,3 +306,43 @@ def test_a_missing_folder_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"^t: no such folder"):
         atomic_write(tmp_path / "nowhere" / "x", writer(b"x"), who="t")
     assert not list(tmp_path.iterdir())
+
+
+def test_bytes_paths_work_and_a_nul_in_a_name_is_named(tmp_path, monkeypatch):
+    import numpy as np
+
+    import autograd_lite as ag
+    from autograd_lite import nn
+
+    monkeypatch.chdir(tmp_path)
+    y = ag.tanh(ag.Value(0.5, name="x"))
+    nn.save({"w": np.ones(2)}, b"model.npz")
+    ag.save_graph(y, b"g.svg")
+    assert sorted(os.listdir(tmp_path)) == ["g.svg", "model.npz"]
+    np.testing.assert_array_equal(nn.load(b"model.npz")["w"], np.ones(2))
+    for call, who in (
+        (lambda: nn.save({"w": np.ones(2)}, "a\x00b.npz"), "save"),
+        (lambda: nn.load("a\x00b.npz"), "load"),
+        (lambda: ag.save_graph(y, "a\x00b.svg"), "save_graph"),
+    ):
+        with pytest.raises(ValueError, match=f"^{who}: the file name .* holds a NUL character"):
+            call()
+    assert sorted(os.listdir(tmp_path)) == ["g.svg", "model.npz"]  # no debris
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_render_never_writes_its_source_into_a_fifo_a_folder_or_a_device(tmp_path, monkeypatch):
+    import autograd_lite as ag
+
+    monkeypatch.chdir(tmp_path)
+    g = ag.draw_graph(ag.tanh(ag.Value(0.5, name="x")))
+    os.mkfifo("graph")
+    os.mkdir("adir")
+    with pytest.raises(ValueError, match="render: graph is a FIFO"):
+        g.render("graph")  # (it used to block forever, opening the FIFO)
+    with pytest.raises(IsADirectoryError, match="render: adir is a directory"):
+        g.render("adir")
+    with pytest.raises(ValueError, match="render: /dev/null is a character device"):
+        g.render("/dev/null")
+    assert not os.path.exists("/dev/null.svg")
+    assert sorted(os.listdir(tmp_path)) == ["adir", "graph"]
